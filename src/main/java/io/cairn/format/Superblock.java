@@ -1,0 +1,165 @@
+package io.cairn.format;
+
+import io.cairn.io.CorruptionException;
+
+import java.nio.ByteBuffer;
+import java.util.UUID;
+
+/**
+ * The commit record of the store. Two slots (blocks 0 and 1); a commit of generation {@code g}
+ * writes slot {@code g % 2} after everything it references is durable, so the valid slot with
+ * the highest generation is always a consistent store.
+ *
+ * <pre>
+ * offset size field
+ *   0    32   BlockHeader (magic CSUP, aux = slot number)
+ *  32     8   store signature "BKCAIRN1"
+ *  40     8   incompatible feature flags: a reader refuses any bit it does not know
+ *  48     8   compatible feature flags: a reader ignores bits it does not know
+ *  56     4   block size in bytes (4096)
+ *  60     4   extent size in blocks
+ *  64     8   store size in blocks
+ *  72    16   store UUID (most, least significant)
+ *  88     8   next VDI id
+ *  96     8   next snapshot id
+ * 104     8   extent table root block
+ * 112     8   VDI table root block
+ * 120     8   snapshot table root block
+ * 128     1   extent table height
+ * 129     1   VDI table height
+ * 130     1   snapshot table height
+ * 131     5   reserved, zero
+ * 136     8   commit time, milliseconds since the epoch
+ * 144  3952   reserved, zero
+ * </pre>
+ */
+public record Superblock(
+        long generation,
+        long incompatibleFeatures,
+        long compatibleFeatures,
+        int extentBlocks,
+        long storeBlocks,
+        UUID storeId,
+        long nextVdiId,
+        long nextSnapshotId,
+        TableRoot extentTable,
+        TableRoot vdiTable,
+        TableRoot snapshotTable,
+        long commitMillis) {
+
+    /** Incompatible features this code understands (none yet). */
+    public static final long KNOWN_INCOMPATIBLE_FEATURES = 0;
+
+    /** Root block and height of one table tree; root 0 means the table is empty. */
+    public record TableRoot(long rootBlock, int height) {
+        public static final TableRoot EMPTY = new TableRoot(0, 1);
+    }
+
+    private static final int SIGNATURE = 32;
+    private static final int INCOMPATIBLE = 40;
+    private static final int COMPATIBLE = 48;
+    private static final int BLOCK_SIZE = 56;
+    private static final int EXTENT_BLOCKS = 60;
+    private static final int STORE_BLOCKS = 64;
+    private static final int UUID_MOST = 72;
+    private static final int UUID_LEAST = 80;
+    private static final int NEXT_VDI = 88;
+    private static final int NEXT_SNAPSHOT = 96;
+    private static final int EXTENT_ROOT = 104;
+    private static final int VDI_ROOT = 112;
+    private static final int SNAPSHOT_ROOT = 120;
+    private static final int EXTENT_HEIGHT = 128;
+    private static final int VDI_HEIGHT = 129;
+    private static final int SNAPSHOT_HEIGHT = 130;
+    private static final int COMMIT_MILLIS = 136;
+
+    public static long slotFor(long generation) {
+        return generation % 2 == 0 ? Layout.SUPERBLOCK_SLOT_A : Layout.SUPERBLOCK_SLOT_B;
+    }
+
+    public int extentCount() {
+        return (int) (storeBlocks / extentBlocks);
+    }
+
+    public Superblock withCommit(long newGeneration, long newNextVdiId, long newNextSnapshotId,
+                                 TableRoot newExtents, TableRoot newVdis, TableRoot newSnapshots, long millis) {
+        return new Superblock(newGeneration, incompatibleFeatures, compatibleFeatures, extentBlocks, storeBlocks, storeId,
+                newNextVdiId, newNextSnapshotId, newExtents, newVdis, newSnapshots, millis);
+    }
+
+    public ByteBuffer encode() {
+        ByteBuffer image = BlockHeader.newImage();
+        image.putLong(SIGNATURE, Layout.STORE_SIGNATURE);
+        image.putLong(INCOMPATIBLE, incompatibleFeatures);
+        image.putLong(COMPATIBLE, compatibleFeatures);
+        image.putInt(BLOCK_SIZE, Layout.BLOCK_BYTES);
+        image.putInt(EXTENT_BLOCKS, extentBlocks);
+        image.putLong(STORE_BLOCKS, storeBlocks);
+        image.putLong(UUID_MOST, storeId.getMostSignificantBits());
+        image.putLong(UUID_LEAST, storeId.getLeastSignificantBits());
+        image.putLong(NEXT_VDI, nextVdiId);
+        image.putLong(NEXT_SNAPSHOT, nextSnapshotId);
+        image.putLong(EXTENT_ROOT, extentTable.rootBlock());
+        image.putLong(VDI_ROOT, vdiTable.rootBlock());
+        image.putLong(SNAPSHOT_ROOT, snapshotTable.rootBlock());
+        image.put(EXTENT_HEIGHT, (byte) extentTable.height());
+        image.put(VDI_HEIGHT, (byte) vdiTable.height());
+        image.put(SNAPSHOT_HEIGHT, (byte) snapshotTable.height());
+        image.putLong(COMMIT_MILLIS, commitMillis);
+        long slot = slotFor(generation);
+        BlockHeader.seal(image, Layout.MAGIC_SUPERBLOCK, slot, generation, (int) slot);
+        return image;
+    }
+
+    /** True if the block at least claims to be a Cairn superblock (for "is this a store?" messages). */
+    public static boolean hasSignature(ByteBuffer image) {
+        return image.order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt(Layout.HEADER_MAGIC) == Layout.MAGIC_SUPERBLOCK
+                && image.getLong(SIGNATURE) == Layout.STORE_SIGNATURE;
+    }
+
+    /**
+     * Decodes a slot image, verifying header, signature, geometry and feature flags.
+     *
+     * @throws CorruptionException if the slot is damaged or not a superblock
+     * @throws UnsupportedFormatException if the store needs features this code does not have
+     */
+    public static Superblock decode(ByteBuffer image, long slot) {
+        BlockHeader.verify(image, Layout.MAGIC_SUPERBLOCK, slot);
+        if (image.getLong(SIGNATURE) != Layout.STORE_SIGNATURE) {
+            throw new CorruptionException(slot, "superblock signature is wrong");
+        }
+        long incompatible = image.getLong(INCOMPATIBLE);
+        long unknown = incompatible & ~KNOWN_INCOMPATIBLE_FEATURES;
+        if (unknown != 0) {
+            throw new UnsupportedFormatException(String.format(
+                    "the store uses incompatible features 0x%x that this version of Cairn does not know; upgrade Cairn",
+                    unknown));
+        }
+        int blockBytes = image.getInt(BLOCK_SIZE);
+        if (blockBytes != Layout.BLOCK_BYTES) {
+            throw new CorruptionException(slot, "block size " + blockBytes + " is not " + Layout.BLOCK_BYTES);
+        }
+        int extentBlocks = image.getInt(EXTENT_BLOCKS);
+        if (extentBlocks < Layout.MIN_EXTENT_BLOCKS || Integer.bitCount(extentBlocks) != 1) {
+            throw new CorruptionException(slot, "extent size " + extentBlocks + " blocks is not a power of two >= "
+                    + Layout.MIN_EXTENT_BLOCKS);
+        }
+        long storeBlocks = image.getLong(STORE_BLOCKS);
+        if (storeBlocks < extentBlocks || storeBlocks % extentBlocks != 0 || storeBlocks > Pointer.BLOCK_MASK) {
+            throw new CorruptionException(slot, "store size " + storeBlocks + " blocks is not a whole number of extents");
+        }
+        return new Superblock(
+                BlockHeader.generation(image),
+                incompatible,
+                image.getLong(COMPATIBLE),
+                extentBlocks,
+                storeBlocks,
+                new UUID(image.getLong(UUID_MOST), image.getLong(UUID_LEAST)),
+                image.getLong(NEXT_VDI),
+                image.getLong(NEXT_SNAPSHOT),
+                new TableRoot(image.getLong(EXTENT_ROOT), image.get(EXTENT_HEIGHT)),
+                new TableRoot(image.getLong(VDI_ROOT), image.get(VDI_HEIGHT)),
+                new TableRoot(image.getLong(SNAPSHOT_ROOT), image.get(SNAPSHOT_HEIGHT)),
+                image.getLong(COMMIT_MILLIS));
+    }
+}

@@ -1,0 +1,403 @@
+package io.cairn.tree;
+
+import io.cairn.alloc.RefcountSaturatedException;
+import io.cairn.alloc.SpaceMap;
+import io.cairn.format.BlockHeader;
+import io.cairn.format.Layout;
+import io.cairn.format.NodeCodec;
+import io.cairn.format.Pointer;
+import io.cairn.io.BlockDevice;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Every radix tree of the store — virtual disks, snapshots and system tables — over one node
+ * cache and one space map (seed 003 §3.2–3.3, seed 000).
+ *
+ * <p>Design notes.
+ * <ol>
+ *   <li>A node may be changed in place only if it was created in the open transaction (its generation
+ *       is the open one) and its counter is 1. Any other node is shadowed first: if its counter is 1 it
+ *       is <em>moved</em> (the copy takes over its references and the old block is freed once the
+ *       commit is durable); if it is shared it is <em>copied</em> (every child gains a reference and
+ *       the old node loses one). Durable metadata is therefore never overwritten.</li>
+ *   <li>Children are written before parents reach the device: a commit writes every dirty node, then
+ *       makes them durable, then writes the superblock that names the new roots (soft updates).</li>
+ *   <li>Increments are applied at once. Decrements are queued as {@link Release}s and applied only
+ *       after the commit that removed the reference is durable, so a counter in memory is never below
+ *       the durable one and a block is never reused while a durable pointer names it.</li>
+ *   <li>Sharing a block whose counter is saturated copies it instead (a data block is copied; a node is
+ *       copied with its children shared in turn).</li>
+ *   <li>Not thread-safe: the store calls it under its metadata lock.</li>
+ * </ol>
+ */
+public final class TreeSpace {
+
+    private final BlockDevice device;
+    private final SpaceMap space;
+    private final NodeCache cache;
+    private long generation;
+    private final Map<Long, Node> dirtyNodes = new LinkedHashMap<>();
+    private List<Release> releases = new ArrayList<>();
+
+    public TreeSpace(BlockDevice device, SpaceMap space, NodeCache cache, long openGeneration) {
+        this.device = device;
+        this.space = space;
+        this.cache = cache;
+        this.generation = openGeneration;
+    }
+
+    public long generation() {
+        return generation;
+    }
+
+    /** Nodes created or changed in the open transaction. */
+    public int dirtyNodeCount() {
+        return dirtyNodes.size();
+    }
+
+    public SpaceMap space() {
+        return space;
+    }
+
+    public NodeCache cache() {
+        return cache;
+    }
+
+    // ---------------------------------------------------------------- reading
+
+    static int slotAt(long index, int level) {
+        return (int) (index >>> (Layout.POINTER_INDEX_BITS * (level - 1))) & (Layout.POINTERS_PER_NODE - 1);
+    }
+
+    /** Capacity in leaf entries of a tree of {@code height}. */
+    public static long capacity(int height) {
+        return 1L << (Layout.POINTER_INDEX_BITS * height);
+    }
+
+    /** The leaf pointer at {@code index}, or 0 for a hole. */
+    public long lookup(long root, int height, long index) {
+        long block = root;
+        for (int level = height; level >= 1; level--) {
+            if (block == 0) {
+                return 0;
+            }
+            Node node = cache.get(block, level);
+            long pointer = node.pointers[slotAt(index, level)];
+            if (level == 1) {
+                return pointer;
+            }
+            block = Pointer.blockOf(pointer);
+        }
+        return 0;
+    }
+
+    /**
+     * The leaf pointer at {@code index} if the root, every node on the path and the target itself
+     * have a count of 1 — i.e. only this tree can see the target, so it may be overwritten in
+     * place — else {@code -1}. A hole returns 0.
+     */
+    public long lookupExclusive(long root, int height, long index) {
+        if (space.count(root) != 1) {
+            return -1;
+        }
+        long block = root;
+        for (int level = height; level >= 1; level--) {
+            Node node = cache.get(block, level);
+            long pointer = node.pointers[slotAt(index, level)];
+            if (Pointer.isHole(pointer)) {
+                return 0;
+            }
+            block = Pointer.blockOf(pointer);
+            if (space.count(block) != 1) {
+                return -1;
+            }
+            if (level == 1) {
+                return pointer;
+            }
+        }
+        return -1;
+    }
+
+    /** A new root one level higher whose first entry is {@code oldRoot} (the reference moves to it). */
+    public long growRoot(long oldRoot, int oldHeight) {
+        long[] pointers = new long[Layout.POINTERS_PER_NODE];
+        pointers[0] = Pointer.writable(oldRoot);
+        return freshNode(oldHeight + 1, pointers).block;
+    }
+
+    /** Starts numbering transactions at {@code openGeneration} (once, when a store is opened). */
+    public void openTransaction(long openGeneration) {
+        if (!dirtyNodes.isEmpty() || !releases.isEmpty()) {
+            throw new IllegalStateException("transaction already has changes");
+        }
+        this.generation = openGeneration;
+    }
+
+    public Node node(long block, int level) {
+        return cache.get(block, level);
+    }
+
+    /** Visits the mapped leaf entries with index in [from, to) in index order, skipping holes at every level. */
+    public void forEachMapped(long root, int height, long fromIndex, long toIndex, MappedVisitor visitor) {
+        if (root != 0 && fromIndex < toIndex) {
+            visitMapped(root, height, 0, fromIndex, toIndex, visitor);
+        }
+    }
+
+    @FunctionalInterface
+    public interface MappedVisitor {
+        void visit(long index, long pointer);
+    }
+
+    private void visitMapped(long block, int level, long baseIndex, long from, long to, MappedVisitor visitor) {
+        Node node = cache.get(block, level);
+        long span = 1L << (Layout.POINTER_INDEX_BITS * (level - 1));
+        int first = (int) Math.max(0, (from - baseIndex) / span);
+        for (int slot = first; slot < Layout.POINTERS_PER_NODE; slot++) {
+            long childBase = baseIndex + slot * span;
+            if (childBase >= to) {
+                break;
+            }
+            long pointer = node.pointers[slot];
+            if (Pointer.isHole(pointer)) {
+                continue;
+            }
+            if (level == 1) {
+                if (childBase >= from) {
+                    visitor.visit(childBase, pointer);
+                }
+            } else {
+                visitMapped(Pointer.blockOf(pointer), level - 1, childBase, from, to, visitor);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- creating and sharing
+
+    /** Allocates a fresh all-hole node of {@code level} with a count of 1. */
+    public long newNode(int level) {
+        return freshNode(level, new long[Layout.POINTERS_PER_NODE]).block;
+    }
+
+    private Node freshNode(int level, long[] pointers) {
+        long block = space.allocate(SpaceMap.Purpose.METADATA);
+        Node node = new Node(block, level, pointers, generation, true);
+        cache.put(node);
+        dirtyNodes.put(block, node);
+        return node;
+    }
+
+    /**
+     * Adds a reference to the tree (or subtree, or leaf target at level 0) at {@code block} and
+     * returns the block to reference: {@code block} itself, or a copy if its counter is saturated.
+     */
+    public long share(long block, int level, LeafKind leafKind) {
+        try {
+            space.increment(block);
+            return block;
+        } catch (RefcountSaturatedException saturated) {
+            return copyOf(block, level, leafKind);
+        }
+    }
+
+    private long copyOf(long block, int level, LeafKind leafKind) {
+        if (level == 0) {
+            if (leafKind != LeafKind.DATA) {
+                throw new IllegalStateException("table page " + block + " is never shared");
+            }
+            ByteBuffer data = ByteBuffer.allocate(Layout.BLOCK_BYTES);
+            device.read(block * Layout.BLOCK_BYTES, data);
+            long copy = space.allocate(SpaceMap.Purpose.DATA);
+            device.write(copy * Layout.BLOCK_BYTES, data.flip());
+            return copy;
+        }
+        long[] pointers = cache.get(block, level).pointers.clone();
+        for (int i = 0; i < pointers.length; i++) {
+            if (!Pointer.isHole(pointers[i])) {
+                pointers[i] = Pointer.readOnly(share(Pointer.blockOf(pointers[i]), level - 1, leafKind));
+            }
+        }
+        return freshNode(level, pointers).block;
+    }
+
+    /** Queues the removal of a reference (applied after the next durable commit). */
+    public void release(long block, int level, LeafKind leafKind) {
+        releases.add(new Release(block, level, leafKind, false));
+    }
+
+    // ---------------------------------------------------------------- writing
+
+    /**
+     * Makes the path to leaf entry {@code index} writable (shadowing shared or durable nodes and
+     * creating missing ones), stores {@code newPointer} there and returns the pointer it replaced.
+     * The caller owns the returned reference (usually releases it).
+     */
+    public long exchange(RootRef ref, long index, long newPointer, LeafKind leafKind) {
+        Node leaf = writablePath(ref, index, leafKind);
+        int slot = slotAt(index, 1);
+        long old = leaf.pointers[slot];
+        leaf.pointers[slot] = newPointer;
+        return old;
+    }
+
+    /**
+     * Punches a hole at {@code index}: the entry becomes 0 and the old target is released. Nodes left
+     * empty are removed (the root stays). Does nothing on a hole.
+     */
+    public void punch(RootRef ref, long index, LeafKind leafKind) {
+        if (Pointer.isHole(lookup(ref.root(), ref.height(), index))) {
+            return;
+        }
+        Node[] path = new Node[ref.height() + 1];
+        writablePath(ref, index, leafKind, path);
+        long old = path[1].pointers[slotAt(index, 1)];
+        path[1].pointers[slotAt(index, 1)] = 0;
+        release(Pointer.blockOf(old), 0, leafKind);
+        for (int level = 1; level < ref.height(); level++) {
+            Node node = path[level];
+            if (!node.isEmpty()) {
+                break;
+            }
+            // The node is fresh (made writable above), so no durable pointer names it: free it now.
+            path[level + 1].pointers[slotAt(index, level + 1)] = 0;
+            dirtyNodes.remove(node.block);
+            cache.forget(node.block);
+            space.decrement(node.block);
+        }
+    }
+
+    private Node writablePath(RootRef ref, long index, LeafKind leafKind) {
+        return writablePath(ref, index, leafKind, null);
+    }
+
+    private Node writablePath(RootRef ref, long index, LeafKind leafKind, Node[] path) {
+        if (index < 0 || index >= capacity(ref.height())) {
+            throw new IllegalArgumentException("leaf index " + index + " outside a tree of height " + ref.height());
+        }
+        Node node = ref.root() == 0
+                ? freshNode(ref.height(), new long[Layout.POINTERS_PER_NODE])
+                : writable(ref.root(), ref.height(), leafKind);
+        ref.setRoot(node.block);
+        if (path != null) {
+            path[ref.height()] = node;
+        }
+        for (int level = ref.height(); level > 1; level--) {
+            int slot = slotAt(index, level);
+            long pointer = node.pointers[slot];
+            Node child = Pointer.isHole(pointer)
+                    ? freshNode(level - 1, new long[Layout.POINTERS_PER_NODE])
+                    : writable(Pointer.blockOf(pointer), level - 1, leafKind);
+            node.pointers[slot] = Pointer.writable(child.block);
+            node = child;
+            if (path != null) {
+                path[level - 1] = node;
+            }
+        }
+        return node;
+    }
+
+    /** The node at {@code block} itself if it may change in place, else its shadow. */
+    private Node writable(long block, int level, LeafKind leafKind) {
+        Node node = cache.get(block, level);
+        int count = space.count(block);
+        if (node.generation == generation && count == 1) {
+            return node;
+        }
+        long[] pointers = node.pointers.clone();
+        if (count == 1) {
+            releases.add(new Release(block, level, leafKind, true));
+        } else {
+            for (int i = 0; i < pointers.length; i++) {
+                if (!Pointer.isHole(pointers[i])) {
+                    pointers[i] = Pointer.readOnly(share(Pointer.blockOf(pointers[i]), level - 1, leafKind));
+                }
+            }
+            releases.add(new Release(block, level, leafKind, false));
+        }
+        return freshNode(level, pointers);
+    }
+
+    // ---------------------------------------------------------------- commit
+
+    /** A node image to write at commit. */
+    public record NodeWrite(Node node, ByteBuffer image) {
+    }
+
+    /**
+     * Closes the open transaction: encodes its dirty nodes and hands over its releases; the next
+     * transaction (generation + 1) opens. Every node of the closed one is immutable from now on.
+     */
+    public Capture closeTransaction() {
+        List<NodeWrite> writes = new ArrayList<>(dirtyNodes.size());
+        for (Node node : dirtyNodes.values()) {
+            writes.add(new NodeWrite(node, NodeCodec.encode(node.pointers, node.block, generation, node.level)));
+        }
+        dirtyNodes.clear();
+        List<Release> closed = releases;
+        releases = new ArrayList<>();
+        long closedGeneration = generation;
+        generation++;
+        return new Capture(closedGeneration, writes, closed);
+    }
+
+    public record Capture(long generation, List<NodeWrite> nodeWrites, List<Release> releases) {
+    }
+
+    /** The nodes of a capture reached the device: the cache may evict them now. */
+    public static void markWritten(Capture capture) {
+        for (NodeWrite write : capture.nodeWrites()) {
+            write.node().dirty = false;
+        }
+    }
+
+    /**
+     * Applies releases whose removal is durable, freeing blocks whose count reaches 0 and
+     * releasing the children of freed nodes in turn. Processes at most {@code budget} decrements
+     * and puts the rest back into {@code pending}; returns the number of blocks freed.
+     */
+    public long applyReleases(Deque<Release> pending, int budget) {
+        long freed = 0;
+        for (int done = 0; done < budget && !pending.isEmpty(); done++) {
+            Release release = pending.pop();
+            if (space.decrement(release.block()) != 0) {
+                continue;
+            }
+            freed++;
+            if (release.level() >= 1) {
+                if (!release.moved()) {
+                    Node node = cache.get(release.block(), release.level());
+                    for (long pointer : node.pointers) {
+                        if (!Pointer.isHole(pointer)) {
+                            pending.push(new Release(Pointer.blockOf(pointer), release.level() - 1,
+                                    release.leafKind(), false));
+                        }
+                    }
+                }
+                cache.forget(release.block());
+            } else if (release.leafKind() == LeafKind.DATA) {
+                device.discard(release.block() * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES);
+            }
+        }
+        return freed;
+    }
+
+    /** Releases of the open transaction so far (read-only view for statistics and tests). */
+    public int pendingReleaseCount() {
+        return releases.size();
+    }
+
+    public static ByteBuffer emptyImage() {
+        return BlockHeader.newImage();
+    }
+
+    public static Deque<Release> queueOf(List<Release> releases) {
+        return new ArrayDeque<>(releases);
+    }
+}

@@ -1,0 +1,981 @@
+package io.cairn.volume;
+
+import io.cairn.alloc.SpaceMap;
+import io.cairn.format.BlockHeader;
+import io.cairn.format.ExtentRecord;
+import io.cairn.format.Layout;
+import io.cairn.format.Pointer;
+import io.cairn.format.SnapshotRecord;
+import io.cairn.format.StoreGeometry;
+import io.cairn.format.Superblock;
+import io.cairn.format.TablePageCodec;
+import io.cairn.format.VdiRecord;
+import io.cairn.io.BlockDevice;
+import io.cairn.io.CorruptionException;
+import io.cairn.io.StorageException;
+import io.cairn.tree.LeafKind;
+import io.cairn.tree.NodeCache;
+import io.cairn.tree.Release;
+import io.cairn.tree.RootRef;
+import io.cairn.tree.TreeSpace;
+
+import java.io.Closeable;
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Function;
+
+/**
+ * A blockstore serving many virtual disks (VDIs) with snapshots and clones (seed 003 §3).
+ *
+ * <p>Design notes.
+ * <ol>
+ *   <li>A commit (NBD FLUSH, FUA, admin operations, close) makes the store's whole state durable in one
+ *       step: it writes the changed table pages, the dirty radix nodes and the changed counter slots to
+ *       blocks no durable pointer names, flushes, then writes the superblock slot of its generation and
+ *       flushes again. A crash at any instant leaves the previous or the new commit, never a mix.</li>
+ *   <li>Data is written before any pointer to it is installed (allocate, write, then link), and in
+ *       place only where the whole path to it is exclusive to the VDI ({@link TreeSpace#lookupExclusive}),
+ *       so snapshots never change.</li>
+ *   <li>Reference removals are applied after the commit that made them durable; freed blocks are
+ *       handed out again only after every I/O that could still touch them has finished (the I/O gate).</li>
+ *   <li>Threads: any number of threads read and write volumes. {@code metaLock} guards every
+ *       in-memory structure and is held only for in-memory work (and node-cache misses);
+ *       {@code ioGate} is held shared by every volume I/O and exclusively by snapshots and by the
+ *       reclamation of freed blocks, which therefore see no I/O in flight; {@code commitLock}
+ *       orders commits. Lock order: commitLock, ioGate, stripe locks, metaLock.</li>
+ *   <li>A corruption found while serving stops all writing: the store turns read-only and says why.</li>
+ * </ol>
+ */
+public final class Store implements Closeable {
+
+    private static final int RELEASE_BATCH = 4096;
+    private static final int STRIPES = 256;
+
+    private final BlockDevice device;
+    private final Closeable ownerLock;
+    private final StoreOptions options;
+    private final StoreGeometry geometry;
+    private final SpaceMap space;
+    private final NodeCache cache;
+    private final TreeSpace trees;
+    private Superblock durable;
+
+    private final SystemTable extentTable;
+    private final SystemTable vdiTable;
+    private final SystemTable snapshotTable;
+    private final TreeMap<Long, VdiState> vdis = new TreeMap<>();
+    private final TreeMap<Long, SnapshotRecord> snapshots = new TreeMap<>();
+    private final Map<String, VdiState> liveByName = new HashMap<>();
+    private final Map<Long, Integer> openSnapshotHandles = new HashMap<>();
+    private long nextVdiId;
+    private long nextSnapshotId;
+
+    private final ReentrantLock metaLock = new ReentrantLock();
+    private final ReentrantReadWriteLock ioGate = new ReentrantReadWriteLock();
+    private final ReentrantLock commitLock = new ReentrantLock();
+    private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
+    private volatile CorruptionException failure;
+    private volatile boolean closed;
+
+    /** A VDI's record and the live root that writes move. */
+    static final class VdiState {
+        VdiRecord record;
+        RootRef ref;
+        int openHandles;
+
+        VdiState(VdiRecord record) {
+            this.record = record;
+            this.ref = new RootRef(record.rootBlock(), record.height());
+        }
+    }
+
+    // ================================================================ creating and opening
+
+    /**
+     * Formats {@code device} as an empty store of {@code sizeBytes} (rounded down to whole extents).
+     * Only extent 0 is written; the rest of a sparse file stays unallocated.
+     */
+    public static Store format(BlockDevice device, long sizeBytes, int extentBlocks, StoreOptions options) {
+        long storeBlocks = (sizeBytes / Layout.BLOCK_BYTES) / extentBlocks * extentBlocks;
+        if (storeBlocks < 2L * extentBlocks) {
+            throw new IllegalArgumentException("a store needs at least two extents of " + extentBlocks * (long) Layout.BLOCK_BYTES
+                    + " bytes; " + sizeBytes + " bytes is too small");
+        }
+        if (storeBlocks > Pointer.BLOCK_MASK) {
+            throw new IllegalArgumentException("a store may have at most 2^48 blocks");
+        }
+        StoreGeometry geometry = new StoreGeometry(storeBlocks, extentBlocks);
+        // An old superblock in slot A could outrank the new store: clear it. Write the last block so the
+        // file has its full (sparse) size and a later truncation is detectable.
+        device.write(Layout.SUPERBLOCK_SLOT_A * Layout.BLOCK_BYTES, BlockHeader.newImage());
+        device.write((storeBlocks - 1) * Layout.BLOCK_BYTES, BlockHeader.newImage());
+        Superblock initial = new Superblock(0, 0, 0, extentBlocks, storeBlocks, UUID.randomUUID(), 1, 1,
+                Superblock.TableRoot.EMPTY, Superblock.TableRoot.EMPTY, Superblock.TableRoot.EMPTY, 0);
+        Store store = new Store(device, null, options, geometry, initial);
+        store.space.formatSystemExtent();
+        store.trees.openTransaction(1);
+        for (int extent = 0; extent < geometry.extentCount(); extent++) {
+            store.extentTable.markDirty(extent);
+        }
+        store.commit();
+        return store;
+    }
+
+    /** Opens the store on {@code device}; {@code ownerLock} (may be null) is released on close. */
+    public static Store open(BlockDevice device, Closeable ownerLock, StoreOptions options) {
+        Superblock superblock = readSuperblock(device);
+        long needBytes = superblock.storeBlocks() * Layout.BLOCK_BYTES;
+        if (device.sizeBytes() < needBytes) {
+            throw new StorageException(StorageException.Code.CORRUPT, "truncated store: the device has "
+                    + device.sizeBytes() + " bytes but the store needs " + needBytes);
+        }
+        Store store = new Store(device, ownerLock, options, StoreGeometry.of(superblock), superblock);
+        store.load();
+        return store;
+    }
+
+    /** Reads both superblock slots and returns the valid one with the highest generation. */
+    static Superblock readSuperblock(BlockDevice device) {
+        if (device.sizeBytes() < Layout.SUPERBLOCK_BLOCKS * (long) Layout.BLOCK_BYTES) {
+            throw new StorageException(StorageException.Code.CORRUPT, "not a Cairn store: the device holds only "
+                    + device.sizeBytes() + " bytes");
+        }
+        Superblock best = null;
+        CorruptionException firstProblem = null;
+        boolean anySignature = false;
+        for (long slot = Layout.SUPERBLOCK_SLOT_A; slot <= Layout.SUPERBLOCK_SLOT_B; slot++) {
+            ByteBuffer image = BlockHeader.newImage();
+            device.read(slot * Layout.BLOCK_BYTES, image);
+            anySignature |= Superblock.hasSignature(image);
+            try {
+                Superblock candidate = Superblock.decode(image, slot);
+                if (best == null || candidate.generation() > best.generation()) {
+                    best = candidate;
+                }
+            } catch (CorruptionException problem) {
+                if (firstProblem == null) {
+                    firstProblem = problem;
+                }
+            }
+        }
+        if (best != null) {
+            return best;
+        }
+        if (!anySignature) {
+            throw new StorageException(StorageException.Code.CORRUPT,
+                    "not a Cairn store: no superblock signature in blocks 0 and 1 (wrong file, or never formatted)");
+        }
+        throw firstProblem;
+    }
+
+    private Store(BlockDevice device, Closeable ownerLock, StoreOptions options, StoreGeometry geometry, Superblock superblock) {
+        this.device = device;
+        this.ownerLock = ownerLock;
+        this.options = options;
+        this.geometry = geometry;
+        this.durable = superblock;
+        this.space = new SpaceMap(geometry, options.maxRefcount());
+        this.cache = new NodeCache(device, options.nodeCacheBytes());
+        this.trees = new TreeSpace(device, space, cache, superblock.generation() + 1);
+        this.extentTable = new SystemTable(TablePageCodec.Kind.EXTENTS, superblock.extentTable());
+        this.vdiTable = new SystemTable(TablePageCodec.Kind.VDIS, superblock.vdiTable());
+        this.snapshotTable = new SystemTable(TablePageCodec.Kind.SNAPSHOTS, superblock.snapshotTable());
+        this.nextVdiId = superblock.nextVdiId();
+        this.nextSnapshotId = superblock.nextSnapshotId();
+        for (int i = 0; i < STRIPES; i++) {
+            stripes[i] = new ReentrantLock();
+        }
+    }
+
+    private void load() {
+        long generation = durable.generation();
+        int extentCount = geometry.extentCount();
+        ExtentRecord[] records = new ExtentRecord[extentCount];
+        extentTable.load(trees, device, (page, offset, pageBlock, entry) -> {
+            if (entry < extentCount) {
+                records[(int) entry] = ExtentRecord.decode(page, offset, pageBlock);
+            }
+        });
+        for (int extent = 0; extent < extentCount; extent++) {
+            ExtentRecord record = records[extent] == null ? ExtentRecord.FREE : records[extent];
+            if (extent == 0 && record.type() != ExtentRecord.Type.SYSTEM) {
+                throw new CorruptionException(durable.extentTable().rootBlock(), "extent 0 is not the system extent");
+            }
+            space.loadExtent(extent, record, device, generation);
+        }
+        vdiTable.load(trees, device, (page, offset, pageBlock, entry) -> {
+            VdiRecord record = VdiRecord.decode(page, offset, pageBlock, entry);
+            if (record != null) {
+                VdiState state = new VdiState(record);
+                vdis.put(record.id(), state);
+                if (!record.deleted()) {
+                    liveByName.put(record.name(), state);
+                }
+            }
+        });
+        snapshotTable.load(trees, device, (page, offset, pageBlock, entry) -> {
+            SnapshotRecord record = SnapshotRecord.decode(page, offset, pageBlock, entry);
+            if (record != null) {
+                snapshots.put(record.id(), record);
+            }
+        });
+        trees.openTransaction(Math.max(generation, space.highestGenerationSeen()) + 1);
+        for (VdiState state : vdis.values()) {
+            if (!state.record.deleted()) {
+                cache.pin(state.ref.root());
+            }
+        }
+    }
+
+    // ================================================================ commit
+
+    /**
+     * Makes every change so far durable (see design note 1). Cheap when nothing changed: then it only
+     * flushes the device, which is what in-place data writes need.
+     */
+    public void commit() {
+        commitLock.lock();
+        try {
+            checkOpen();
+            CommitPlan plan;
+            metaLock.lock();
+            try {
+                plan = prepareCommit();
+            } finally {
+                metaLock.unlock();
+            }
+            if (plan == null) {
+                device.flush();
+                return;
+            }
+            for (SystemTable.PageWrite page : plan.pages) {
+                device.write(page.block() * Layout.BLOCK_BYTES, page.image().clear());
+            }
+            for (TreeSpace.NodeWrite node : plan.capture.nodeWrites()) {
+                device.write(node.node().block() * Layout.BLOCK_BYTES, node.image().clear());
+            }
+            for (SpaceMap.CounterWrite counter : plan.counters) {
+                device.write(counter.blockNumber() * Layout.BLOCK_BYTES, counter.image().clear());
+            }
+            device.flush();
+            device.write(Superblock.slotFor(plan.superblock.generation()) * Layout.BLOCK_BYTES, plan.superblock.encode());
+            device.flush();
+            metaLock.lock();
+            try {
+                durable = plan.superblock;
+                space.markDurable(plan.counters);
+                TreeSpace.markWritten(plan.capture);
+            } finally {
+                metaLock.unlock();
+            }
+            reclaim(TreeSpace.queueOf(plan.capture.releases()));
+        } finally {
+            commitLock.unlock();
+        }
+    }
+
+    private record CommitPlan(List<SystemTable.PageWrite> pages, TreeSpace.Capture capture,
+                              List<SpaceMap.CounterWrite> counters, Superblock superblock) {
+    }
+
+    private CommitPlan prepareCommit() {
+        for (VdiState state : vdis.values()) {
+            if (!state.record.deleted() && state.record.rootBlock() != state.ref.root()) {
+                cache.unpin(state.record.rootBlock());
+                cache.pin(state.ref.root());
+                state.record = state.record.withRoot(state.ref.root());
+                vdiTable.markDirty(state.record.id());
+            }
+        }
+        boolean changed = trees.dirtyNodeCount() > 0 || trees.pendingReleaseCount() > 0 || space.hasDirtyCounters()
+                || space.hasDirtyExtentRecords() || vdiTable.isDirty() || snapshotTable.isDirty() || extentTable.isDirty()
+                || nextVdiId != durable.nextVdiId() || nextSnapshotId != durable.nextSnapshotId();
+        if (!changed) {
+            return null;
+        }
+        List<SystemTable.PageWrite> pages = new ArrayList<>();
+        pages.addAll(vdiTable.persist(trees, this::encodeVdi));
+        pages.addAll(snapshotTable.persist(trees, this::encodeSnapshot));
+        // Writing pages allocates blocks, which may claim extents; the extent table goes last, and again
+        // if writing its own pages claimed one.
+        while (space.hasDirtyExtentRecords() || extentTable.isDirty()) {
+            BitSet dirtyExtents = space.takeDirtyExtentRecords();
+            for (int extent = dirtyExtents.nextSetBit(0); extent >= 0; extent = dirtyExtents.nextSetBit(extent + 1)) {
+                extentTable.markDirty(extent);
+            }
+            pages.addAll(extentTable.persist(trees, this::encodeExtent));
+        }
+        TreeSpace.Capture capture = trees.closeTransaction();
+        List<SpaceMap.CounterWrite> counters = space.captureDirty(capture.generation());
+        Superblock next = durable.withCommit(capture.generation(), nextVdiId, nextSnapshotId, extentTable.root(),
+                vdiTable.root(), snapshotTable.root(), System.currentTimeMillis());
+        return new CommitPlan(pages, capture, counters, next);
+    }
+
+    private void encodeVdi(ByteBuffer page, int offset, long entry) {
+        VdiState state = vdis.get(entry);
+        if (state != null) {
+            state.record.encode(page, offset);
+        }
+    }
+
+    private void encodeSnapshot(ByteBuffer page, int offset, long entry) {
+        SnapshotRecord record = snapshots.get(entry);
+        if (record != null) {
+            record.encode(page, offset);
+        }
+    }
+
+    private void encodeExtent(ByteBuffer page, int offset, long entry) {
+        if (entry < geometry.extentCount()) {
+            space.extent((int) entry).encode(page, offset);
+        }
+    }
+
+    /** Applies durable removals in batches, each with no volume I/O in flight (design note 3). */
+    private void reclaim(Deque<Release> pending) {
+        while (!pending.isEmpty()) {
+            ioGate.writeLock().lock();
+            try {
+                metaLock.lock();
+                try {
+                    trees.applyReleases(pending, RELEASE_BATCH);
+                } finally {
+                    metaLock.unlock();
+                }
+            } finally {
+                ioGate.writeLock().unlock();
+            }
+        }
+    }
+
+    // ================================================================ administration
+
+    public List<VdiInfo> listVdis(boolean includeDeleted) {
+        return underMeta(() -> {
+            List<VdiInfo> result = new ArrayList<>();
+            for (VdiState state : vdis.values()) {
+                if (includeDeleted || !state.record.deleted()) {
+                    result.add(info(state));
+                }
+            }
+            return result;
+        });
+    }
+
+    public VdiInfo vdi(String name) {
+        return underMeta(() -> info(live(name)));
+    }
+
+    private VdiInfo info(VdiState state) {
+        VdiRecord record = state.record;
+        String parentName = null;
+        if (record.parentSnapshotId() != 0) {
+            SnapshotRecord parent = snapshots.get(record.parentSnapshotId());
+            if (parent != null) {
+                parentName = vdis.get(parent.vdiId()).record.name() + "@" + parent.id();
+            }
+        }
+        int snapshotCount = 0;
+        for (long id = record.snapshotLogHead(); id != 0; id = snapshots.get(id).previousSnapshotId()) {
+            if (!snapshots.get(id).deleted()) {
+                snapshotCount++;
+            }
+        }
+        return new VdiInfo(record.id(), record.name(), record.sizeBytes(), record.parentSnapshotId(), parentName,
+                record.createdMillis(), snapshotCount, record.deleted());
+    }
+
+    /** Creates an empty thin VDI: one zeroed root, nothing else. */
+    public VdiInfo create(String name, long sizeBytes) {
+        Names.checkVdiName(name);
+        checkVdiSize(sizeBytes);
+        int height = Layout.treeHeightFor(Layout.blocksFor(sizeBytes));
+        return mutate(() -> {
+            requireFreeName(name);
+            long root = trees.newNode(height);
+            return info(register(name, sizeBytes, root, height, 0));
+        });
+    }
+
+    /** Creates a writable clone of a snapshot ({@code NAME@ID} or {@code NAME@LABEL}): O(1), shares every block. */
+    public VdiInfo clone(String name, String snapshotReference) {
+        Names.checkVdiName(name);
+        return mutate(() -> {
+            requireFreeName(name);
+            SnapshotRecord source = resolveSnapshot(snapshotReference);
+            long root = trees.share(source.rootBlock(), source.height(), LeafKind.DATA);
+            return info(register(name, source.sizeBytes(), root, source.height(), source.id()));
+        });
+    }
+
+    private VdiState register(String name, long sizeBytes, long root, int height, long parentSnapshotId) {
+        long id = nextVdiId++;
+        VdiRecord record = new VdiRecord(id, sizeBytes, root, height, false, name, parentSnapshotId, 0,
+                System.currentTimeMillis(), 0, 0);
+        VdiState state = new VdiState(record);
+        vdis.put(id, state);
+        liveByName.put(name, state);
+        vdiTable.markDirty(id);
+        cache.pin(root);
+        return state;
+    }
+
+    /**
+     * Takes a snapshot of VDI {@code name}: the current root is shared with a new, immutable entry in
+     * the VDI's snapshot log (O(1) whatever the disk size or history). Waits only for volume I/O in
+     * flight at this instant, so the snapshot holds every write completed before it and none after.
+     * Durable at the next commit.
+     */
+    public SnapshotInfo snapshot(String name, String label) {
+        if (label != null && !label.isEmpty()) {
+            Names.checkLabel(label);
+        }
+        checkWritable();
+        ioGate.writeLock().lock();
+        try {
+            return mutate(() -> {
+                VdiState state = live(name);
+                String text = label == null ? "" : label;
+                if (!text.isEmpty()) {
+                    requireFreeLabel(state, text);
+                }
+                long root = trees.share(state.ref.root(), state.ref.height(), LeafKind.DATA);
+                long id = nextSnapshotId++;
+                SnapshotRecord record = new SnapshotRecord(id, state.record.id(), root, state.record.snapshotLogHead(),
+                        System.currentTimeMillis(), state.record.sizeBytes(), state.ref.height(), false, text);
+                snapshots.put(id, record);
+                snapshotTable.markDirty(id);
+                state.record = state.record.withSnapshotLogHead(id);
+                vdiTable.markDirty(state.record.id());
+                return snapshotInfo(record);
+            });
+        } finally {
+            ioGate.writeLock().unlock();
+        }
+    }
+
+    /** The snapshot log of VDI {@code name}, oldest first. */
+    public List<SnapshotInfo> snapshots(String name) {
+        return underMeta(() -> {
+            VdiState state = live(name);
+            List<SnapshotInfo> result = new ArrayList<>();
+            for (long id = state.record.snapshotLogHead(); id != 0; id = snapshots.get(id).previousSnapshotId()) {
+                SnapshotRecord record = snapshots.get(id);
+                if (!record.deleted()) {
+                    result.add(snapshotInfo(record));
+                }
+            }
+            java.util.Collections.reverse(result);
+            return result;
+        });
+    }
+
+    /** Every snapshot of every VDI, deleted ones included, by id (for the forest view). */
+    public List<SnapshotInfo> allSnapshots() {
+        return underMeta(() -> snapshots.values().stream().map(this::snapshotInfo).toList());
+    }
+
+    public SnapshotInfo snapshotInfo(String reference) {
+        return underMeta(() -> snapshotInfo(resolveSnapshot(reference)));
+    }
+
+    private SnapshotInfo snapshotInfo(SnapshotRecord record) {
+        return new SnapshotInfo(record.id(), record.vdiId(), vdis.get(record.vdiId()).record.name(), record.label(),
+                record.takenMillis(), record.sizeBytes(), record.deleted());
+    }
+
+    public SnapshotInfo label(String snapshotReference, String label) {
+        Names.checkLabel(label);
+        return mutate(() -> {
+            SnapshotRecord record = resolveSnapshot(snapshotReference);
+            VdiState state = vdis.get(record.vdiId());
+            if (!label.equals(record.label())) {
+                requireFreeLabel(state, label);
+            }
+            SnapshotRecord relabeled = record.withLabel(label);
+            snapshots.put(record.id(), relabeled);
+            snapshotTable.markDirty(record.id());
+            return snapshotInfo(relabeled);
+        });
+    }
+
+    /**
+     * Deletes VDI {@code name}. A VDI with live snapshots is refused unless {@code withSnapshots}.
+     * Blocks shared with clones or snapshots stay; the rest are freed after the next commit.
+     */
+    public void deleteVdi(String name, boolean withSnapshots) {
+        mutate(() -> {
+            VdiState state = live(name);
+            if (state.openHandles > 0) {
+                throw new IllegalStateException("disk '" + name + "' is in use by " + state.openHandles
+                        + " open connection(s); disconnect them first");
+            }
+            List<SnapshotRecord> live = new ArrayList<>();
+            for (long id = state.record.snapshotLogHead(); id != 0; id = snapshots.get(id).previousSnapshotId()) {
+                if (!snapshots.get(id).deleted()) {
+                    live.add(snapshots.get(id));
+                }
+            }
+            if (!live.isEmpty() && !withSnapshots) {
+                throw new IllegalStateException("disk '" + name + "' has " + live.size()
+                        + " snapshot(s); delete them first or delete with snapshots");
+            }
+            for (SnapshotRecord record : live) {
+                deleteSnapshotRecord(record);
+            }
+            trees.release(state.ref.root(), state.ref.height(), LeafKind.DATA);
+            cache.unpin(state.record.rootBlock());
+            state.record = state.record.asDeleted();
+            state.ref = new RootRef(0, state.record.height());
+            liveByName.remove(name);
+            vdiTable.markDirty(state.record.id());
+            return null;
+        });
+    }
+
+    /**
+     * Deletes a snapshot. Clones made from it keep working: they hold their own references to every
+     * block they share with it, so only the blocks nothing else references are freed. The entry stays
+     * in the log, marked deleted, so the forest still shows where clones came from.
+     */
+    public void deleteSnapshot(String snapshotReference) {
+        mutate(() -> {
+            deleteSnapshotRecord(resolveSnapshot(snapshotReference));
+            return null;
+        });
+    }
+
+    private void deleteSnapshotRecord(SnapshotRecord record) {
+        Integer handles = openSnapshotHandles.get(record.id());
+        if (handles != null && handles > 0) {
+            throw new IllegalStateException("snapshot " + snapshotInfo(record).reference() + " is in use by "
+                    + handles + " open connection(s)");
+        }
+        trees.release(record.rootBlock(), record.height(), LeafKind.DATA);
+        snapshots.put(record.id(), record.asDeleted());
+        snapshotTable.markDirty(record.id());
+    }
+
+    private VdiState live(String name) {
+        VdiState state = liveByName.get(name);
+        if (state == null) {
+            throw new NoSuchElementException("no disk named '" + name + "'");
+        }
+        return state;
+    }
+
+    private void requireFreeName(String name) {
+        if (liveByName.containsKey(name)) {
+            throw new IllegalArgumentException("a disk named '" + name + "' already exists");
+        }
+    }
+
+    private void requireFreeLabel(VdiState state, String label) {
+        for (long id = state.record.snapshotLogHead(); id != 0; id = snapshots.get(id).previousSnapshotId()) {
+            SnapshotRecord record = snapshots.get(id);
+            if (!record.deleted() && record.label().equals(label)) {
+                throw new IllegalArgumentException("disk '" + state.record.name() + "' already has a snapshot labelled '"
+                        + label + "' (id " + id + ")");
+            }
+        }
+    }
+
+    /** Resolves {@code NAME@ID} or {@code NAME@LABEL} to a live snapshot. */
+    private SnapshotRecord resolveSnapshot(String reference) {
+        int at = reference.indexOf('@');
+        if (at <= 0 || at == reference.length() - 1) {
+            throw new IllegalArgumentException("'" + reference + "' is not a snapshot reference; write NAME@ID or NAME@LABEL");
+        }
+        VdiState state = live(reference.substring(0, at));
+        String which = reference.substring(at + 1);
+        boolean byId = Names.isSnapshotId(which);
+        for (long id = state.record.snapshotLogHead(); id != 0; id = snapshots.get(id).previousSnapshotId()) {
+            SnapshotRecord record = snapshots.get(id);
+            if (!record.deleted() && (byId ? Long.toString(id).equals(which) : record.label().equals(which))) {
+                return record;
+            }
+        }
+        throw new NoSuchElementException("disk '" + state.record.name() + "' has no snapshot "
+                + (byId ? "with id " : "labelled ") + which);
+    }
+
+    private static void checkVdiSize(long sizeBytes) {
+        if (sizeBytes <= 0) {
+            throw new IllegalArgumentException("disk size must be positive, got " + sizeBytes);
+        }
+        if (sizeBytes % 512 != 0) {
+            throw new IllegalArgumentException("disk size must be a multiple of 512 bytes, got " + sizeBytes);
+        }
+        if (sizeBytes > Layout.MAX_VDI_BYTES) {
+            throw new IllegalArgumentException("disk size " + sizeBytes + " exceeds the maximum of 256 TiB");
+        }
+    }
+
+    // ================================================================ volumes
+
+    /**
+     * Opens an export: {@code NAME} is the writable VDI, {@code NAME@SNAP} a read-only snapshot.
+     * While open, the VDI or snapshot cannot be deleted.
+     */
+    public Volume openVolume(String exportName) {
+        return underMeta(() -> {
+            checkOpen();
+            if (exportName.indexOf('@') >= 0) {
+                SnapshotRecord record = resolveSnapshot(exportName);
+                openSnapshotHandles.merge(record.id(), 1, Integer::sum);
+                return new Volume(this, exportName, null, record, record.sizeBytes(), true);
+            }
+            VdiState state = live(exportName);
+            state.openHandles++;
+            return new Volume(this, exportName, state, null, state.record.sizeBytes(), options.readOnly());
+        });
+    }
+
+    void closeVolume(Volume volume) {
+        underMeta(() -> {
+            if (volume.vdi != null) {
+                volume.vdi.openHandles--;
+            } else {
+                openSnapshotHandles.computeIfPresent(volume.snapshot.id(), (id, count) -> count == 1 ? null : count - 1);
+            }
+            return null;
+        });
+    }
+
+    /** Physical pointers (0 = hole) of volume blocks [first, first + count). */
+    long[] resolve(Volume volume, long firstBlock, int count) {
+        long[] physical = new long[count];
+        metaLock.lock();
+        try {
+            long root = volume.vdi != null ? volume.vdi.ref.root() : volume.snapshot.rootBlock();
+            int height = volume.vdi != null ? volume.vdi.ref.height() : volume.snapshot.height();
+            if (count == 1) {
+                physical[0] = Pointer.blockOf(trees.lookup(root, height, firstBlock));
+            } else {
+                trees.forEachMapped(root, height, firstBlock, firstBlock + count,
+                        (index, pointer) -> physical[(int) (index - firstBlock)] = Pointer.blockOf(pointer));
+            }
+            return physical;
+        } catch (CorruptionException corruption) {
+            throw fail(corruption);
+        } finally {
+            metaLock.unlock();
+        }
+    }
+
+    /** Mapped and hole runs of volume blocks [first, first + count), merged. */
+    List<MappedRange> mapping(Volume volume, long firstBlock, long count) {
+        return underMeta(() -> {
+            long root = volume.vdi != null ? volume.vdi.ref.root() : volume.snapshot.rootBlock();
+            int height = volume.vdi != null ? volume.vdi.ref.height() : volume.snapshot.height();
+            List<MappedRange> ranges = new ArrayList<>();
+            long[] cursor = {firstBlock};
+            long[] runStart = {-1};
+            long[] runEnd = {-1};
+            trees.forEachMapped(root, height, firstBlock, firstBlock + count, (index, pointer) -> {
+                if (index == runEnd[0]) {
+                    runEnd[0]++;
+                    return;
+                }
+                if (runStart[0] >= 0) {
+                    ranges.add(new MappedRange(runStart[0], runEnd[0] - runStart[0], true));
+                }
+                if (index > cursor[0] && (runStart[0] < 0 || index > runEnd[0])) {
+                    long holeStart = runStart[0] < 0 ? cursor[0] : runEnd[0];
+                    ranges.add(new MappedRange(holeStart, index - holeStart, false));
+                }
+                runStart[0] = index;
+                runEnd[0] = index + 1;
+            });
+            long end = firstBlock + count;
+            if (runStart[0] >= 0) {
+                ranges.add(new MappedRange(runStart[0], runEnd[0] - runStart[0], true));
+                if (runEnd[0] < end) {
+                    ranges.add(new MappedRange(runEnd[0], end - runEnd[0], false));
+                }
+            } else {
+                ranges.add(new MappedRange(firstBlock, count, false));
+            }
+            return ranges;
+        });
+    }
+
+    /** What the write path decided for one block. */
+    static final long IN_PLACE = -1;
+
+    /**
+     * Plans a write of volume blocks [first, first + count): for each block either the physical block
+     * to overwrite in place, or a freshly allocated block (to be linked by {@link #link}) together
+     * with the old pointer to copy partial content from.
+     */
+    void planWrite(Volume volume, long firstBlock, int count, long[] targets, long[] oldBlocks, boolean[] inPlace) {
+        metaLock.lock();
+        int allocated = 0;
+        try {
+            checkWritable();
+            VdiState state = volume.vdi;
+            for (int i = 0; i < count; i++) {
+                long index = firstBlock + i;
+                long exclusive = trees.lookupExclusive(state.ref.root(), state.ref.height(), index);
+                if (exclusive > 0) {
+                    targets[i] = Pointer.blockOf(exclusive);
+                    inPlace[i] = true;
+                } else {
+                    oldBlocks[i] = exclusive == 0 ? 0
+                            : Pointer.blockOf(trees.lookup(state.ref.root(), state.ref.height(), index));
+                    targets[i] = space.allocate(SpaceMap.Purpose.DATA);
+                    inPlace[i] = false;
+                    allocated = i + 1;
+                }
+            }
+        } catch (RuntimeException problem) {
+            for (int i = 0; i < allocated; i++) {
+                if (!inPlace[i] && targets[i] != 0) {
+                    space.decrement(targets[i]); // never linked: free at once
+                }
+            }
+            if (problem instanceof CorruptionException corruption) {
+                throw fail(corruption);
+            }
+            throw problem;
+        } finally {
+            metaLock.unlock();
+        }
+    }
+
+    /** Links the freshly written blocks of a planned write into the VDI's tree. */
+    void link(Volume volume, long firstBlock, int count, long[] targets, boolean[] inPlace) {
+        metaLock.lock();
+        try {
+            VdiState state = volume.vdi;
+            for (int i = 0; i < count; i++) {
+                if (inPlace[i]) {
+                    continue;
+                }
+                long old = trees.exchange(state.ref, firstBlock + i, Pointer.writable(targets[i]), LeafKind.DATA);
+                if (!Pointer.isHole(old)) {
+                    trees.release(Pointer.blockOf(old), 0, LeafKind.DATA);
+                }
+            }
+        } catch (CorruptionException corruption) {
+            throw fail(corruption);
+        } finally {
+            metaLock.unlock();
+        }
+    }
+
+    /** Punches holes at every mapped block in [first, first + count). */
+    void punch(Volume volume, long firstBlock, long count) {
+        metaLock.lock();
+        try {
+            checkWritable();
+            VdiState state = volume.vdi;
+            List<Long> mapped = new ArrayList<>();
+            trees.forEachMapped(state.ref.root(), state.ref.height(), firstBlock, firstBlock + count,
+                    (index, pointer) -> mapped.add(index));
+            for (long index : mapped) {
+                trees.punch(state.ref, index, LeafKind.DATA);
+            }
+        } catch (CorruptionException corruption) {
+            throw fail(corruption);
+        } finally {
+            metaLock.unlock();
+        }
+    }
+
+    ReentrantReadWriteLock.ReadLock ioGate() {
+        return ioGate.readLock();
+    }
+
+    ReentrantLock stripe(Volume volume, long block) {
+        long hash = (volume.vdi.record.id() * 0x9E3779B97F4A7C15L) ^ block;
+        return stripes[(int) ((hash ^ (hash >>> 29)) & (STRIPES - 1))];
+    }
+
+    BlockDevice device() {
+        return device;
+    }
+
+    // ================================================================ state and helpers
+
+    public StoreGeometry geometry() {
+        return geometry;
+    }
+
+    public UUID storeId() {
+        return durable.storeId();
+    }
+
+    public long durableGeneration() {
+        return underMeta(() -> durable.generation());
+    }
+
+    public boolean readOnly() {
+        return options.readOnly() || failure != null;
+    }
+
+    /** Space in bytes: the store's size and what its extents hold. */
+    public StoreSpace spaceReport() {
+        return underMeta(() -> {
+            long block = Layout.BLOCK_BYTES;
+            long dataBlocks = space.blocksInExtents(ExtentRecord.Type.DATA);
+            long dataFree = space.freeBlocks(ExtentRecord.Type.DATA);
+            long metaBlocks = space.blocksInExtents(ExtentRecord.Type.METADATA) + space.blocksInExtents(ExtentRecord.Type.SYSTEM);
+            long metaFree = space.freeBlocks(ExtentRecord.Type.METADATA) + space.freeBlocks(ExtentRecord.Type.SYSTEM);
+            long freeExtentBlocks = space.blocksInExtents(ExtentRecord.Type.FREE);
+            return new StoreSpace(geometry.storeBlocks() * block, (dataBlocks - dataFree) * block,
+                    (metaBlocks - metaFree) * block, (dataFree + metaFree + freeExtentBlocks) * block);
+        });
+    }
+
+    /** Store-wide space in bytes; metadata includes the format's own blocks. */
+    public record StoreSpace(long totalBytes, long dataBytes, long metadataBytes, long freeBytes) {
+    }
+
+    /**
+     * Runs {@code inspector} with exclusive access to the store's internals (the checker, the garbage
+     * collector and space reports use this; they read the store through the same codecs).
+     */
+    public <T> T inspect(Function<Internals, T> inspector) {
+        ioGate.writeLock().lock();
+        try {
+            return underMeta(() -> inspector.apply(new Internals()));
+        } finally {
+            ioGate.writeLock().unlock();
+        }
+    }
+
+    /** A view of the internals, valid only inside {@link #inspect}. */
+    public final class Internals {
+        public TreeSpace trees() {
+            return trees;
+        }
+
+        public SpaceMap space() {
+            return space;
+        }
+
+        public BlockDevice device() {
+            return device;
+        }
+
+        public Superblock durableSuperblock() {
+            return durable;
+        }
+
+        /** Live VDIs' current roots and heights, by VDI id. */
+        public Map<Long, RootRef> vdiRoots() {
+            Map<Long, RootRef> roots = new TreeMap<>();
+            for (VdiState state : vdis.values()) {
+                if (!state.record.deleted()) {
+                    roots.put(state.record.id(), new RootRef(state.ref.root(), state.ref.height()));
+                }
+            }
+            return roots;
+        }
+
+        /** Live snapshots' roots and heights, by snapshot id. */
+        public Map<Long, RootRef> snapshotRoots() {
+            Map<Long, RootRef> roots = new TreeMap<>();
+            for (SnapshotRecord record : snapshots.values()) {
+                if (!record.deleted()) {
+                    roots.put(record.id(), new RootRef(record.rootBlock(), record.height()));
+                }
+            }
+            return roots;
+        }
+
+        /** Roots of the three system table trees (leaves are table pages). */
+        public List<RootRef> tableRoots() {
+            return List.of(extentTable.rootRef(), vdiTable.rootRef(), snapshotTable.rootRef());
+        }
+
+        /** Removals not yet applied (they still count in the counters). */
+        public int pendingReleases() {
+            return trees.pendingReleaseCount();
+        }
+    }
+
+    private <T> T underMeta(java.util.function.Supplier<T> action) {
+        metaLock.lock();
+        try {
+            return action.get();
+        } catch (CorruptionException corruption) {
+            throw fail(corruption);
+        } finally {
+            metaLock.unlock();
+        }
+    }
+
+    private <T> T mutate(java.util.function.Supplier<T> action) {
+        return underMeta(() -> {
+            checkOpen();
+            checkWritable();
+            return action.get();
+        });
+    }
+
+    private void checkWritable() {
+        if (failure != null) {
+            throw new StorageException(StorageException.Code.READ_ONLY,
+                    "the store stopped writing after finding corrupt metadata: " + failure.getMessage());
+        }
+        if (options.readOnly()) {
+            throw new StorageException(StorageException.Code.READ_ONLY, "the store is open read-only");
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new StorageException(StorageException.Code.CLOSED, "the store is closed");
+        }
+    }
+
+    private CorruptionException fail(CorruptionException corruption) {
+        if (failure == null) {
+            failure = corruption;
+        }
+        return corruption;
+    }
+
+    /** Commits (unless read-only or failed) and releases the device. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        try {
+            if (!readOnly()) {
+                commit();
+            }
+        } finally {
+            closed = true;
+            device.close();
+            if (ownerLock != null) {
+                try {
+                    ownerLock.close();
+                } catch (java.io.IOException e) {
+                    throw new StorageException(StorageException.Code.IO, "cannot release the store lock", e);
+                }
+            }
+        }
+    }
+
+    /** A name that does not exist. */
+    public static final class NoSuchElementException extends java.util.NoSuchElementException {
+        public NoSuchElementException(String message) {
+            super(message);
+        }
+    }
+}

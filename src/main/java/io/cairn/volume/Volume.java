@@ -1,0 +1,305 @@
+package io.cairn.volume;
+
+import io.cairn.format.Layout;
+import io.cairn.format.SnapshotRecord;
+import io.cairn.io.StorageException;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * An open export: a writable VDI or a read-only snapshot. Byte-addressed reads, writes, trims and
+ * zeroing at any offset and length inside the volume; partial blocks are read-modify-written.
+ *
+ * <p>Thread-safe: many threads may call it at once (NBD connections with requests in flight).
+ * Writes that touch the same partial block are serialised by stripe locks so neither loses the
+ * other's bytes; everything else runs in parallel. Closing it releases the handle that keeps the
+ * VDI or snapshot from being deleted.
+ */
+public final class Volume implements AutoCloseable {
+
+    private static final int BLOCK = Layout.BLOCK_BYTES;
+    private static final int ZERO_CHUNK_BLOCKS = 256;
+    private static final ByteBuffer ZERO_BLOCKS = ByteBuffer.allocate(ZERO_CHUNK_BLOCKS * BLOCK).asReadOnlyBuffer();
+
+    private final Store store;
+    private final String name;
+    final Store.VdiState vdi;
+    final SnapshotRecord snapshot;
+    private final long sizeBytes;
+    private final boolean readOnly;
+    private volatile boolean closed;
+
+    Volume(Store store, String name, Store.VdiState vdi, SnapshotRecord snapshot, long sizeBytes, boolean readOnly) {
+        this.store = store;
+        this.name = name;
+        this.vdi = vdi;
+        this.snapshot = snapshot;
+        this.sizeBytes = sizeBytes;
+        this.readOnly = readOnly;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public long sizeBytes() {
+        return sizeBytes;
+    }
+
+    /** True for snapshots, read-only stores, and stores that stopped writing after corruption. */
+    public boolean readOnly() {
+        return readOnly || store.readOnly();
+    }
+
+    public boolean isSnapshot() {
+        return snapshot != null;
+    }
+
+    // ---------------------------------------------------------------- reads
+
+    /** Fills {@code destination} from {@code offsetBytes}; holes read as zeros. */
+    public void read(long offsetBytes, ByteBuffer destination) {
+        int length = destination.remaining();
+        checkRange(offsetBytes, length);
+        if (length == 0) {
+            return;
+        }
+        long firstBlock = offsetBytes / BLOCK;
+        int count = (int) ((offsetBytes + length - 1) / BLOCK - firstBlock + 1);
+        store.ioGate().lock();
+        try {
+            long[] physical = store.resolve(this, firstBlock, count);
+            int i = 0;
+            while (i < count) {
+                // Coalesce a run of consecutive physical blocks (or of holes) into one device call.
+                int j = i + 1;
+                while (j < count && (physical[i] == 0
+                        ? physical[j] == 0
+                        : physical[j] == physical[i] + (j - i))) {
+                    j++;
+                }
+                long runStart = Math.max(offsetBytes, (firstBlock + i) * BLOCK);
+                long runEnd = Math.min(offsetBytes + length, (firstBlock + j) * BLOCK);
+                int runLength = (int) (runEnd - runStart);
+                ByteBuffer slice = destination.slice(destination.position() + (int) (runStart - offsetBytes), runLength);
+                if (physical[i] == 0) {
+                    zero(slice);
+                } else {
+                    long deviceOffset = physical[i] * BLOCK + (runStart - (firstBlock + i) * BLOCK);
+                    store.device().read(deviceOffset, slice);
+                }
+                i = j;
+            }
+            destination.position(destination.position() + length);
+        } finally {
+            store.ioGate().unlock();
+        }
+    }
+
+    // ---------------------------------------------------------------- writes
+
+    /** Writes {@code source} at {@code offsetBytes}; with {@code fua} it is durable on return. */
+    public void write(long offsetBytes, ByteBuffer source, boolean fua) {
+        int length = source.remaining();
+        checkWritable();
+        checkRange(offsetBytes, length);
+        if (length > 0) {
+            writeRange(offsetBytes, source.slice(), length);
+            source.position(source.position() + length);
+        }
+        if (fua) {
+            store.commit();
+        }
+    }
+
+    private void writeRange(long offsetBytes, ByteBuffer source, int length) {
+        long firstBlock = offsetBytes / BLOCK;
+        long lastBlock = (offsetBytes + length - 1) / BLOCK;
+        int count = (int) (lastBlock - firstBlock + 1);
+        boolean firstPartial = offsetBytes % BLOCK != 0 || length < BLOCK;
+        boolean lastPartial = (offsetBytes + length) % BLOCK != 0;
+        List<ReentrantLock> held = new ArrayList<>(2);
+        store.ioGate().lock();
+        try {
+            if (firstPartial) {
+                lockStripe(held, firstBlock);
+            }
+            if (lastPartial && lastBlock != firstBlock) {
+                lockStripe(held, lastBlock);
+            }
+            long[] targets = new long[count];
+            long[] oldBlocks = new long[count];
+            boolean[] inPlace = new boolean[count];
+            store.planWrite(this, firstBlock, count, targets, oldBlocks, inPlace);
+            writeBlocks(offsetBytes, source, length, firstBlock, count, targets, oldBlocks, inPlace);
+            store.link(this, firstBlock, count, targets, inPlace);
+        } finally {
+            for (int i = held.size() - 1; i >= 0; i--) {
+                held.get(i).unlock();
+            }
+            store.ioGate().unlock();
+        }
+    }
+
+    private void lockStripe(List<ReentrantLock> held, long block) {
+        ReentrantLock lock = store.stripe(this, block);
+        if (!held.contains(lock)) {
+            // Two stripes are always taken in block order, so two writers cannot wait on each other.
+            lock.lock();
+            held.add(lock);
+        }
+    }
+
+    private void writeBlocks(long offsetBytes, ByteBuffer source, int length, long firstBlock, int count,
+                             long[] targets, long[] oldBlocks, boolean[] inPlace) {
+        int i = 0;
+        while (i < count) {
+            long blockStart = (firstBlock + i) * BLOCK;
+            long start = Math.max(offsetBytes, blockStart);
+            boolean partial = start != blockStart || Math.min(offsetBytes + length, blockStart + BLOCK) != blockStart + BLOCK;
+            if (!inPlace[i] && partial) {
+                writeMerged(source, offsetBytes, length, firstBlock + i, targets[i], oldBlocks[i]);
+                i++;
+                continue;
+            }
+            // A run of blocks written straight from the source: in place, or whole fresh blocks.
+            int j = i + 1;
+            while (j < count && targets[j] == targets[i] + (j - i)) {
+                long nextStart = (firstBlock + j) * BLOCK;
+                boolean nextPartial = offsetBytes + length < nextStart + BLOCK;
+                if (!inPlace[j] && nextPartial) {
+                    break;
+                }
+                j++;
+            }
+            long runEnd = Math.min(offsetBytes + length, (firstBlock + j) * BLOCK);
+            ByteBuffer slice = source.slice((int) (start - offsetBytes), (int) (runEnd - start));
+            store.device().write(targets[i] * BLOCK + (start - blockStart), slice);
+            i = j;
+        }
+    }
+
+    /** Copy-on-write of a partial block: old content (or zeros), overlaid with the new bytes, to a fresh block. */
+    private void writeMerged(ByteBuffer source, long offsetBytes, int length, long block, long target, long oldBlock) {
+        ByteBuffer merged = ByteBuffer.allocate(BLOCK);
+        if (oldBlock != 0) {
+            store.device().read(oldBlock * BLOCK, merged);
+            merged.clear();
+        }
+        long blockStart = block * BLOCK;
+        long start = Math.max(offsetBytes, blockStart);
+        long end = Math.min(offsetBytes + length, blockStart + BLOCK);
+        merged.put((int) (start - blockStart), source, (int) (start - offsetBytes), (int) (end - start));
+        store.device().write(target * BLOCK, merged);
+    }
+
+    /** Makes every completed write durable. */
+    public void flush() {
+        store.commit();
+    }
+
+    /**
+     * Discards a range: whole blocks become holes (their space is freed once no snapshot needs it),
+     * partial blocks at the edges are zeroed. Reads of the range return zeros afterwards.
+     */
+    public void trim(long offsetBytes, long lengthBytes, boolean fua) {
+        writeZeroes(offsetBytes, lengthBytes, true, fua);
+    }
+
+    /**
+     * Makes a range read as zeros. With {@code punchHoles} whole blocks become holes (thin); without
+     * it they are written with zeros and stay allocated.
+     */
+    public void writeZeroes(long offsetBytes, long lengthBytes, boolean punchHoles, boolean fua) {
+        checkWritable();
+        checkRange(offsetBytes, lengthBytes);
+        if (lengthBytes > 0) {
+            long end = offsetBytes + lengthBytes;
+            long firstWhole = (offsetBytes + BLOCK - 1) / BLOCK;
+            long endWhole = end / BLOCK;
+            if (!punchHoles || firstWhole >= endWhole) {
+                writeZeroBytes(offsetBytes, end);
+            } else {
+                writeZeroBytes(offsetBytes, firstWhole * BLOCK);
+                store.ioGate().lock();
+                try {
+                    store.punch(this, firstWhole, endWhole - firstWhole);
+                } finally {
+                    store.ioGate().unlock();
+                }
+                writeZeroBytes(endWhole * BLOCK, end);
+            }
+        }
+        if (fua) {
+            store.commit();
+        }
+    }
+
+    private void writeZeroBytes(long start, long end) {
+        for (long offset = start; offset < end; ) {
+            int chunk = (int) Math.min(end - offset, ZERO_BLOCKS.capacity());
+            writeRange(offset, ZERO_BLOCKS.duplicate().limit(chunk), chunk);
+            offset += chunk;
+        }
+    }
+
+    // ---------------------------------------------------------------- allocation status
+
+    /** Mapped and hole runs covering [offset, offset + length), in bytes, block-aligned outward. */
+    public List<MappedRange> mapping(long offsetBytes, long lengthBytes) {
+        checkRange(offsetBytes, lengthBytes);
+        if (lengthBytes == 0) {
+            return List.of();
+        }
+        long firstBlock = offsetBytes / BLOCK;
+        long endBlock = (offsetBytes + lengthBytes + BLOCK - 1) / BLOCK;
+        List<MappedRange> blocks = store.mapping(this, firstBlock, endBlock - firstBlock);
+        List<MappedRange> bytes = new ArrayList<>(blocks.size());
+        for (MappedRange range : blocks) {
+            long start = range.offsetBytes() * BLOCK;
+            long end = Math.min(sizeBytes, (range.offsetBytes() + range.lengthBytes()) * BLOCK);
+            bytes.add(new MappedRange(start, end - start, range.mapped()));
+        }
+        return bytes;
+    }
+
+    // ---------------------------------------------------------------- checks
+
+    private void checkRange(long offsetBytes, long lengthBytes) {
+        if (closed) {
+            throw new StorageException(StorageException.Code.CLOSED, "volume '" + name + "' is closed");
+        }
+        if (offsetBytes < 0 || lengthBytes < 0 || offsetBytes > sizeBytes || lengthBytes > sizeBytes - offsetBytes) {
+            throw new IllegalArgumentException("range [" + offsetBytes + ", +" + lengthBytes + ") is outside volume '"
+                    + name + "' of " + sizeBytes + " bytes");
+        }
+    }
+
+    private void checkWritable() {
+        if (readOnly) {
+            throw new StorageException(StorageException.Code.READ_ONLY, snapshot != null
+                    ? "'" + name + "' is a snapshot and cannot be written; clone it to get a writable disk"
+                    : "'" + name + "' is read-only");
+        }
+    }
+
+    private static void zero(ByteBuffer buffer) {
+        int position = 0;
+        while (position < buffer.remaining()) {
+            int chunk = Math.min(buffer.remaining() - position, ZERO_BLOCKS.capacity());
+            buffer.put(position, ZERO_BLOCKS, 0, chunk);
+            position += chunk;
+        }
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            store.closeVolume(this);
+        }
+    }
+}
