@@ -12,6 +12,7 @@ import io.cairn.format.TablePageCodec;
 import io.cairn.format.VdiRecord;
 import io.cairn.io.BlockDevice;
 import io.cairn.io.CorruptionException;
+import io.cairn.io.FileBlockDevice;
 import io.cairn.io.StorageException;
 import io.cairn.tree.LeafKind;
 import io.cairn.tree.NodeCache;
@@ -129,6 +130,52 @@ public final class Store implements Closeable {
         }
         store.commit();
         return store;
+    }
+
+    /**
+     * Creates a store in a new sparse file (or on an existing block device, whose size is used when
+     * {@code sizeBytes} is 0) and opens it, holding the owner lock.
+     */
+    public static Store formatFile(java.nio.file.Path path, long sizeBytes, int extentBlocks, StoreOptions options) {
+        boolean blockDevice = java.nio.file.Files.exists(path) && !java.nio.file.Files.isRegularFile(path);
+        if (java.nio.file.Files.exists(path) && !blockDevice) {
+            throw new IllegalArgumentException(path + " already exists; remove it first to make a new store there");
+        }
+        if (!blockDevice) {
+            if (sizeBytes <= 0) {
+                throw new IllegalArgumentException("give the size of the new store (for example --size 64G)");
+            }
+            FileBlockDevice.create(path, 0).close();
+        }
+        FileBlockDevice device = FileBlockDevice.openLocked(path, false);
+        try {
+            long size = sizeBytes > 0 ? sizeBytes : device.sizeBytes();
+            return format(device, size, extentBlocks, options);
+        } catch (RuntimeException problem) {
+            device.close();
+            if (!blockDevice) {
+                try {
+                    java.nio.file.Files.deleteIfExists(path);
+                } catch (java.io.IOException ignored) {
+                    // The format error is the one worth reporting.
+                }
+            }
+            throw problem;
+        }
+    }
+
+    /** Opens the store in {@code path}, holding the owner lock (shared when read-only) until close. */
+    public static Store openFile(java.nio.file.Path path, StoreOptions options) {
+        if (!java.nio.file.Files.exists(path)) {
+            throw new IllegalArgumentException("no store at " + path + " (create one with: cairn format " + path + " --size 64G)");
+        }
+        FileBlockDevice device = FileBlockDevice.openLocked(path, options.readOnly());
+        try {
+            return open(device, null, options);
+        } catch (RuntimeException problem) {
+            device.close();
+            throw problem;
+        }
     }
 
     /** Opens the store on {@code device}; {@code ownerLock} (may be null) is released on close. */
