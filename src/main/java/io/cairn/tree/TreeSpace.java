@@ -99,9 +99,9 @@ public final class TreeSpace {
     }
 
     /**
-     * The leaf pointer at {@code index} if the root, every node on the path and the target itself
-     * have a count of 1 — i.e. only this tree can see the target, so it may be overwritten in
-     * place — else {@code -1}. A hole returns 0.
+     * The block number at leaf entry {@code index} if the root, every node on the path and the target
+     * itself have a count of 1 — i.e. only this tree can see the target, so it may be overwritten in
+     * place — else {@code -1}. A hole returns 0. (The read-only hint is ignored: counts decide.)
      */
     public long lookupExclusive(long root, int height, long index) {
         if (space.count(root) != 1) {
@@ -119,7 +119,7 @@ public final class TreeSpace {
                 return -1;
             }
             if (level == 1) {
-                return pointer;
+                return block;
             }
         }
         return -1;

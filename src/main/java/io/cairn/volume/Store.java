@@ -776,7 +776,7 @@ public final class Store implements Closeable {
                 long index = firstBlock + i;
                 long exclusive = trees.lookupExclusive(state.ref.root(), state.ref.height(), index);
                 if (exclusive > 0) {
-                    targets[i] = Pointer.blockOf(exclusive);
+                    targets[i] = exclusive;
                     inPlace[i] = true;
                 } else {
                     oldBlocks[i] = exclusive == 0 ? 0
@@ -996,7 +996,11 @@ public final class Store implements Closeable {
         return corruption;
     }
 
-    /** Commits (unless read-only or failed) and releases the device. */
+    /**
+     * Commits (unless read-only or failed) and releases the device. A commit's reclamation changes
+     * counters that only the next commit writes, so close commits until nothing is left: a closed store
+     * has exact counters.
+     */
     @Override
     public void close() {
         if (closed) {
@@ -1004,7 +1008,11 @@ public final class Store implements Closeable {
         }
         try {
             if (!readOnly()) {
-                commit();
+                long before;
+                do {
+                    before = durableGeneration();
+                    commit();
+                } while (durableGeneration() != before);
             }
         } finally {
             closed = true;
