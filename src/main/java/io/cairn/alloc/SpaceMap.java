@@ -60,6 +60,9 @@ public final class SpaceMap {
     private final int[] cursorExtent = new int[Purpose.values().length];
     private final int[] cursorOffset = new int[Purpose.values().length];
     private long highestGenerationSeen;
+    /** Metadata blocks only a commit may use, so a store filled by writes can always commit. */
+    private final long metadataReserveBlocks;
+    private boolean commitAllocations;
 
     public SpaceMap(StoreGeometry geometry, int maxRefcount) {
         if (maxRefcount < 2 || maxRefcount > Layout.MAX_REFCOUNT) {
@@ -74,6 +77,19 @@ public final class SpaceMap {
         this.freeBlocks = new int[extentCount];
         this.dirtyCounterBlocks = new BitSet[extentCount];
         this.durableSlot = new byte[extentCount][];
+        this.metadataReserveBlocks = Math.clamp(geometry.storeBlocks() / 256, 32, Math.min(4096, geometry.extentBlocks() / 2));
+    }
+
+    /**
+     * While on, metadata allocations may use the reserve (the store turns it on while it prepares a
+     * commit, whose table pages and nodes must always find room).
+     */
+    public void allowReserve(boolean on) {
+        commitAllocations = on;
+    }
+
+    public long metadataReserveBlocks() {
+        return metadataReserveBlocks;
     }
 
     public StoreGeometry geometry() {
@@ -219,6 +235,11 @@ public final class SpaceMap {
      * @throws StorageException NO_SPACE if no extent of that purpose has a free block and none is left to claim
      */
     public long allocate(Purpose purpose) {
+        if (purpose == Purpose.METADATA && !commitAllocations
+                && allocatableBlocks(Purpose.METADATA) <= metadataReserveBlocks) {
+            throw new StorageException(StorageException.Code.NO_SPACE, "the store is full: only the "
+                    + metadataReserveBlocks + " metadata blocks kept for commits are left");
+        }
         int p = purpose.ordinal();
         int extentCount = extents.length;
         for (int step = 0; step <= extentCount; step++) {
@@ -270,6 +291,11 @@ public final class SpaceMap {
     }
 
     private int claimFreeExtent(Purpose purpose) {
+        if (purpose == Purpose.DATA
+                && allocatableBlocks(Purpose.METADATA) - geometry.extentBlocks() < metadataReserveBlocks
+                && freeBlocks(ExtentRecord.Type.METADATA) + freeBlocks(ExtentRecord.Type.SYSTEM) < metadataReserveBlocks) {
+            return -1; // the last free extents stay available to metadata
+        }
         for (int extent = 0; extent < extents.length; extent++) {
             if (extents[extent].type() == ExtentRecord.Type.FREE) {
                 claim(extent, purpose == Purpose.DATA ? ExtentRecord.Type.DATA : ExtentRecord.Type.METADATA);

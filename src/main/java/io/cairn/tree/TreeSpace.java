@@ -156,6 +156,44 @@ public final class TreeSpace {
         void visit(long index, long pointer);
     }
 
+    /** Receives each mapped leaf entry and whether only this tree can see it (root, path and target count 1). */
+    @FunctionalInterface
+    public interface OwnershipVisitor {
+        void visit(long index, long pointer, boolean exclusive);
+    }
+
+    /** Like {@link #forEachMapped}, also telling whether each target may be overwritten in place. */
+    public void forEachMappedWithOwnership(long root, int height, long fromIndex, long toIndex, OwnershipVisitor visitor) {
+        if (root != 0 && fromIndex < toIndex) {
+            visitOwned(root, height, 0, fromIndex, toIndex, space.count(root) == 1, visitor);
+        }
+    }
+
+    private void visitOwned(long block, int level, long baseIndex, long from, long to, boolean exclusivePath,
+                            OwnershipVisitor visitor) {
+        Node node = cache.get(block, level);
+        long span = 1L << (Layout.POINTER_INDEX_BITS * (level - 1));
+        int first = (int) Math.max(0, (from - baseIndex) / span);
+        for (int slot = first; slot < Layout.POINTERS_PER_NODE; slot++) {
+            long childBase = baseIndex + slot * span;
+            if (childBase >= to) {
+                break;
+            }
+            long pointer = node.pointers[slot];
+            if (Pointer.isHole(pointer)) {
+                continue;
+            }
+            boolean exclusive = exclusivePath && space.count(Pointer.blockOf(pointer)) == 1;
+            if (level == 1) {
+                if (childBase >= from) {
+                    visitor.visit(childBase, pointer, exclusive);
+                }
+            } else {
+                visitOwned(Pointer.blockOf(pointer), level - 1, childBase, from, to, exclusive, visitor);
+            }
+        }
+    }
+
     private void visitMapped(long block, int level, long baseIndex, long from, long to, MappedVisitor visitor) {
         Node node = cache.get(block, level);
         long span = 1L << (Layout.POINTER_INDEX_BITS * (level - 1));

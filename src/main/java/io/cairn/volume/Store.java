@@ -297,8 +297,10 @@ public final class Store implements Closeable {
             CommitPlan plan;
             metaLock.lock();
             try {
+                space.allowReserve(true);
                 plan = prepareCommit();
             } finally {
+                space.allowReserve(false);
                 metaLock.unlock();
             }
             if (plan == null) {
@@ -721,41 +723,58 @@ public final class Store implements Closeable {
         }
     }
 
-    /** Mapped and hole runs of volume blocks [first, first + count), merged. */
+    /**
+     * Runs of volume blocks [first, first + count) by state, merged. For a snapshot every mapped block
+     * is reported OWNED: nothing can write it, so nothing can need space for it.
+     */
     List<MappedRange> mapping(Volume volume, long firstBlock, long count) {
         return underMeta(() -> {
             long root = volume.vdi != null ? volume.vdi.ref.root() : volume.snapshot.rootBlock();
             int height = volume.vdi != null ? volume.vdi.ref.height() : volume.snapshot.height();
-            List<MappedRange> ranges = new ArrayList<>();
-            long[] cursor = {firstBlock};
-            long[] runStart = {-1};
-            long[] runEnd = {-1};
-            trees.forEachMapped(root, height, firstBlock, firstBlock + count, (index, pointer) -> {
-                if (index == runEnd[0]) {
-                    runEnd[0]++;
-                    return;
-                }
-                if (runStart[0] >= 0) {
-                    ranges.add(new MappedRange(runStart[0], runEnd[0] - runStart[0], true));
-                }
-                if (index > cursor[0] && (runStart[0] < 0 || index > runEnd[0])) {
-                    long holeStart = runStart[0] < 0 ? cursor[0] : runEnd[0];
-                    ranges.add(new MappedRange(holeStart, index - holeStart, false));
-                }
-                runStart[0] = index;
-                runEnd[0] = index + 1;
-            });
-            long end = firstBlock + count;
-            if (runStart[0] >= 0) {
-                ranges.add(new MappedRange(runStart[0], runEnd[0] - runStart[0], true));
-                if (runEnd[0] < end) {
-                    ranges.add(new MappedRange(runEnd[0], end - runEnd[0], false));
-                }
-            } else {
-                ranges.add(new MappedRange(firstBlock, count, false));
+            RangeBuilder ranges = new RangeBuilder(firstBlock);
+            trees.forEachMappedWithOwnership(root, height, firstBlock, firstBlock + count, (index, pointer, exclusive) ->
+                    ranges.add(index, exclusive || volume.vdi == null ? MappedRange.State.OWNED : MappedRange.State.SHARED));
+            return ranges.finish(firstBlock + count);
+        });
+    }
+
+    /** Merges per-block states, visited in index order with holes skipped, into runs. */
+    private static final class RangeBuilder {
+        private final List<MappedRange> ranges = new ArrayList<>();
+        private long runStart;
+        private long runEnd;
+        private MappedRange.State runState = MappedRange.State.HOLE;
+
+        RangeBuilder(long first) {
+            runStart = first;
+            runEnd = first;
+        }
+
+        void add(long index, MappedRange.State state) {
+            if (index > runEnd) {
+                extend(index, MappedRange.State.HOLE);
+            }
+            extend(index + 1, state);
+        }
+
+        private void extend(long end, MappedRange.State state) {
+            if (state != runState && runEnd > runStart) {
+                ranges.add(new MappedRange(runStart, runEnd - runStart, runState));
+                runStart = runEnd;
+            }
+            runState = state;
+            runEnd = end;
+        }
+
+        List<MappedRange> finish(long end) {
+            if (end > runEnd) {
+                extend(end, MappedRange.State.HOLE);
+            }
+            if (runEnd > runStart) {
+                ranges.add(new MappedRange(runStart, runEnd - runStart, runState));
             }
             return ranges;
-        });
+        }
     }
 
     /** What the write path decided for one block. */

@@ -248,7 +248,11 @@ public final class Volume implements AutoCloseable {
 
     // ---------------------------------------------------------------- allocation status
 
-    /** Mapped and hole runs covering [offset, offset + length), in bytes, block-aligned outward. */
+    /**
+     * Allocation runs covering [offset, offset + length), in bytes, block-aligned outward (the last run
+     * ends at the volume's size). Only {@link MappedRange.State#OWNED} runs are guaranteed to take
+     * writes without needing free space.
+     */
     public List<MappedRange> mapping(long offsetBytes, long lengthBytes) {
         checkRange(offsetBytes, lengthBytes);
         if (lengthBytes == 0) {
@@ -261,7 +265,7 @@ public final class Volume implements AutoCloseable {
         for (MappedRange range : blocks) {
             long start = range.offsetBytes() * BLOCK;
             long end = Math.min(sizeBytes, (range.offsetBytes() + range.lengthBytes()) * BLOCK);
-            bytes.add(new MappedRange(start, end - start, range.mapped()));
+            bytes.add(new MappedRange(start, end - start, range.state()));
         }
         return bytes;
     }
