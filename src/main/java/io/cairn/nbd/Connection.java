@@ -211,9 +211,9 @@ final class Connection implements Runnable {
             }
             header.flip();
             if (!Request.hasRequestMagic(header)) {
-                // Spec: a request without the magic cannot be framed; the only safe answer is hanging up.
+                // Spec: a request without the magic cannot be framed; the only safe answer is hanging up
+                // (after answering what was already dispatched, like any other end of the stream).
                 log.warn("{}: bad request magic 0x{}, closing", peer, Integer.toHexString(header.getInt(0)));
-                closeChannels();
                 break;
             }
             Request request = Request.decode(header);
@@ -256,8 +256,7 @@ final class Connection implements Runnable {
             inFlight.acquire();
             dispatch(transmission, request, payload, heldBytes, sink);
         }
-        // Outstanding requests are answered before the channels close (after a hard disconnect they
-        // are already closed, and the workers fail fast).
+        // Outstanding requests are answered before the channels close.
         awaitIdle();
     }
 
