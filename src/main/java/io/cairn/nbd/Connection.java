@@ -33,9 +33,9 @@ import org.slf4j.LoggerFactory;
  *   <li>Backpressure: the reader takes a permit from {@link #inFlight} per dispatched request and
  *       buffer bytes from {@link #bufferBudget} before allocating a payload, and workers give both
  *       back after the reply is written. A client that floods requests stalls its own reader only.</li>
- *   <li>DISC or EOF ends reading; outstanding requests complete and are answered before the channels
- *       close (spec: the server MUST handle all outstanding requests). A bad request magic or a broken
- *       channel is a hard disconnect: channels close first, so stuck workers fail fast.</li>
+ *   <li>DISC, EOF or a bad request magic ends reading; outstanding requests complete and are
+ *       answered before the channels close (spec: the server MUST handle all outstanding requests).
+ *       A failed reply write closes the channels at once, so the other workers fail fast.</li>
  *   <li>Whatever happens, the export opened for this connection is closed exactly once, after the
  *       last worker has finished.</li>
  * </ol>
