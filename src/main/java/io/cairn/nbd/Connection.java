@@ -112,7 +112,7 @@ final class Connection implements Runnable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (RuntimeException e) {
-            log.warn("{}: connection aborted by an internal error", peer, e);
+            log.error("{}: connection aborted by an internal error", peer, e);
         } finally {
             closeChannels();
             awaitIdle();
@@ -176,7 +176,7 @@ final class Connection implements Runnable {
                     }
                     next = handshake.onOversizedOption(option, lengthBytes, replies);
                 } else {
-                    ByteBuffer data = ByteBuffer.allocate((int) lengthBytes);
+                    ByteBuffer data = limits.allocator().apply((int) lengthBytes);
                     if (!readFully(data)) {
                         return null;
                     }

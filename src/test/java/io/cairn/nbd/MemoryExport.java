@@ -33,6 +33,8 @@ final class MemoryExport implements NbdExport {
     final AtomicInteger flushes = new AtomicInteger();
     final AtomicInteger fuaWrites = new AtomicInteger();
     final AtomicInteger caches = new AtomicInteger();
+    /** Calls the server's gate should have refused; must stay 0. */
+    final AtomicInteger gateViolations = new AtomicInteger();
 
     MemoryExport(long sizeBytes, boolean readOnly) {
         this.sizeBytes = sizeBytes;
@@ -261,6 +263,7 @@ final class MemoryExport implements NbdExport {
 
     private void checkWritable() {
         if (readOnly) {
+            gateViolations.incrementAndGet();
             throw new io.cairn.io.StorageException(io.cairn.io.StorageException.Code.READ_ONLY, "read-only");
         }
     }
@@ -268,6 +271,7 @@ final class MemoryExport implements NbdExport {
     /** The server validates ranges; this double-checks so a gate bug shows up as a test failure. */
     private void checkRange(long offsetBytes, long lengthBytes) {
         if (offsetBytes < 0 || lengthBytes < 0 || offsetBytes > sizeBytes || lengthBytes > sizeBytes - offsetBytes) {
+            gateViolations.incrementAndGet();
             throw new AssertionError("server let an out-of-range request through: offset " + offsetBytes
                     + " length " + lengthBytes + " size " + sizeBytes);
         }
