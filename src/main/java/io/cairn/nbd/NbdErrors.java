@@ -18,7 +18,6 @@ final class NbdErrors {
                 case CLOSED -> NbdConstants.ESHUTDOWN;
             };
             case IllegalArgumentException ignored -> NbdConstants.EINVAL;
-            case IndexOutOfBoundsException ignored -> NbdConstants.EINVAL;
             case OutOfMemoryError ignored -> NbdConstants.ENOMEM;
             default -> NbdConstants.EIO;
         };
