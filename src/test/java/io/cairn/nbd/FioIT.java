@@ -1,0 +1,52 @@
+package io.cairn.nbd;
+
+import static io.cairn.nbd.NbdTestFixture.*;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** fio's nbd engine: many requests in flight on several connections, every block verified. */
+@Timeout(180)
+class FioIT {
+
+    private NbdTestFixture fixture;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        assumeTrue(hasTool("fio"), "fio not installed; skipping");
+        fixture = NbdTestFixture.start();
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (fixture != null) {
+            fixture.close();
+        }
+    }
+
+    @Test
+    void randomWritesVerifyWithCrc32cAtDepth16() throws Exception {
+        String output = runOk(120, "fio", "--name=verify", "--ioengine=nbd", "--uri=" + fixture.tcpUri(DISK),
+                "--rw=randwrite", "--bsrange=512-64k", "--size=4M", "--offset_increment=4M", "--numjobs=3",
+                "--iodepth=16", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--group_reporting",
+                "--output-format=terse", "--terse-version=3");
+        assertFalse(output.contains("verify:") || output.contains("bad magic"), output);
+        String[] fields = output.strip().lines().reduce((first, second) -> second).orElseThrow().split(";");
+        assertEquals("0", fields[4], "fio error field:\n" + output);
+    }
+
+    @Test
+    void mixedReadWriteOverUnixSocketWithVerify() throws Exception {
+        String output = runOk(120, "fio", "--name=mixed", "--ioengine=nbd", "--uri=" + fixture.unixUri(DISK),
+                "--rw=randrw", "--bs=4k", "--size=2M", "--offset_increment=2M", "--numjobs=2", "--iodepth=16",
+                "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--group_reporting",
+                "--output-format=terse", "--terse-version=3");
+        String[] fields = output.strip().lines().reduce((first, second) -> second).orElseThrow().split(";");
+        assertEquals("0", fields[4], "fio error field:\n" + output);
+    }
+}
