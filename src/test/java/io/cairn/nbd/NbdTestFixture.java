@@ -1,5 +1,11 @@
 package io.cairn.nbd;
 
+import io.cairn.nbd.store.StoreExportCatalog;
+import io.cairn.volume.Store;
+import io.cairn.volume.StoreOptions;
+import io.cairn.volume.Volume;
+import java.io.UncheckedIOException;
+
 import java.io.File;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -27,7 +33,10 @@ final class NbdTestFixture implements AutoCloseable {
 
     static final String DISK = "disk";
     static final String SPARSE = "sparse";
-    static final String GOLDEN = "golden";
+    static final String GOLDEN_DISK = "base";
+    static final String GOLDEN_LABEL = "golden";
+    /** A read-only snapshot export, named NAME@LABEL. */
+    static final String GOLDEN = GOLDEN_DISK + "@" + GOLDEN_LABEL;
     static final long DISK_BYTES = 16L << 20;
     static final long SPARSE_BYTES = 16L << 20;
     static final int GOLDEN_BYTES = 4 << 20;
@@ -54,17 +63,38 @@ final class NbdTestFixture implements AutoCloseable {
         return new NbdTestFixture();
     }
 
-    /** The exports under test. Swap this for the storage engine's catalog. */
+    /**
+     * The exports under test, served by the storage engine from a store in a temporary file:
+     * {@link #DISK} and {@link #SPARSE} are disks, {@link #GOLDEN} a read-only snapshot.
+     */
     static ExportCatalog createCatalog() {
-        MemoryExport sparse = new MemoryExport(SPARSE_BYTES, false);
-        for (long[] region : SPARSE_DATA) {
-            sparse.write(region[0], ByteBuffer.wrap(MemoryExport.pattern(region[0], (int) region[1])), false);
+        return new StoreExportCatalog(createStore(), DISK);
+    }
+
+    static Store createStore() {
+        try {
+            Path directory = Files.createTempDirectory("cairn-nbd-store");
+            Path file = directory.resolve("store.cairn");
+            file.toFile().deleteOnExit();
+            directory.toFile().deleteOnExit();
+            Store store = Store.formatFile(file, 256L << 20, 256, StoreOptions.defaults());
+            store.create(DISK, DISK_BYTES);
+            store.create(SPARSE, SPARSE_BYTES);
+            try (Volume sparse = store.openVolume(SPARSE)) {
+                for (long[] region : SPARSE_DATA) {
+                    sparse.write(region[0], ByteBuffer.wrap(MemoryExport.pattern(region[0], (int) region[1])), false);
+                }
+            }
+            store.create(GOLDEN_DISK, GOLDEN_BYTES);
+            try (Volume base = store.openVolume(GOLDEN_DISK)) {
+                base.write(0, ByteBuffer.wrap(goldenContent()), false);
+            }
+            store.snapshot(GOLDEN_DISK, GOLDEN_LABEL);
+            store.commit();
+            return store;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
-        return new MemoryCatalog()
-                .add(DISK, "an empty writable disk", new MemoryExport(DISK_BYTES, false))
-                .add(SPARSE, "a sparse disk", sparse)
-                .add(GOLDEN, "a read-only snapshot", MemoryExport.filled(GOLDEN_BYTES, true, GOLDEN_SEED))
-                .withDefault(DISK);
     }
 
     static byte[] goldenContent() {

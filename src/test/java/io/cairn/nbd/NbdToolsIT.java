@@ -54,8 +54,8 @@ class NbdToolsIT {
     void nbdinfoListsEveryExport() throws Exception {
         assumeTrue(hasTool("nbdinfo"), "nbdinfo not installed; skipping");
         String list = runOk(60, "nbdinfo", "--list", "nbd://127.0.0.1:" + fixture.tcpAddress().getPort());
-        for (String expected : List.of("export=\"disk\"", "export=\"sparse\"", "export=\"golden\"",
-                "description: a read-only snapshot", "export-size: " + SPARSE_BYTES)) {
+        for (String expected : List.of("export=\"disk\"", "export=\"sparse\"", "export=\"" + GOLDEN + "\"",
+                "description: read-only snapshot", "export-size: " + SPARSE_BYTES)) {
             assertTrue(list.contains(expected), expected + " in\n" + list);
         }
     }
