@@ -87,6 +87,7 @@ public final class Store implements Closeable {
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
     private volatile CorruptionException failure;
     private volatile boolean closed;
+    private final java.util.concurrent.atomic.AtomicInteger lent = new java.util.concurrent.atomic.AtomicInteger();
 
     /** A VDI's record and the live root that writes move. */
     static final class VdiState {
@@ -1016,6 +1017,17 @@ public final class Store implements Closeable {
     }
 
     /**
+     * Lends this open store to code that will {@link #close()} it when done — a command a running
+     * server executes for a client. The borrower's close commits (so what it did is durable when it
+     * returns) and leaves the store open for its owner.
+     */
+    public Store lend() {
+        checkOpen();
+        lent.incrementAndGet();
+        return this;
+    }
+
+    /**
      * Commits (unless read-only or failed) and releases the device. A commit's reclamation changes
      * counters that only the next commit writes, so close commits until nothing is left: a closed store
      * has exact counters.
@@ -1023,6 +1035,12 @@ public final class Store implements Closeable {
     @Override
     public void close() {
         if (closed) {
+            return;
+        }
+        if (lent.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+            if (!readOnly()) {
+                commit();
+            }
             return;
         }
         try {
