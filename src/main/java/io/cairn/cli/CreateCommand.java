@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "create", mixinStandardHelpOptions = true,
+@Command(name = "create",
         description = "Create an empty thin disk, or a writable clone of a snapshot.")
 final class CreateCommand extends StoreCommand {
 

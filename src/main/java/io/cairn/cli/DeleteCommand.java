@@ -5,7 +5,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "delete", mixinStandardHelpOptions = true,
+@Command(name = "delete",
         description = "Delete a disk (NAME) or a snapshot (NAME@SNAP). Clones of a deleted snapshot keep working.")
 final class DeleteCommand extends StoreCommand {
 

@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "export", mixinStandardHelpOptions = true,
+@Command(name = "export",
         description = "Copy a disk or snapshot to a sparse raw image: only non-zero data is written.")
 final class ExportCommand extends StoreCommand {
 

@@ -7,7 +7,7 @@ import java.nio.file.Files;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "format", mixinStandardHelpOptions = true,
+@Command(name = "format",
         description = "Create a blockstore in a new sparse file (or on a block device).")
 final class FormatCommand extends StoreCommand {
 

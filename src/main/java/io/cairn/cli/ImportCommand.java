@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "import", mixinStandardHelpOptions = true,
+@Command(name = "import",
         description = "Copy a raw disk image into a new disk; blocks of zeros stay holes.")
 final class ImportCommand extends StoreCommand {
 

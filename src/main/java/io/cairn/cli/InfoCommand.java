@@ -9,7 +9,7 @@ import java.util.List;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "info", mixinStandardHelpOptions = true,
+@Command(name = "info",
         description = "Show the store's id, size, space use and how many disks and snapshots it holds.")
 final class InfoCommand extends StoreCommand {
 

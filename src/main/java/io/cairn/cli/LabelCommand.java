@@ -5,7 +5,7 @@ import io.cairn.volume.Store;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "label", mixinStandardHelpOptions = true, description = "Set the label of a snapshot.")
+@Command(name = "label", description = "Set the label of a snapshot.")
 final class LabelCommand extends StoreCommand {
 
     @Parameters(index = "1", paramLabel = "NAME@SNAP", description = "The snapshot, by id or current label.")

@@ -6,7 +6,7 @@ import java.util.List;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "list", mixinStandardHelpOptions = true,
+@Command(name = "list",
         description = "List the disks: name, id, size, the snapshot a clone came from, snapshot count, creation time.")
 final class ListCommand extends StoreCommand {
 

@@ -16,6 +16,8 @@ import picocli.CommandLine.ScopeType;
  * the list below the same way; commands on a store extend {@link StoreCommand}.
  */
 @Command(name = "cairn",
+        // Subcommands inherit the help and version options.
+        scope = ScopeType.INHERIT,
         mixinStandardHelpOptions = true,
         versionProvider = Main.VersionProvider.class,
         description = "Virtual disks with instant snapshots and writable clones, served over NBD.",

@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "snapshot", mixinStandardHelpOptions = true,
+@Command(name = "snapshot",
         description = "Take a snapshot of a disk and print its id.")
 final class SnapshotCommand extends StoreCommand {
 

@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "snapshots", mixinStandardHelpOptions = true,
+@Command(name = "snapshots",
         description = "List a disk's snapshots, oldest first: id, time taken, label.")
 final class SnapshotsCommand extends StoreCommand {
 

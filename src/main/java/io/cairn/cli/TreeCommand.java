@@ -5,9 +5,9 @@ import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "tree", mixinStandardHelpOptions = true,
-        description = {"Show the forest of disks and snapshots: each disk with its snapshots in order, each clone",
-            "under the snapshot it came from. Deleted snapshots that clones descend from are marked (deleted)."})
+@Command(name = "tree",
+        description = "Show the forest of disks and snapshots: each disk with its snapshots in order, each clone"
+                + " under the snapshot it came from; deleted snapshots that clones descend from are marked (deleted).")
 final class TreeCommand extends StoreCommand {
 
     @ArgGroup(exclusive = true)
