@@ -558,7 +558,8 @@ public final class Store implements Closeable {
         return mutate(() -> {
             SnapshotRecord record = resolveSnapshot(snapshotReference);
             VdiState state = vdis.get(record.vdiId());
-            if (!label.equals(record.label())) {
+            // An empty label means none (as in snapshot()), and any number of snapshots may have none.
+            if (!label.isEmpty() && !label.equals(record.label())) {
                 requireFreeLabel(state, label);
             }
             SnapshotRecord relabeled = record.withLabel(label);
