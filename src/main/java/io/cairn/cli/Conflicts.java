@@ -19,8 +19,14 @@ final class Conflicts {
         }
     }
 
-    /** A label names one live snapshot per disk; {@code exceptId} may already carry it (relabelling). */
+    /**
+     * A label names one live snapshot per disk; {@code exceptId} may already carry it (relabelling).
+     * The empty label means none, which any number of snapshots may have.
+     */
     static void requireFreeLabel(Store store, String diskName, String label, long exceptId) {
+        if (label.isEmpty()) {
+            return;
+        }
         for (SnapshotInfo snapshot : store.snapshots(diskName)) {
             if (snapshot.id() != exceptId && snapshot.label().equals(label)) {
                 throw CommandFailure.conflict("disk '" + diskName + "' already has a snapshot labelled '" + label

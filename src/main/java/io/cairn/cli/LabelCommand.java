@@ -11,7 +11,7 @@ final class LabelCommand extends StoreCommand {
     @Parameters(index = "1", paramLabel = "NAME@SNAP", description = "The snapshot, by id or current label.")
     String snapshot;
 
-    @Parameters(index = "2", paramLabel = "TEXT", description = "The new label.")
+    @Parameters(index = "2", paramLabel = "TEXT", description = "The new label (\"\" clears it).")
     String label;
 
     @Override
@@ -20,7 +20,8 @@ final class LabelCommand extends StoreCommand {
             SnapshotInfo target = opened.snapshotInfo(snapshot);
             Conflicts.requireFreeLabel(opened, target.vdiName(), label, target.id());
             SnapshotInfo labelled = opened.label(snapshot, label);
-            out().println("labelled " + labelled.reference() + " " + labelled.label());
+            out().println(labelled.label().isEmpty() ? "cleared the label of " + labelled.reference()
+                    : "labelled " + labelled.reference() + " " + labelled.label());
         }
     }
 }

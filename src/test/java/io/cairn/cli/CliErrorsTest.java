@@ -14,7 +14,9 @@ import java.nio.file.Path;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -168,6 +170,27 @@ class CliErrorsTest {
 
         Cli.Result quiet = Cli.run("snapshot", store, "nobody");
         assertFalse(quiet.err().contains("\tat "), quiet::toString);
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void importThatRunsOutOfSpaceTakesTheHalfImportedDiskAway() throws IOException {
+        Path small = directory.resolve("small.img");
+        assertEquals(0, Cli.run("format", small, "--size", "4M", "--extent-size", "256K").exitCode());
+        byte[] data = new byte[8 << 20];
+        Arrays.fill(data, (byte) 7);
+        Path image = directory.resolve("big.raw");
+        Files.write(image, data);
+
+        Cli.Result result = Cli.run("import", small, "big", image);
+        assertEquals(5, result.exitCode(), result::toString);
+        assertTrue(result.err().startsWith("cairn: no free data block left in the store"), result::toString);
+        assertEquals(1, result.err().lines().count(), result::toString);
+        assertEquals("NAME  ID  SIZE  PARENT  SNAPSHOTS  CREATED\n", Cli.run("list", small).out());
+        // The space the partial copy took is free again once the command has exited.
+        Map<String, Object> space = (Map<String, Object>) JsonParser.parseObject(Cli.run("info", small, "--json").out())
+                .get("space");
+        assertTrue((Long) space.get("dataBytes") < 256 << 10, space::toString);
     }
 
     @Test

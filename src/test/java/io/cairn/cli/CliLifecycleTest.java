@@ -62,6 +62,8 @@ class CliLifecycleTest {
         Golden.assertMatches("tree.txt", ok("tree", store).out());
         Golden.assertMatches("tree.dot", ok("tree", store, "--dot").out());
 
+        assertEquals("cleared the label of base@2\n", ok("label", store, "base@2", "").out());
+        assertEquals("labelled base@2 nightly\n", ok("label", store, "base@2", "nightly").out());
         assertEquals("deleted disk kid and its 1 snapshot(s)\n", ok("delete", store, "kid", "--with-snapshots").out());
         assertEquals("deleted disk plain\n", ok("delete", store, "plain").out());
         Golden.assertMatches("tree-after-deletes.txt", ok("tree", store).out());
