@@ -5,17 +5,44 @@ import java.io.InputStream;
 import java.util.Properties;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ScopeType;
 
 /**
  * Entry point of {@code bin/cairn}. Normal output goes to stdout; logs and errors go to stderr, so
  * stdout stays usable for inetd mode and {@code --json}.
+ *
+ * <p>Each subcommand is one class. Commands still to come (serve, check, gc, du, diff) are added to
+ * the list below the same way; commands on a store extend {@link StoreCommand}.
  */
 @Command(name = "cairn",
+        // Subcommands inherit the help and version options.
+        scope = ScopeType.INHERIT,
         mixinStandardHelpOptions = true,
         versionProvider = Main.VersionProvider.class,
         description = "Virtual disks with instant snapshots and writable clones, served over NBD.",
-        subcommands = {CommandLine.HelpCommand.class})
+        footer = {"", "Exit codes: 0 ok, 1 unexpected error, 2 usage error, 3 not found, 4 conflict or in use,"
+                + " 5 storage error or corruption."},
+        subcommands = {
+            FormatCommand.class,
+            CreateCommand.class,
+            SnapshotCommand.class,
+            ListCommand.class,
+            SnapshotsCommand.class,
+            LabelCommand.class,
+            TreeCommand.class,
+            DeleteCommand.class,
+            ImportCommand.class,
+            ExportCommand.class,
+            InfoCommand.class,
+            CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
+
+    static final String DEBUG_OPTION = "--debug";
+
+    /** Read by {@link ErrorHandler} from the parse result, at whatever level it was given. */
+    @Option(names = DEBUG_OPTION, scope = ScopeType.INHERIT, description = "Show the stack trace of any error.")
+    boolean debug;
 
     public static void main(String[] args) {
         System.exit(commandLine().execute(args));
@@ -23,13 +50,19 @@ public final class Main implements Runnable {
 
     /** The configured command line, for tests that run commands without exiting the JVM. */
     public static CommandLine commandLine() {
-        return new CommandLine(new Main());
+        ErrorHandler errors = new ErrorHandler();
+        return new CommandLine(new Main())
+                .setExecutionExceptionHandler(errors)
+                .setParameterExceptionHandler(errors);
     }
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
 
     /** Without a subcommand there is nothing to do but explain what there is. */
     @Override
     public void run() {
-        CommandLine.usage(this, System.out);
+        spec.commandLine().usage(spec.commandLine().getOut());
     }
 
     /** Reads the version Maven records in the jar; a build from classes has none. */

@@ -61,6 +61,11 @@ public final class Store implements Closeable {
 
     private static final int RELEASE_BATCH = 4096;
     private static final int STRIPES = 256;
+    /**
+     * Commits at close. A commit that writes only counters releases nothing, so two or three rounds
+     * settle; the bound only keeps close from looping if that ever stops being true.
+     */
+    private static final int MAX_CLOSE_COMMITS = 8;
 
     private final BlockDevice device;
     private final Closeable ownerLock;
@@ -292,6 +297,11 @@ public final class Store implements Closeable {
      * flushes the device, which is what in-place data writes need.
      */
     public void commit() {
+        commitOnce();
+    }
+
+    /** One commit; false if there was nothing to write (then it only flushed). */
+    private boolean commitOnce() {
         commitLock.lock();
         try {
             checkOpen();
@@ -306,7 +316,7 @@ public final class Store implements Closeable {
             }
             if (plan == null) {
                 device.flush();
-                return;
+                return false;
             }
             for (SystemTable.PageWrite page : plan.pages) {
                 device.write(page.block() * Layout.BLOCK_BYTES, page.image().clear());
@@ -329,6 +339,7 @@ public final class Store implements Closeable {
                 metaLock.unlock();
             }
             reclaim(TreeSpace.queueOf(plan.capture.releases()));
+            return true;
         } finally {
             commitLock.unlock();
         }
@@ -550,7 +561,8 @@ public final class Store implements Closeable {
         return mutate(() -> {
             SnapshotRecord record = resolveSnapshot(snapshotReference);
             VdiState state = vdis.get(record.vdiId());
-            if (!label.equals(record.label())) {
+            // An empty label means none (as in snapshot()), and any number of snapshots may have none.
+            if (!label.isEmpty() && !label.equals(record.label())) {
                 requireFreeLabel(state, label);
             }
             SnapshotRecord relabeled = record.withLabel(label);
@@ -1039,7 +1051,13 @@ public final class Store implements Closeable {
         }
         if (lent.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
             if (!readOnly()) {
-                commit();
+                // A commit applies the removals it made durable only afterwards, in memory (design
+                // note 3); their counters reach the device with the next commit. Without one the
+                // blocks they freed would stay counted as used forever, so commit until nothing is left.
+                boolean wrote = commitOnce();
+                for (int round = 1; wrote && round < MAX_CLOSE_COMMITS; round++) {
+                    wrote = commitOnce();
+                }
             }
             return;
         }

@@ -1,0 +1,31 @@
+package io.cairn.cli;
+
+/**
+ * A user error the CLI itself detects (a missing store file, a name that is taken), carrying the exit
+ * code it maps to. Errors the engine detects keep their own types; {@link ExitCodes} maps both.
+ */
+final class CommandFailure extends RuntimeException {
+
+    private final int exitCode;
+
+    private CommandFailure(int exitCode, String message) {
+        super(message);
+        this.exitCode = exitCode;
+    }
+
+    static CommandFailure usage(String message) {
+        return new CommandFailure(ExitCodes.USAGE, message);
+    }
+
+    static CommandFailure notFound(String message) {
+        return new CommandFailure(ExitCodes.NOT_FOUND, message);
+    }
+
+    static CommandFailure conflict(String message) {
+        return new CommandFailure(ExitCodes.CONFLICT, message);
+    }
+
+    int exitCode() {
+        return exitCode;
+    }
+}

@@ -1,0 +1,38 @@
+package io.cairn.cli;
+
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
+/**
+ * What every command on a store shares: the STORE argument and the output streams of the command
+ * line it runs in (tests capture them). A command's own positional parameters start at index 1.
+ */
+abstract class StoreCommand implements Callable<Integer> {
+
+    @Mixin
+    StoreArgument store;
+
+    @Spec
+    CommandSpec spec;
+
+    PrintWriter out() {
+        return spec.commandLine().getOut();
+    }
+
+    PrintWriter err() {
+        return spec.commandLine().getErr();
+    }
+
+    /** Runs the command; failures are thrown and mapped by {@link ErrorHandler}. */
+    abstract void run() throws Exception;
+
+    @Override
+    public final Integer call() throws Exception {
+        run();
+        out().flush();
+        return ExitCodes.OK;
+    }
+}
