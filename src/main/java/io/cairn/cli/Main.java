@@ -12,6 +12,9 @@ import picocli.CommandLine.ScopeType;
  * Entry point of {@code bin/cairn}. Normal output goes to stdout; logs and errors go to stderr, so
  * stdout stays usable for inetd mode and {@code --json}.
  *
+ * <p>A command on a store that a running server holds is sent to that server and carried out there
+ * ({@link AdminForwarding}), so the CLI works the same on a live store.
+ *
  * <p>Each subcommand is one class. Commands still to come (serve, check, gc, du, diff) are added to
  * the list below the same way; commands on a store extend {@link StoreCommand}.
  */
@@ -35,6 +38,7 @@ import picocli.CommandLine.ScopeType;
             ImportCommand.class,
             ExportCommand.class,
             InfoCommand.class,
+            ServeCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
@@ -45,7 +49,7 @@ public final class Main implements Runnable {
     boolean debug;
 
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        System.exit(AdminForwarding.forwardIfServed(args).orElseGet(() -> commandLine().execute(args)));
     }
 
     /** The configured command line, for tests that run commands without exiting the JVM. */

@@ -25,6 +25,10 @@ final class StoreArgument {
     }
 
     private Store open(StoreOptions options) {
+        Store live = LiveStores.borrow(path);
+        if (live != null) {
+            return live; // run by this process's server for a client: use the store it serves
+        }
         if (!Files.exists(path)) {
             throw CommandFailure.notFound("no store at " + path + " (create one with: cairn format " + path + " --size 64G)");
         }

@@ -300,6 +300,18 @@ public final class Store implements Closeable {
         commitOnce();
     }
 
+    /**
+     * A commit applies the removals it made durable only afterwards, in memory (design note 3); their
+     * counters reach the device with the next commit. Commits until nothing is left, so the counters on
+     * the device are exact (offline tools and the next open see no leak).
+     */
+    private void commitUntilSettled() {
+        boolean wrote = commitOnce();
+        for (int round = 1; wrote && round < MAX_CLOSE_COMMITS; round++) {
+            wrote = commitOnce();
+        }
+    }
+
     /** One commit; false if there was nothing to write (then it only flushed). */
     private boolean commitOnce() {
         commitLock.lock();
@@ -1051,23 +1063,13 @@ public final class Store implements Closeable {
         }
         if (lent.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
             if (!readOnly()) {
-                // A commit applies the removals it made durable only afterwards, in memory (design
-                // note 3); their counters reach the device with the next commit. Without one the
-                // blocks they freed would stay counted as used forever, so commit until nothing is left.
-                boolean wrote = commitOnce();
-                for (int round = 1; wrote && round < MAX_CLOSE_COMMITS; round++) {
-                    wrote = commitOnce();
-                }
+                commitUntilSettled();
             }
             return;
         }
         try {
             if (!readOnly()) {
-                long before;
-                do {
-                    before = durableGeneration();
-                    commit();
-                } while (durableGeneration() != before);
+                commitUntilSettled();
             }
         } finally {
             closed = true;

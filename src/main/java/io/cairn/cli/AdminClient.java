@@ -1,0 +1,49 @@
+package io.cairn.cli;
+
+import io.cairn.io.StorageException;
+
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.Channels;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+
+/** Sends a command line to the server that holds a store, if one is running. */
+final class AdminClient {
+
+    private AdminClient() {
+    }
+
+    /**
+     * Runs {@code arguments} on the server of {@code store}; empty if no server answers there (no
+     * socket, or a stale one left by a server that died).
+     */
+    static Optional<AdminProtocol.Response> forward(Path store, List<String> arguments) {
+        Path socket = AdminEndpoint.socketFor(store);
+        if (!Files.exists(socket)) {
+            return Optional.empty();
+        }
+        SocketChannel channel;
+        try {
+            channel = SocketChannel.open(StandardProtocolFamily.UNIX);
+            channel.connect(UnixDomainSocketAddress.of(socket));
+        } catch (IOException nobodyListening) {
+            return Optional.empty();
+        }
+        try (channel;
+             DataOutputStream out = new DataOutputStream(Channels.newOutputStream(channel));
+             DataInputStream in = new DataInputStream(Channels.newInputStream(channel))) {
+            AdminProtocol.writeRequest(out, arguments);
+            return Optional.of(AdminProtocol.readResponse(in));
+        } catch (IOException broken) {
+            throw new StorageException(StorageException.Code.IO, "the server of " + store
+                    + " broke off the admin request: " + broken.getMessage(), broken);
+        }
+    }
+}

@@ -1,0 +1,85 @@
+package io.cairn.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Model.ArgSpec;
+import picocli.CommandLine.ParseResult;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Decides whether a command line belongs to a running server and, if so, has the server carry it
+ * out. A command qualifies when it works on a STORE ({@link StoreCommand}) whose server answers on
+ * the store's admin socket. File arguments are made absolute first: the server has its own working
+ * directory.
+ */
+final class AdminForwarding {
+
+    private AdminForwarding() {
+    }
+
+    /** The exit code of the command run by the store's server, or empty to run it here. */
+    static Optional<Integer> forwardIfServed(String[] args) {
+        return forwardIfServed(args, System.out, System.err);
+    }
+
+    static Optional<Integer> forwardIfServed(String[] args, PrintStream out, PrintStream err) {
+        ParseResult parsed;
+        try {
+            parsed = Main.commandLine().parseArgs(args);
+        } catch (CommandLine.ParameterException malformed) {
+            return Optional.empty(); // let the local run report it
+        }
+        ParseResult command = parsed.subcommand();
+        if (command == null || !(command.commandSpec().userObject() instanceof StoreCommand storeCommand)
+                || command.isUsageHelpRequested() || command.isVersionHelpRequested()) {
+            return Optional.empty();
+        }
+        Path store = storeCommand.store.path;
+        if (store == null) {
+            return Optional.empty();
+        }
+        return AdminClient.forward(store, absolutePaths(args, command)).map(response -> {
+            out.print(response.out());
+            out.flush();
+            err.print(response.err());
+            err.flush();
+            return response.exitCode();
+        });
+    }
+
+    /** {@code args} with the value of every matched Path-typed argument replaced by its absolute form. */
+    static List<String> absolutePaths(String[] args, ParseResult command) {
+        List<String> rewritten = new ArrayList<>(Arrays.asList(args));
+        boolean[] done = new boolean[args.length];
+        for (ArgSpec spec : command.matchedArgs()) {
+            if (spec.type() != Path.class) {
+                continue;
+            }
+            for (String value : spec.originalStringValues()) {
+                String absolute = Path.of(value).toAbsolutePath().normalize().toString();
+                for (int i = 0; i < rewritten.size(); i++) {
+                    String token = rewritten.get(i);
+                    if (done[i]) {
+                        continue;
+                    }
+                    if (token.equals(value)) {
+                        rewritten.set(i, absolute);
+                        done[i] = true;
+                        break;
+                    }
+                    if (token.startsWith("--") && token.endsWith("=" + value)) {
+                        rewritten.set(i, token.substring(0, token.length() - value.length()) + absolute);
+                        done[i] = true;
+                        break;
+                    }
+                }
+            }
+        }
+        return rewritten;
+    }
+}

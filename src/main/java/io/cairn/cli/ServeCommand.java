@@ -1,0 +1,167 @@
+package io.cairn.cli;
+
+import io.cairn.format.Layout;
+import io.cairn.nbd.NbdServer;
+import io.cairn.nbd.store.StoreExportCatalog;
+import io.cairn.volume.SnapshotInfo;
+import io.cairn.volume.Store;
+import io.cairn.volume.StoreOptions;
+import io.cairn.volume.VdiInfo;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * The main job: serves a store's disks and snapshots over NBD until stopped (SIGINT/SIGTERM commit
+ * and close cleanly). With no STORE it uses {@code ./cairn-data/store.cairn}, creating it on first
+ * run with one 10 GiB disk. While it runs, every other command given the same STORE is carried out
+ * by this process through its admin socket.
+ */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Serve the store's disks over NBD (export NAME = disk, NAME@SNAP = read-only snapshot).")
+final class ServeCommand implements Callable<Integer> {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ServeCommand.class);
+
+    static final Path DEFAULT_STORE = Path.of("cairn-data", "store.cairn");
+    static final long DEFAULT_STORE_BYTES = 64L << 30;
+    static final String DEFAULT_DISK = "disk0";
+    static final long DEFAULT_DISK_BYTES = 10L << 30;
+
+    @Parameters(index = "0", arity = "0..1", paramLabel = "STORE",
+            description = "The blockstore (default: ./cairn-data/store.cairn, created with a 10 GiB disk 'disk0' if missing).")
+    Path store;
+
+    @Option(names = "--listen", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:10809",
+            description = "TCP address to serve NBD on (default: ${DEFAULT-VALUE}); 'none' for no TCP.")
+    String listen;
+
+    @Option(names = "--socket", paramLabel = "PATH", description = "Also serve NBD on this Unix socket.")
+    Path unixSocket;
+
+    @Option(names = "--inetd", description = "Serve one NBD connection on stdin/stdout, then exit (for inetd, systemd sockets, nbdinfo [ CMD ]).")
+    boolean inetd;
+
+    @Option(names = "--cache", paramLabel = "SIZE", defaultValue = "64M",
+            description = "Memory for cached radix nodes (default: ${DEFAULT-VALUE}; 64M covers a 32 GiB working set).")
+    String cache;
+
+    @Option(names = "--export", paramLabel = "NAME", description = "Export a client gets when it asks for no name (default: the first disk).")
+    String defaultExport;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        Path path = store != null ? store : DEFAULT_STORE;
+        StoreOptions options = StoreOptions.defaults().withNodeCacheBytes(Sizes.parseBytes(cache));
+        Store opened = store == null && !Files.exists(path) ? createDefault(path, options) : Store.openFile(path, options);
+        PrintWriter out = spec.commandLine().getOut();
+        String fallback = defaultExport != null ? defaultExport
+                : opened.listVdis(false).stream().map(VdiInfo::name).findFirst().orElse(null);
+        CountDownLatch stopped = new CountDownLatch(1);
+        try (NbdServer server = new NbdServer(new StoreExportCatalog(opened, fallback));
+             AdminServer admin = new AdminServer(AdminEndpoint.socketFor(path))) {
+            LiveStores.register(path, opened);
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                LOG.info("stopping: committing and closing {}", path);
+                server.close();
+                closeQuietly(opened, path);
+                stopped.countDown();
+            }, "cairn-shutdown"));
+            if (inetd) {
+                server.serveInetd();
+                return ExitCodes.OK;
+            }
+            InetSocketAddress address = "none".equals(listen) ? null : server.listenTcp(host(listen), port(listen));
+            if (unixSocket != null) {
+                server.listenUnix(unixSocket);
+            }
+            describe(out, path, opened, address);
+            stopped.await();
+            return ExitCodes.OK;
+        } finally {
+            LiveStores.unregister(path);
+            closeQuietly(opened, path);
+        }
+    }
+
+    private Store createDefault(Path path, StoreOptions options) throws IOException {
+        Files.createDirectories(path.toAbsolutePath().getParent());
+        Store created = Store.formatFile(path, DEFAULT_STORE_BYTES, Layout.DEFAULT_EXTENT_BLOCKS, options);
+        created.create(DEFAULT_DISK, DEFAULT_DISK_BYTES);
+        created.commit();
+        LOG.info("created {} (thin, {} bytes) with disk '{}' of {} bytes", path, DEFAULT_STORE_BYTES, DEFAULT_DISK,
+                DEFAULT_DISK_BYTES);
+        return created;
+    }
+
+    private void describe(PrintWriter out, Path path, Store opened, InetSocketAddress address) {
+        out.println("Cairn is serving " + path.toAbsolutePath() + " over NBD.");
+        String base = address == null ? null : "nbd://" + address.getHostString() + ":" + address.getPort() + "/";
+        List<VdiInfo> disks = opened.listVdis(false);
+        for (VdiInfo disk : disks) {
+            out.println("  " + disk.name() + " (" + Sizes.human(disk.sizeBytes()) + ")"
+                    + (base == null ? "" : "  " + base + disk.name()));
+            for (SnapshotInfo snapshot : opened.snapshots(disk.name())) {
+                String name = snapshot.label().isEmpty() ? snapshot.reference() : disk.name() + "@" + snapshot.label();
+                out.println("    " + name + " (read-only)" + (base == null ? "" : "  " + base + name));
+            }
+        }
+        if (unixSocket != null) {
+            out.println("Unix socket: nbd+unix:///NAME?socket=" + unixSocket.toAbsolutePath());
+        }
+        if (base != null && !disks.isEmpty()) {
+            String first = base + disks.getFirst().name();
+            out.println("Connect, for example:");
+            out.println("  qemu-img info " + first);
+            out.println("  nbdinfo --map " + first);
+            out.println("  qemu-system-x86_64 -drive file=" + first + ",format=raw,cache=none ...");
+        }
+        out.println("Manage it while it runs: bin/cairn snapshot " + path + " NAME, bin/cairn list " + path + ", ...");
+        out.println("Stop with Ctrl-C.");
+        out.flush();
+    }
+
+    private static void closeQuietly(Store opened, Path path) {
+        try {
+            opened.close();
+        } catch (RuntimeException problem) {
+            LOG.error("closing {} failed: {}", path, problem.toString());
+        }
+    }
+
+    static String host(String hostPort) {
+        int colon = hostPort.lastIndexOf(':');
+        if (colon <= 0) {
+            throw CommandFailure.usage("--listen wants HOST:PORT, got '" + hostPort + "'");
+        }
+        return hostPort.substring(0, colon).replace("[", "").replace("]", "");
+    }
+
+    static int port(String hostPort) {
+        try {
+            int port = Integer.parseInt(hostPort.substring(hostPort.lastIndexOf(':') + 1));
+            if (port < 0 || port > 65535) {
+                throw new NumberFormatException();
+            }
+            return port;
+        } catch (NumberFormatException e) {
+            throw CommandFailure.usage("--listen wants HOST:PORT with a port from 0 to 65535, got '" + hostPort + "'");
+        }
+    }
+}
