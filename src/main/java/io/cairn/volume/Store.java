@@ -91,6 +91,7 @@ public final class Store implements Closeable {
     private final ReentrantLock commitLock = new ReentrantLock();
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
     private volatile CorruptionException failure;
+    private final List<String> damage = new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile boolean closed;
     private final java.util.concurrent.atomic.AtomicInteger lent = new java.util.concurrent.atomic.AtomicInteger();
 
@@ -250,6 +251,11 @@ public final class Store implements Closeable {
         }
     }
 
+    /**
+     * Reads the catalogue, counters and tables. Damage does not stop the open: it is recorded, the
+     * damaged part is left out, and the store turns read-only with a message naming the first damaged
+     * block, so what is intact can still be read (and copied off).
+     */
     private void load() {
         long generation = durable.generation();
         int extentCount = geometry.extentCount();
@@ -258,13 +264,18 @@ public final class Store implements Closeable {
             if (entry < extentCount) {
                 records[(int) entry] = ExtentRecord.decode(page, offset, pageBlock);
             }
-        });
+        }, this::damaged);
         for (int extent = 0; extent < extentCount; extent++) {
             ExtentRecord record = records[extent] == null ? ExtentRecord.FREE : records[extent];
             if (extent == 0 && record.type() != ExtentRecord.Type.SYSTEM) {
-                throw new CorruptionException(durable.extentTable().rootBlock(), "extent 0 is not the system extent");
+                damaged(new CorruptionException(durable.extentTable().rootBlock(), "extent 0 is not the system extent"));
+                record = new ExtentRecord(ExtentRecord.Type.SYSTEM, 0, 0);
             }
-            space.loadExtent(extent, record, device, generation);
+            try {
+                space.loadExtent(extent, record, device, generation);
+            } catch (CorruptionException corruption) {
+                damaged(corruption);
+            }
         }
         vdiTable.load(trees, device, (page, offset, pageBlock, entry) -> {
             VdiRecord record = VdiRecord.decode(page, offset, pageBlock, entry);
@@ -275,19 +286,48 @@ public final class Store implements Closeable {
                     liveByName.put(record.name(), state);
                 }
             }
-        });
+        }, this::damaged);
         snapshotTable.load(trees, device, (page, offset, pageBlock, entry) -> {
             SnapshotRecord record = SnapshotRecord.decode(page, offset, pageBlock, entry);
-            if (record != null) {
-                snapshots.put(record.id(), record);
+            if (record == null) {
+                return;
             }
-        });
+            if (!vdis.containsKey(record.vdiId())) {
+                damaged(new CorruptionException(pageBlock, "snapshot " + record.id() + " belongs to disk id "
+                        + record.vdiId() + ", whose record is missing"));
+                return;
+            }
+            snapshots.put(record.id(), record);
+        }, this::damaged);
+        for (VdiState state : vdis.values()) {
+            // A snapshot log must end in records that exist; cut it where damage removed one.
+            for (long id = state.record.snapshotLogHead(); id != 0; ) {
+                SnapshotRecord record = snapshots.get(id);
+                if (record == null) {
+                    damaged(new CorruptionException(durable.snapshotTable().rootBlock(), "snapshot " + id
+                            + " in the log of disk '" + state.record.name() + "' is missing"));
+                    state.record = state.record.withSnapshotLogHead(0);
+                    break;
+                }
+                id = record.previousSnapshotId();
+            }
+        }
         trees.openTransaction(Math.max(generation, space.highestGenerationSeen()) + 1);
         for (VdiState state : vdis.values()) {
             if (!state.record.deleted()) {
                 cache.pin(state.ref.root());
             }
         }
+    }
+
+    private void damaged(CorruptionException corruption) {
+        damage.add(corruption.getMessage());
+        fail(corruption);
+    }
+
+    /** Damage found when the store was opened (empty for a healthy store); each message names a block. */
+    public List<String> damage() {
+        return List.copyOf(damage);
     }
 
     // ================================================================ commit
@@ -342,6 +382,11 @@ public final class Store implements Closeable {
             device.flush();
             device.write(Superblock.slotFor(plan.superblock.generation()) * Layout.BLOCK_BYTES, plan.superblock.encode());
             device.flush();
+            // The same commit into the other slot too, without waiting for it: once the next flush makes it
+            // durable, decay of either slot loses nothing. If it never lands, the other slot holds the
+            // previous commit, which is what a torn write of the next commit's slot falls back to anyway.
+            device.write(Superblock.otherSlot(plan.superblock.generation()) * Layout.BLOCK_BYTES,
+                    plan.superblock.encodeFor(Superblock.otherSlot(plan.superblock.generation())));
             metaLock.lock();
             try {
                 durable = plan.superblock;
