@@ -892,14 +892,21 @@ public final class Store implements Closeable {
 
     /**
      * Runs {@code inspector} with exclusive access to the store's internals (the checker, the garbage
-     * collector and space reports use this; they read the store through the same codecs).
+     * collector and space reports use this; they read the store through the same codecs). No volume
+     * I/O, administrative change or commit is in flight meanwhile: a commit between its capture and
+     * its reclamation would show nodes not yet on the device and removals not yet applied.
      */
     public <T> T inspect(Function<Internals, T> inspector) {
-        ioGate.writeLock().lock();
+        commitLock.lock();
         try {
-            return underMeta(() -> inspector.apply(new Internals()));
+            ioGate.writeLock().lock();
+            try {
+                return underMeta(() -> inspector.apply(new Internals()));
+            } finally {
+                ioGate.writeLock().unlock();
+            }
         } finally {
-            ioGate.writeLock().unlock();
+            commitLock.unlock();
         }
     }
 
