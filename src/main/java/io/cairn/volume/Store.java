@@ -1003,7 +1003,12 @@ public final class Store implements Closeable {
         return corruption;
     }
 
-    /** Commits (unless read-only or failed) and releases the device. */
+    /**
+     * Commits (unless read-only or failed) and releases the device. A clean close leaves exact counters
+     * on disk: the removals a commit makes durable are applied to the counters only after it, so a
+     * second commit writes the counters they changed (without it every close leaked the blocks the
+     * last commit freed).
+     */
     @Override
     public void close() {
         if (closed) {
@@ -1011,6 +1016,7 @@ public final class Store implements Closeable {
         }
         try {
             if (!readOnly()) {
+                commit();
                 commit();
             }
         } finally {
