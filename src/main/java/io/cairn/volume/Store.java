@@ -881,8 +881,15 @@ public final class Store implements Closeable {
             long metaBlocks = space.blocksInExtents(ExtentRecord.Type.METADATA) + space.blocksInExtents(ExtentRecord.Type.SYSTEM);
             long metaFree = space.freeBlocks(ExtentRecord.Type.METADATA) + space.freeBlocks(ExtentRecord.Type.SYSTEM);
             long freeExtentBlocks = space.blocksInExtents(ExtentRecord.Type.FREE);
-            return new StoreSpace(geometry.storeBlocks() * block, (dataBlocks - dataFree) * block,
-                    (metaBlocks - metaFree) * block, (dataFree + metaFree + freeExtentBlocks) * block);
+            // The counter slots at the start of a data extent are the format's own blocks, not data.
+            long dataFormatBlocks = 0;
+            for (int extent = 0; extent < space.extentCount(); extent++) {
+                if (space.extent(extent).type() == ExtentRecord.Type.DATA) {
+                    dataFormatBlocks += geometry.reservedBlocks(extent);
+                }
+            }
+            return new StoreSpace(geometry.storeBlocks() * block, (dataBlocks - dataFree - dataFormatBlocks) * block,
+                    (metaBlocks - metaFree + dataFormatBlocks) * block, (dataFree + metaFree + freeExtentBlocks) * block);
         });
     }
 
