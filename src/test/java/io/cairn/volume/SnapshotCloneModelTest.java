@@ -9,6 +9,7 @@ import net.jqwik.api.Combinators;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
+import net.jqwik.api.RandomDistribution;
 import net.jqwik.api.Tuple;
 
 import java.nio.ByteBuffer;
@@ -98,7 +99,7 @@ class SnapshotCloneModelTest {
                 Tuple.of(1, pick.map(Verify::new)),
                 Tuple.of(2, Arbitraries.just(new Commit())),
                 Tuple.of(1, Arbitraries.just(new Reopen())));
-        return op.list().ofMinSize(1).ofMaxSize(60);
+        return op.list().ofMinSize(1).ofMaxSize(60).withSizeDistribution(RandomDistribution.uniform());
     }
 
     @Property(tries = 200)

@@ -8,6 +8,7 @@ import net.jqwik.api.Arbitrary;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
+import net.jqwik.api.RandomDistribution;
 import net.jqwik.api.Tuple;
 
 import java.nio.ByteBuffer;
@@ -70,10 +71,10 @@ class VolumeModelTest {
                 Tuple.of(3, net.jqwik.api.Combinators.combine(range, Arbitraries.of(true, false)).as(Zero::new)),
                 Tuple.of(2, Arbitraries.just(new Commit())),
                 Tuple.of(1, Arbitraries.just(new Reopen())));
-        return op.list().ofMinSize(1).ofMaxSize(60);
+        return op.list().ofMinSize(1).ofMaxSize(60).withSizeDistribution(RandomDistribution.uniform());
     }
 
-    @Property(tries = 150)
+    @Property(tries = 200)
     void diskReadsBackLikeAByteArray(@ForAll("operations") List<Op> operations) {
         try (Harness harness = new Harness()) {
             for (int i = 0; i < operations.size(); i++) {
