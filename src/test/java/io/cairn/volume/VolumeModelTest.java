@@ -12,7 +12,6 @@ import net.jqwik.api.RandomDistribution;
 import net.jqwik.api.Tuple;
 
 import java.nio.ByteBuffer;
-import java.util.Arrays;
 import java.util.List;
 
 import static io.cairn.volume.ModelSupport.BLOCK;
@@ -20,12 +19,13 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * One VDI against a {@code byte[]} model (STYLE 9): random writes, reads, trims and zeroings at any
+ * One VDI against a model of its bytes (STYLE 9): random writes, reads, trims and zeroings at any
  * byte offset and length — unaligned, straddling blocks, empty, up to a few blocks, at the disk's
  * partial last block and across the boundary between its two leaf nodes — with commits and reopens
  * (close, then open the same bytes again) in between. After every operation the touched range (and a
  * little around it) reads back as the model says; at the end the whole disk does, before and after a
- * reopen, and the checker finds the counters exact.
+ * reopen, and the checker finds the counters exact. A second property does the same on a sparse
+ * 600 GiB disk (a tree of height 4), with ranges gathered at node boundaries of every level.
  *
  * <p>Replaying a failure: jqwik prints the failing sample (shrunk) and a line {@code seed = ...}.
  * Put that seed on the property, {@code @Property(tries = 150, seed = "-1234567890")}, and run just
@@ -36,6 +36,8 @@ class VolumeModelTest {
 
     /** 520 whole blocks and a partial one: a tree of height 2 with two leaf nodes. */
     static final long DISK_BYTES = 520L * BLOCK + 1536;
+    /** 600 GiB: more than 512^3 blocks, so a tree of height 4. */
+    static final long HUGE_DISK_BYTES = 600L << 30;
     static final long STORE_BYTES = 64L << 20;
     static final int EXTENT_BLOCKS = 256;
 
@@ -62,7 +64,15 @@ class VolumeModelTest {
 
     @Provide
     Arbitrary<List<Op>> operations() {
-        Arbitrary<ModelSupport.Range> range = ModelSupport.ranges(DISK_BYTES);
+        return operationsOn(ModelSupport.ranges(DISK_BYTES));
+    }
+
+    @Provide
+    Arbitrary<List<Op>> operationsOnAHugeDisk() {
+        return operationsOn(ModelSupport.ranges(HUGE_DISK_BYTES, 0, 512, 512L * 512, 512L * 512 * 512));
+    }
+
+    private static Arbitrary<List<Op>> operationsOn(Arbitrary<ModelSupport.Range> range) {
         Arbitrary<Op> op = Arbitraries.frequencyOf(
                 Tuple.of(10, net.jqwik.api.Combinators.combine(range, Arbitraries.integers(),
                         Arbitraries.integers().between(0, 9)).as((r, seed, fua) -> new Write(r, seed, fua == 0))),
@@ -76,7 +86,17 @@ class VolumeModelTest {
 
     @Property(tries = 200)
     void diskReadsBackLikeAByteArray(@ForAll("operations") List<Op> operations) {
-        try (Harness harness = new Harness()) {
+        run(operations, DISK_BYTES);
+    }
+
+    /** A 600 GiB disk has a tree of height 4; ranges gather at the boundaries of nodes of every level. */
+    @Property(tries = 100)
+    void hugeSparseDiskReadsBackLikeItsModel(@ForAll("operationsOnAHugeDisk") List<Op> operations) {
+        run(operations, HUGE_DISK_BYTES);
+    }
+
+    private static void run(List<Op> operations, long diskBytes) {
+        try (Harness harness = new Harness(diskBytes)) {
             for (int i = 0; i < operations.size(); i++) {
                 harness.apply(operations.get(i), "operation " + i + " " + operations.get(i));
             }
@@ -99,10 +119,11 @@ class VolumeModelTest {
         ReopenableMemoryDevice device = new ReopenableMemoryDevice();
         Store store = Store.format(device, STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults());
         Volume volume;
-        final byte[] model = new byte[(int) DISK_BYTES];
+        final ModelSupport.DiskModel model;
 
-        Harness() {
-            store.create("disk", DISK_BYTES);
+        Harness(long diskBytes) {
+            model = new ModelSupport.DiskModel(diskBytes);
+            store.create("disk", diskBytes);
             volume = store.openVolume("disk");
         }
 
@@ -111,7 +132,7 @@ class VolumeModelTest {
                 case Write(ModelSupport.Range range, int seed, boolean fua) -> {
                     byte[] bytes = ModelSupport.randomBytes(seed, range.length());
                     volume.write(range.offset(), ByteBuffer.wrap(bytes), fua);
-                    System.arraycopy(bytes, 0, model, (int) range.offset(), bytes.length);
+                    model.write(range.offset(), bytes);
                     check(range, context);
                 }
                 case Read(ModelSupport.Range range) -> check(range, context);
@@ -135,7 +156,7 @@ class VolumeModelTest {
         }
 
         private void zeroModel(ModelSupport.Range range) {
-            Arrays.fill(model, (int) range.offset(), (int) range.end(), (byte) 0);
+            model.zero(range.offset(), range.length());
         }
 
         private void check(ModelSupport.Range range, String context) {
@@ -155,7 +176,7 @@ class VolumeModelTest {
         }
 
         void assertWholeDisk(String context) {
-            ModelSupport.assertSame(model, ModelSupport.read(volume, 0, model.length), 0, context);
+            ModelSupport.assertWholeDisk(volume, model, context);
         }
 
         void reopen() {
