@@ -125,6 +125,12 @@ public final class Checker {
         private long nodesScanned;
         private long tablePagesScanned;
         private long dataReferences;
+        /** The reference being looked at: a root record, or a slot of a node. */
+        private String referrerRoot;
+        private long referrerNode;
+        private int referrerSlot;
+        private int referrerLevel;
+        private int referrerTree;
 
         Scan(Store.Internals internals) {
             this.internals = internals;
@@ -180,25 +186,26 @@ public final class Checker {
             }
         }
 
-        private void markRoot(RootRef root, int tree, String where) {
+        private void markRoot(RootRef root, int tree, String description) {
             rootRecords++;
+            referrerRoot = description;
             if (root.height() < 1 || root.height() > Layout.MAX_TREE_HEIGHT) {
                 damage.add(new CheckReport.Finding(CheckReport.Kind.BAD_ROOT, root.root(), -1, -1,
-                        where + " has height " + root.height()));
+                        where() + " has height " + root.height()));
                 return;
             }
             if (Pointer.isHole(root.root())) {
-                damage.add(new CheckReport.Finding(CheckReport.Kind.BAD_ROOT, root.root(), -1, -1, where + " is a hole"));
+                damage.add(new CheckReport.Finding(CheckReport.Kind.BAD_ROOT, root.root(), -1, -1, where() + " is a hole"));
                 return;
             }
-            if (valid(root.root(), where)) {
+            if (valid(root.root())) {
                 counts.add(root.root());
-                markNode(root.root(), root.height(), tree, where);
+                markNode(root.root(), root.height(), tree);
             }
         }
 
         /** Reports a target that cannot be counted (once per block); true if it can. */
-        private boolean valid(long block, String where) {
+        private boolean valid(long block) {
             CheckReport.Kind problem = null;
             if (block >= geometry.storeBlocks()) {
                 problem = CheckReport.Kind.OUT_OF_RANGE;
@@ -211,23 +218,23 @@ public final class Checker {
                 return true;
             }
             if (problem == CheckReport.Kind.OUT_OF_RANGE || reportedInvalid.set(block)) {
-                damage.add(new CheckReport.Finding(problem, block, -1, -1, "named by " + where));
+                damage.add(new CheckReport.Finding(problem, block, -1, -1, "named by " + where()));
             }
             return false;
         }
 
-        private void markNode(long block, int level, int tree, String where) {
+        private void markNode(long block, int level, int tree) {
             if (marked[tree][level].get(block)) {
                 return; // shared subtree: its pointers are counted once
             }
             if (!space.extent(geometry.extentOf(block)).type().holdsMetadata()) {
                 damage.add(new CheckReport.Finding(CheckReport.Kind.WRONG_EXTENT_TYPE, block, -1, -1,
-                        "level-" + level + " node named by " + where + " lies in a "
+                        "level-" + level + " node named by " + where() + " lies in a "
                                 + space.extent(geometry.extentOf(block)).type() + " extent"));
             }
             if (nodes.get(block) || dataLeaves.get(block) || pageLeaves.get(block)) {
                 damage.add(new CheckReport.Finding(CheckReport.Kind.CONFLICTING_USE, block, -1, -1,
-                        "reached as a level-" + level + " node of " + treeName(tree) + " from " + where
+                        "reached as a level-" + level + " node of " + treeName(tree) + " from " + where()
                                 + ", and already in another role"));
                 return;
             }
@@ -250,28 +257,32 @@ public final class Checker {
                 return;
             }
             nodesScanned++;
+            referrerRoot = null;
+            referrerNode = block;
+            referrerLevel = level;
+            referrerTree = tree;
             for (int slot = 0; slot < pointers.length; slot++) {
                 long pointer = pointers[slot];
                 if (Pointer.isHole(pointer)) {
                     continue;
                 }
                 long target = Pointer.blockOf(pointer);
-                String where = "slot " + slot + " of level-" + level + " node " + block + " (" + treeName(tree) + ")";
-                if (!valid(target, where)) {
+                referrerSlot = slot;
+                if (!valid(target)) {
                     continue;
                 }
                 counts.add(target);
                 if (level > 1) {
-                    markNode(target, level - 1, tree, where);
+                    markNode(target, level - 1, tree);
                 } else if (tree == DATA_TREE) {
-                    markDataLeaf(target, where);
+                    markDataLeaf(target);
                 } else {
-                    markPage(target, TABLES[tree - 1], where);
+                    markPage(target, TABLES[tree - 1]);
                 }
             }
         }
 
-        private void markDataLeaf(long block, String where) {
+        private void markDataLeaf(long block) {
             dataReferences++;
             if (dataLeaves.get(block)) {
                 return; // shared data block: every reference counts, one check suffices
@@ -279,27 +290,27 @@ public final class Checker {
             ExtentRecord.Type type = space.extent(geometry.extentOf(block)).type();
             if (type != ExtentRecord.Type.DATA) {
                 damage.add(new CheckReport.Finding(CheckReport.Kind.WRONG_EXTENT_TYPE, block, -1, -1,
-                        "data block named by " + where + " lies in a " + type + " extent"));
+                        "data block named by " + where() + " lies in a " + type + " extent"));
             }
             if (nodes.get(block) || pageLeaves.get(block)) {
                 damage.add(new CheckReport.Finding(CheckReport.Kind.CONFLICTING_USE, block, -1, -1,
-                        "data block named by " + where + " is also a node or table page"));
+                        "data block named by " + where() + " is also a node or table page"));
             }
             dataLeaves.set(block);
         }
 
-        private void markPage(long block, TablePageCodec.Kind kind, String where) {
+        private void markPage(long block, TablePageCodec.Kind kind) {
             if (pageLeaves.get(block)) {
                 return; // pages are never shared; the counter comparison reports the extra reference
             }
             ExtentRecord.Type type = space.extent(geometry.extentOf(block)).type();
             if (!type.holdsMetadata()) {
                 damage.add(new CheckReport.Finding(CheckReport.Kind.WRONG_EXTENT_TYPE, block, -1, -1,
-                        kind + " table page named by " + where + " lies in a " + type + " extent"));
+                        kind + " table page named by " + where() + " lies in a " + type + " extent"));
             }
             if (nodes.get(block) || dataLeaves.get(block)) {
                 damage.add(new CheckReport.Finding(CheckReport.Kind.CONFLICTING_USE, block, -1, -1,
-                        kind + " table page named by " + where + " is also a node or data block"));
+                        kind + " table page named by " + where() + " is also a node or data block"));
             }
             pageLeaves.set(block);
             try {
@@ -309,8 +320,15 @@ public final class Checker {
                 tablePagesScanned++;
             } catch (CorruptionException corrupt) {
                 damage.add(new CheckReport.Finding(CheckReport.Kind.CORRUPT_PAGE, block, -1, -1,
-                        kind + " table page named by " + where + ": " + corrupt.getMessage()));
+                        kind + " table page named by " + where() + ": " + corrupt.getMessage()));
             }
+        }
+
+        /** Where the reference being looked at comes from (built only for a finding). */
+        private String where() {
+            return referrerRoot != null ? referrerRoot
+                    : "slot " + referrerSlot + " of level-" + referrerLevel + " node " + referrerNode
+                    + " (" + treeName(referrerTree) + ")";
         }
 
         private static String treeName(int tree) {

@@ -154,6 +154,8 @@ class CheckerTest {
         assertTrue(kinds.contains(CheckReport.Kind.REFERENCE_TO_RESERVED), report.summary());
         assertTrue(kinds.contains(CheckReport.Kind.WRONG_EXTENT_TYPE), report.summary());
         assertTrue(kinds.contains(CheckReport.Kind.COUNT_TOO_LOW), report.summary()); // the leaf node, named twice
+        CheckReport.Finding outOfRange = report.damage().get(kinds.indexOf(CheckReport.Kind.OUT_OF_RANGE));
+        assertEquals("named by slot 0 of level-1 node " + leafNode + " (a disk tree)", outOfRange.detail());
     }
 
     @Test
