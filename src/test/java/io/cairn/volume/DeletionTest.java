@@ -78,10 +78,16 @@ class DeletionTest {
         store.close();
     }
 
+    /**
+     * Deleted VDI and snapshot records stay in their tables (the forest view shows where clones came
+     * from), so the tables may have grown; apart from that, the allocated blocks are those of a new store.
+     */
     @Test
     void deletingEverythingLeavesOnlyTheFormatAndTheTables() {
         store.commit();
-        assertEquals(tableBlocks(), allocatedBlocks(), "a new store holds only its tables");
+        long initialAllocated = allocatedBlocks();
+        long initialTables = tableBlocks();
+        assertEquals(initialTables, initialAllocated, "a new store holds only its tables");
         long initialDataBytes = store.spaceReport().dataBytes();
         assertEquals(0, initialDataBytes);
 
@@ -110,7 +116,8 @@ class DeletionTest {
             }
             store.commit();
             assertEquals(initialDataBytes, store.spaceReport().dataBytes(), "data blocks left, round " + round);
-            assertEquals(tableBlocks(), allocatedBlocks(), "blocks other than the tables', round " + round);
+            assertEquals(initialAllocated + (tableBlocks() - initialTables), allocatedBlocks(),
+                    "the initial blocks plus the tables' growth, round " + round);
             assertClean(store, "after deleting everything, round " + round);
         }
         reopen();
