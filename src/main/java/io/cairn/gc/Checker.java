@@ -207,7 +207,7 @@ public final class Checker {
         /** Reports a target that cannot be counted (once per block); true if it can. */
         private boolean valid(long block) {
             CheckReport.Kind problem = null;
-            if (block >= geometry.storeBlocks()) {
+            if (block < 0 || block >= geometry.storeBlocks()) {
                 problem = CheckReport.Kind.OUT_OF_RANGE;
             } else if (space.isReserved(block)) {
                 problem = CheckReport.Kind.REFERENCE_TO_RESERVED;
