@@ -970,8 +970,15 @@ public final class Store implements Closeable {
             long metaBlocks = space.blocksInExtents(ExtentRecord.Type.METADATA) + space.blocksInExtents(ExtentRecord.Type.SYSTEM);
             long metaFree = space.freeBlocks(ExtentRecord.Type.METADATA) + space.freeBlocks(ExtentRecord.Type.SYSTEM);
             long freeExtentBlocks = space.blocksInExtents(ExtentRecord.Type.FREE);
-            return new StoreSpace(geometry.storeBlocks() * block, (dataBlocks - dataFree) * block,
-                    (metaBlocks - metaFree) * block, (dataFree + metaFree + freeExtentBlocks) * block);
+            // The counter slots at the start of a data extent are the format's own blocks, not data.
+            long dataFormatBlocks = 0;
+            for (int extent = 0; extent < space.extentCount(); extent++) {
+                if (space.extent(extent).type() == ExtentRecord.Type.DATA) {
+                    dataFormatBlocks += geometry.reservedBlocks(extent);
+                }
+            }
+            return new StoreSpace(geometry.storeBlocks() * block, (dataBlocks - dataFree - dataFormatBlocks) * block,
+                    (metaBlocks - metaFree + dataFormatBlocks) * block, (dataFree + metaFree + freeExtentBlocks) * block);
         });
     }
 
@@ -981,14 +988,21 @@ public final class Store implements Closeable {
 
     /**
      * Runs {@code inspector} with exclusive access to the store's internals (the checker, the garbage
-     * collector and space reports use this; they read the store through the same codecs).
+     * collector and space reports use this; they read the store through the same codecs). No volume
+     * I/O, administrative change or commit is in flight meanwhile: a commit between its capture and
+     * its reclamation would show nodes not yet on the device and removals not yet applied.
      */
     public <T> T inspect(Function<Internals, T> inspector) {
-        ioGate.writeLock().lock();
+        commitLock.lock();
         try {
-            return underMeta(() -> inspector.apply(new Internals()));
+            ioGate.writeLock().lock();
+            try {
+                return underMeta(() -> inspector.apply(new Internals()));
+            } finally {
+                ioGate.writeLock().unlock();
+            }
         } finally {
-            ioGate.writeLock().unlock();
+            commitLock.unlock();
         }
     }
 
