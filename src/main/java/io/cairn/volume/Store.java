@@ -276,12 +276,24 @@ public final class Store implements Closeable {
                 snapshots.put(record.id(), record);
             }
         });
-        trees.openTransaction(Math.max(generation, space.highestGenerationSeen()) + 1);
+        trees.openTransaction(nextGeneration(generation, space.highestGenerationSeen()));
         for (VdiState state : vdis.values()) {
             if (!state.record.deleted()) {
                 cache.pin(state.ref.root());
             }
         }
+    }
+
+    /**
+     * The generation of the first commit after opening at {@code durableGeneration}. It must be above
+     * every generation an unfinished commit left on a counter slot, and it must have the other parity
+     * than the durable one: a commit writes superblock slot {@code generation % 2}, and that must never
+     * be the slot holding the only valid superblock (after a torn superblock write the next generation
+     * would otherwise land on it, and a second crash would leave no valid slot at all).
+     */
+    static long nextGeneration(long durableGeneration, long highestGenerationSeen) {
+        long next = Math.max(durableGeneration, highestGenerationSeen) + 1;
+        return (next - durableGeneration) % 2 == 0 ? next + 1 : next;
     }
 
     // ================================================================ commit

@@ -1,0 +1,96 @@
+package io.cairn.volume;
+
+import io.cairn.format.BlockHeader;
+import io.cairn.format.Layout;
+import io.cairn.format.Superblock;
+import io.cairn.io.MemoryBlockDevice;
+import org.junit.jupiter.api.Test;
+
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+/**
+ * A commit whose superblock write lands damaged leaves the previous commit in the other slot. The commit
+ * after reopening must not write that slot: if its write were damaged too, no valid superblock would be left.
+ * (The superblock's fields fit in its first sector, so a write that loses whole sectors is either complete
+ * or absent; the damage here is a write that lands garbled inside the sector, or bit rot.)
+ */
+class TornSuperblockRecoveryTest {
+
+    private static final int BLOCK = Layout.BLOCK_BYTES;
+
+    @Test
+    void twoTornSuperblockWritesInARowFallBackToTheLastGoodCommit() {
+        MemoryBlockDevice device = new MemoryBlockDevice();
+        Store store = Store.format(device, 4L << 20, 64, StoreOptions.defaults());
+        store.create("a", 1L << 20);
+        writeBlock(store, 0, (byte) 1);
+        store.commit();
+        long good = store.durableGeneration();
+        writeBlock(store, 1, (byte) 2);
+        store.commit();
+        assertEquals(good + 1, store.durableGeneration());
+
+        // The superblock write of the last commit landed damaged: its counter slots are on disk, its superblock is not.
+        MemoryBlockDevice afterFirstCrash = device.copy();
+        damage(afterFirstCrash, Superblock.slotFor(good + 1));
+        Store reopened = Store.open(afterFirstCrash, null, StoreOptions.defaults());
+        assertEquals(good, reopened.durableGeneration());
+        writeBlock(reopened, 2, (byte) 3);
+        reopened.commit();
+        long next = reopened.durableGeneration();
+        assertNotEquals(Superblock.slotFor(good), Superblock.slotFor(next),
+                "generation " + next + " must not overwrite the slot of the only valid superblock " + good);
+
+        // The superblock write of that commit was damaged as well: the last good commit is still there.
+        MemoryBlockDevice afterSecondCrash = afterFirstCrash.copy();
+        damage(afterSecondCrash, Superblock.slotFor(next));
+        Store last = Store.open(afterSecondCrash, null, StoreOptions.defaults());
+        assertEquals(good, last.durableGeneration());
+        assertArrayEquals(filled((byte) 1), readBlock(last, 0));
+        assertArrayEquals(new byte[BLOCK], readBlock(last, 1));
+        assertArrayEquals(new byte[BLOCK], readBlock(last, 2));
+        last.close();
+    }
+
+    @Test
+    void nextGenerationIsAboveEverythingSeenAndHasTheOtherParity() {
+        assertEquals(8, Store.nextGeneration(7, 0));
+        assertEquals(8, Store.nextGeneration(7, 7));
+        assertEquals(10, Store.nextGeneration(7, 8), "8 was left by an unfinished commit and would reuse 7's slot");
+        assertEquals(10, Store.nextGeneration(7, 9));
+        assertEquals(12, Store.nextGeneration(7, 10));
+    }
+
+    /** Garbles a byte of the slot's fields, so its checksum no longer matches. */
+    private static void damage(MemoryBlockDevice device, long slot) {
+        ByteBuffer image = BlockHeader.newImage();
+        device.read(slot * BLOCK, image);
+        image.put(100, (byte) (image.get(100) ^ 0x5A));
+        device.write(slot * BLOCK, image.clear());
+    }
+
+    private static void writeBlock(Store store, long block, byte value) {
+        try (Volume volume = store.openVolume("a")) {
+            volume.write(block * BLOCK, ByteBuffer.wrap(filled(value)), false);
+        }
+    }
+
+    private static byte[] readBlock(Store store, long block) {
+        try (Volume volume = store.openVolume("a")) {
+            ByteBuffer buffer = ByteBuffer.allocate(BLOCK);
+            volume.read(block * BLOCK, buffer);
+            return buffer.array();
+        }
+    }
+
+    private static byte[] filled(byte value) {
+        byte[] bytes = new byte[BLOCK];
+        Arrays.fill(bytes, value);
+        return bytes;
+    }
+}
