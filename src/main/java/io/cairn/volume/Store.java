@@ -1008,7 +1008,7 @@ public final class Store implements Closeable {
         return corruption;
     }
 
-    /** Commits (unless read-only or failed) and releases the device. */
+    /** Commits (unless read-only or failed), including the removals of that commit, and releases the device. */
     @Override
     public void close() {
         if (closed) {
@@ -1016,6 +1016,9 @@ public final class Store implements Closeable {
         }
         try {
             if (!readOnly()) {
+                commit();
+                // The removals that commit made durable were applied to the counters after it (design
+                // note 3); commit once more so they reach the disk instead of leaking their blocks.
                 commit();
             }
         } finally {
