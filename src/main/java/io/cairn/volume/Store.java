@@ -107,6 +107,12 @@ public final class Store implements Closeable {
      * Only extent 0 is written; the rest of a sparse file stays unallocated.
      */
     public static Store format(BlockDevice device, long sizeBytes, int extentBlocks, StoreOptions options) {
+        return format(device, sizeBytes, extentBlocks, options, UUID.randomUUID());
+    }
+
+    /** Like {@link #format(BlockDevice, long, int, StoreOptions)} with a given store id (for reproducible images). */
+    public static Store format(BlockDevice device, long sizeBytes, int extentBlocks, StoreOptions options, UUID storeId) {
+        java.util.Objects.requireNonNull(storeId, "storeId");
         long storeBlocks = (sizeBytes / Layout.BLOCK_BYTES) / extentBlocks * extentBlocks;
         if (storeBlocks < 2L * extentBlocks) {
             throw new IllegalArgumentException("a store needs at least two extents of " + extentBlocks * (long) Layout.BLOCK_BYTES
@@ -120,7 +126,7 @@ public final class Store implements Closeable {
         // file has its full (sparse) size and a later truncation is detectable.
         device.write(Layout.SUPERBLOCK_SLOT_A * Layout.BLOCK_BYTES, BlockHeader.newImage());
         device.write((storeBlocks - 1) * Layout.BLOCK_BYTES, BlockHeader.newImage());
-        Superblock initial = new Superblock(0, 0, 0, extentBlocks, storeBlocks, UUID.randomUUID(), 1, 1,
+        Superblock initial = new Superblock(0, 0, 0, extentBlocks, storeBlocks, storeId, 1, 1,
                 Superblock.TableRoot.EMPTY, Superblock.TableRoot.EMPTY, Superblock.TableRoot.EMPTY, 0);
         Store store = new Store(device, null, options, geometry, initial);
         store.space.formatSystemExtent();
