@@ -1,7 +1,5 @@
 package io.cairn.format;
 
-import io.cairn.io.BlockDevice;
-import io.cairn.io.MemoryBlockDevice;
 import io.cairn.volume.Store;
 import io.cairn.volume.StoreOptions;
 import io.cairn.volume.Volume;
@@ -68,32 +66,7 @@ public final class GoldenStoreGenerator {
 
     /** Builds the store in memory and returns its bytes. */
     static byte[] generate() {
-        MemoryBlockDevice memory = new MemoryBlockDevice();
-        BlockDevice device = new BlockDevice() { // keeps the memory readable after the store closes it
-            @Override
-            public void read(long offsetBytes, ByteBuffer buffer) {
-                memory.read(offsetBytes, buffer);
-            }
-
-            @Override
-            public void write(long offsetBytes, ByteBuffer buffer) {
-                memory.write(offsetBytes, buffer);
-            }
-
-            @Override
-            public void flush() {
-                memory.flush();
-            }
-
-            @Override
-            public long sizeBytes() {
-                return memory.sizeBytes();
-            }
-
-            @Override
-            public void close() {
-            }
-        };
+        KeepOpenDevice device = new KeepOpenDevice();
         Store store = Store.format(device, STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults(), STORE_ID);
         store.create("alpha", ALPHA_BYTES);
         store.create("beta", BETA_BYTES);
@@ -119,7 +92,7 @@ public final class GoldenStoreGenerator {
         store.deleteVdi("doomed", false);
         store.close();
         byte[] bytes = new byte[(int) STORE_BYTES];
-        memory.read(0, ByteBuffer.wrap(bytes));
+        device.memory.read(0, ByteBuffer.wrap(bytes));
         return bytes;
     }
 
