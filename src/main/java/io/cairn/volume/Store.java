@@ -114,6 +114,12 @@ public final class Store implements Closeable {
      * Only extent 0 is written; the rest of a sparse file stays unallocated.
      */
     public static Store format(BlockDevice device, long sizeBytes, int extentBlocks, StoreOptions options) {
+        return format(device, sizeBytes, extentBlocks, options, UUID.randomUUID());
+    }
+
+    /** Like {@link #format(BlockDevice, long, int, StoreOptions)} with a given store id (for reproducible images). */
+    public static Store format(BlockDevice device, long sizeBytes, int extentBlocks, StoreOptions options, UUID storeId) {
+        java.util.Objects.requireNonNull(storeId, "storeId");
         long storeBlocks = (sizeBytes / Layout.BLOCK_BYTES) / extentBlocks * extentBlocks;
         if (storeBlocks < 2L * extentBlocks) {
             throw new IllegalArgumentException("a store needs at least two extents of " + extentBlocks * (long) Layout.BLOCK_BYTES
@@ -127,7 +133,7 @@ public final class Store implements Closeable {
         // file has its full (sparse) size and a later truncation is detectable.
         device.write(Layout.SUPERBLOCK_SLOT_A * Layout.BLOCK_BYTES, BlockHeader.newImage());
         device.write((storeBlocks - 1) * Layout.BLOCK_BYTES, BlockHeader.newImage());
-        Superblock initial = new Superblock(0, 0, 0, extentBlocks, storeBlocks, UUID.randomUUID(), 1, 1,
+        Superblock initial = new Superblock(0, 0, 0, extentBlocks, storeBlocks, storeId, 1, 1,
                 Superblock.TableRoot.EMPTY, Superblock.TableRoot.EMPTY, Superblock.TableRoot.EMPTY, 0);
         Store store = new Store(device, null, options, geometry, initial);
         store.space.formatSystemExtent();
@@ -312,7 +318,7 @@ public final class Store implements Closeable {
                 id = record.previousSnapshotId();
             }
         }
-        trees.openTransaction(Math.max(generation, space.highestGenerationSeen()) + 1);
+        trees.openTransaction(nextGeneration(generation, space.highestGenerationSeen()));
         for (VdiState state : vdis.values()) {
             if (!state.record.deleted()) {
                 cache.pin(state.ref.root());
@@ -328,6 +334,18 @@ public final class Store implements Closeable {
     /** Damage found when the store was opened (empty for a healthy store); each message names a block. */
     public List<String> damage() {
         return List.copyOf(damage);
+    }
+
+    /**
+     * The generation of the first commit after opening at {@code durableGeneration}. It must be above
+     * every generation an unfinished commit left on a counter slot, and it must have the other parity
+     * than the durable one: a commit writes superblock slot {@code generation % 2}, and that must never
+     * be the slot holding the only valid superblock (after a torn superblock write the next generation
+     * would otherwise land on it, and a second crash would leave no valid slot at all).
+     */
+    static long nextGeneration(long durableGeneration, long highestGenerationSeen) {
+        long next = Math.max(durableGeneration, highestGenerationSeen) + 1;
+        return (next - durableGeneration) % 2 == 0 ? next + 1 : next;
     }
 
     // ================================================================ commit
