@@ -25,7 +25,7 @@ import picocli.CommandLine.ScopeType;
         versionProvider = Main.VersionProvider.class,
         description = "Virtual disks with instant snapshots and writable clones, served over NBD.",
         footer = {"", "Exit codes: 0 ok, 1 unexpected error, 2 usage error, 3 not found, 4 conflict or in use,"
-                + " 5 storage error or corruption."},
+                + " 5 storage error or corruption; check: 6 leaks only, 7 damage."},
         subcommands = {
             FormatCommand.class,
             CreateCommand.class,
@@ -39,6 +39,7 @@ import picocli.CommandLine.ScopeType;
             ExportCommand.class,
             InfoCommand.class,
             ServeCommand.class,
+            CheckCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

@@ -61,9 +61,12 @@ public final class Checker {
     private Checker() {
     }
 
-    /** Checks {@code store} (committed, quiescent) without changing anything. */
+    /**
+     * Checks {@code store} without changing anything but the commit it takes first (which makes the
+     * counters exact, so a live store being written can be checked; its clients wait for the scan).
+     */
     public static CheckReport check(Store store) {
-        return store.inspect(internals -> new Scan(internals).run(CheckReport.Mode.CHECK));
+        return store.inspectCommitted(internals -> new Scan(internals).run(CheckReport.Mode.CHECK));
     }
 
     /**
@@ -77,7 +80,7 @@ public final class Checker {
             throw new StorageException(StorageException.Code.READ_ONLY,
                     "the store is read-only; open it writable to repair its counters");
         }
-        CheckReport report = store.inspect(internals -> {
+        CheckReport report = store.inspectCommitted(internals -> {
             CheckReport found = new Scan(internals).run(CheckReport.Mode.REPAIR);
             if (found.damaged()) {
                 return found;

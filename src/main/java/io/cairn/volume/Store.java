@@ -1024,6 +1024,28 @@ public final class Store implements Closeable {
         }
     }
 
+    /**
+     * Like {@link #inspect}, after committing under the same exclusive hold, so the inspector sees a
+     * settled store (no dirty node, no pending removal) even while clients keep writing: they wait for
+     * the inspection, they are not refused. Read-only stores are inspected as they are.
+     */
+    public <T> T inspectCommitted(Function<Internals, T> inspector) {
+        commitLock.lock();
+        try {
+            ioGate.writeLock().lock();
+            try {
+                if (!readOnly()) {
+                    commitOnce();
+                }
+                return underMeta(() -> inspector.apply(new Internals()));
+            } finally {
+                ioGate.writeLock().unlock();
+            }
+        } finally {
+            commitLock.unlock();
+        }
+    }
+
     /** A view of the internals, valid only inside {@link #inspect}. */
     public final class Internals {
         public TreeSpace trees() {
