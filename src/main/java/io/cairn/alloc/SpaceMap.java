@@ -52,6 +52,9 @@ public final class SpaceMap {
     /** Counters per held extent; null for free extents. */
     private final char[][] counters;
     private final int[] freeBlocks;
+    /** Free blocks per extent type (indexed by ordinal), and blocks that free extents could provide. */
+    private final long[] freeByType = new long[ExtentRecord.Type.values().length];
+    private long unclaimedBlocks;
     /** Per extent: counter blocks changed since the last commit captured them. */
     private final BitSet[] dirtyCounterBlocks;
     /** Per extent and counter block: the durable slot (0 or 1), or -1 if neither is. */
@@ -77,6 +80,9 @@ public final class SpaceMap {
         this.freeBlocks = new int[extentCount];
         this.dirtyCounterBlocks = new BitSet[extentCount];
         this.durableSlot = new byte[extentCount][];
+        for (int extent = 0; extent < extentCount; extent++) {
+            unclaimedBlocks += geometry.extentBlocks() - geometry.reservedBlocks(extent);
+        }
         this.metadataReserveBlocks = Math.clamp(geometry.storeBlocks() / 256, 32, Math.min(4096, geometry.extentBlocks() / 2));
     }
 
@@ -116,6 +122,7 @@ public final class SpaceMap {
         if (record.type() == ExtentRecord.Type.FREE) {
             return;
         }
+        unclaimedBlocks -= geometry.extentBlocks() - geometry.reservedBlocks(extent);
         int counterBlocks = geometry.counterBlocksPerExtent();
         char[] extentCounters = new char[geometry.extentBlocks()];
         byte[] slots = new byte[counterBlocks];
@@ -171,6 +178,7 @@ public final class SpaceMap {
             }
         }
         freeBlocks[extent] = free;
+        freeByType[record.type().ordinal()] += free;
     }
 
     /** Highest generation stamped on any counter slot read at open. */
@@ -209,7 +217,7 @@ public final class SpaceMap {
         }
         set(block, count - 1);
         if (count == 1) {
-            freeBlocks[geometry.extentOf(block)]++;
+            adjustFree(geometry.extentOf(block), 1);
         }
         return count - 1;
     }
@@ -223,9 +231,9 @@ public final class SpaceMap {
         set(block, count);
         int extent = geometry.extentOf(block);
         if (old == 0) {
-            freeBlocks[extent]--;
+            adjustFree(extent, -1);
         } else if (count == 0) {
-            freeBlocks[extent]++;
+            adjustFree(extent, 1);
         }
     }
 
@@ -281,10 +289,15 @@ public final class SpaceMap {
     private long take(int extent, int offset, int purposeIndex) {
         counters[extent][offset] = 1;
         dirtyCounterBlocks[extent].set(offset / Layout.COUNTERS_PER_REFCOUNT_BLOCK);
-        freeBlocks[extent]--;
+        adjustFree(extent, -1);
         cursorExtent[purposeIndex] = extent;
         cursorOffset[purposeIndex] = offset + 1;
         return geometry.extentStart(extent) + offset;
+    }
+
+    private void adjustFree(int extent, int delta) {
+        freeBlocks[extent] += delta;
+        freeByType[extents[extent].type().ordinal()] += delta;
     }
 
     private static int findFree(char[] extentCounters, int from) {
@@ -307,7 +320,7 @@ public final class SpaceMap {
     private int claimFreeExtent(Purpose purpose) {
         if (purpose == Purpose.DATA
                 && allocatableBlocks(Purpose.METADATA) - geometry.extentBlocks() < metadataReserveBlocks
-                && freeBlocks(ExtentRecord.Type.METADATA) + freeBlocks(ExtentRecord.Type.SYSTEM) < metadataReserveBlocks) {
+                && allocatableBlocks(Purpose.METADATA) - unclaimedBlocks < metadataReserveBlocks) {
             return -1; // the last free extents stay available to metadata
         }
         for (int extent = 0; extent < extents.length; extent++) {
@@ -329,6 +342,8 @@ public final class SpaceMap {
         }
         counters[extent] = extentCounters;
         freeBlocks[extent] = extentCounters.length - reserved;
+        unclaimedBlocks -= extentCounters.length - reserved;
+        freeByType[type.ordinal()] += extentCounters.length - reserved;
         int counterBlocks = geometry.counterBlocksPerExtent();
         BitSet dirty = new BitSet(counterBlocks);
         dirty.set(0, counterBlocks);
@@ -437,15 +452,10 @@ public final class SpaceMap {
 
     /** Blocks that could still be allocated for data: free data blocks plus every free extent. */
     public long allocatableBlocks(Purpose purpose) {
-        long blocks = 0;
-        for (int extent = 0; extent < extents.length; extent++) {
-            if (extents[extent].type() == ExtentRecord.Type.FREE) {
-                blocks += geometry.extentBlocks() - geometry.reservedBlocks(extent);
-            } else if (serves(extent, purpose)) {
-                blocks += freeBlocks[extent];
-            }
-        }
-        return blocks;
+        return unclaimedBlocks + switch (purpose) {
+            case METADATA -> freeByType[ExtentRecord.Type.METADATA.ordinal()] + freeByType[ExtentRecord.Type.SYSTEM.ordinal()];
+            case DATA -> freeByType[ExtentRecord.Type.DATA.ordinal()];
+        };
     }
 
     /** Visits every block with a non-zero counter that is not reserved by the format. */
@@ -467,6 +477,43 @@ public final class SpaceMap {
     @FunctionalInterface
     public interface BlockVisitor {
         void visit(long block, int count, ExtentRecord.Type extentType);
+    }
+
+    /**
+     * Recomputes the running totals from the counters and compares (STYLE 5: the checker calls this,
+     * so every storage test that ends with a check verifies them).
+     *
+     * @throws IllegalStateException naming the first total that disagrees
+     */
+    public void checkInvariants() {
+        long[] byType = new long[freeByType.length];
+        long unclaimed = 0;
+        for (int extent = 0; extent < extents.length; extent++) {
+            ExtentRecord.Type type = extents[extent].type();
+            if (type == ExtentRecord.Type.FREE) {
+                unclaimed += geometry.extentBlocks() - geometry.reservedBlocks(extent);
+                continue;
+            }
+            char[] extentCounters = counters[extent];
+            if (extentCounters == null) {
+                continue; // damaged at open: nothing to count
+            }
+            int free = 0;
+            for (char count : extentCounters) {
+                if (count == 0) {
+                    free++;
+                }
+            }
+            if (free != freeBlocks[extent]) {
+                throw new IllegalStateException("extent " + extent + " has " + free + " free blocks, the total says "
+                        + freeBlocks[extent]);
+            }
+            byType[type.ordinal()] += free;
+        }
+        if (unclaimed != unclaimedBlocks || !java.util.Arrays.equals(byType, freeByType)) {
+            throw new IllegalStateException("free totals disagree: unclaimed " + unclaimed + " vs " + unclaimedBlocks
+                    + ", by type " + java.util.Arrays.toString(byType) + " vs " + java.util.Arrays.toString(freeByType));
+        }
     }
 
     public boolean isReserved(long block) {

@@ -66,7 +66,10 @@ public final class Checker {
      * counters exact, so a live store being written can be checked; its clients wait for the scan).
      */
     public static CheckReport check(Store store) {
-        return store.inspectCommitted(internals -> new Scan(internals).run(CheckReport.Mode.CHECK));
+        return store.inspectCommitted(internals -> {
+            internals.space().checkInvariants();
+            return new Scan(internals).run(CheckReport.Mode.CHECK);
+        });
     }
 
     /**
