@@ -27,6 +27,10 @@ final class VolumeExport implements NbdExport {
         this.volume = volume;
     }
 
+    Volume volume() {
+        return volume;
+    }
+
     @Override
     public long sizeBytes() {
         return volume.sizeBytes();
