@@ -124,11 +124,18 @@ public final class SpaceMap {
         for (int i = 0; i < counterBlocks; i++) {
             int best = -1;
             long bestGeneration = -1;
+            long newestUnreadable = -1;
+            long newestUnreadableBlock = -1;
             for (int slot = 0; slot < 2; slot++) {
                 long block = geometry.counterSlotBlock(extent, i, slot);
                 images[slot].clear();
                 device.read(block * Layout.BLOCK_BYTES, images[slot]);
                 if (!BlockHeader.isValid(images[slot], Layout.MAGIC_REFCOUNT, block)) {
+                    long claimed = BlockHeader.generation(images[slot]);
+                    if (claimed <= superblockGeneration && claimed > newestUnreadable) {
+                        newestUnreadable = claimed;
+                        newestUnreadableBlock = block;
+                    }
                     continue;
                 }
                 long generation = BlockHeader.generation(images[slot]);
@@ -143,6 +150,13 @@ public final class SpaceMap {
             if (best < 0) {
                 throw new CorruptionException(geometry.counterSlotBlock(extent, i, 0),
                         "neither slot of counter block " + i + " of extent " + extent + " is valid");
+            }
+            if (newestUnreadable > bestGeneration) {
+                // A commit only ever overwrites the slot that is not current, so a torn slot is older than
+                // the current one (or newer than the superblock). One that claims to be the current
+                // version but fails its check has decayed: falling back would silently lose counts.
+                throw new CorruptionException(newestUnreadableBlock, "counter slot of generation " + newestUnreadable
+                        + " (the current one) fails its check; the other slot is older");
             }
             RefcountBlockCodec.decodeInto(images[best], extentCounters, i * Layout.COUNTERS_PER_REFCOUNT_BLOCK);
             slots[i] = (byte) best;

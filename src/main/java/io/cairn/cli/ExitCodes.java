@@ -26,6 +26,10 @@ final class ExitCodes {
     static final int CONFLICT = 4;
     /** The store or a file could not be read or written, or its contents are corrupt or unsupported. */
     static final int STORAGE = 5;
+    /** {@code check}: the store lost space to leaks (counters too high, unreachable blocks), nothing worse. */
+    static final int CHECK_LEAKS = 6;
+    /** {@code check}: the store is damaged (a counter too low, a bad pointer, unreadable metadata). */
+    static final int CHECK_DAMAGE = 7;
 
     private ExitCodes() {
     }

@@ -64,6 +64,11 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--export", paramLabel = "NAME", description = "Export a client gets when it asks for no name (default: the first disk).")
     String defaultExport;
 
+    @Option(names = "--write-through", paramLabel = "NAME", arity = "0..*", fallbackValue = "*",
+            description = "Make every write durable before acknowledging it (as if it carried FUA), for the named"
+                    + " exports or, without names, for all of them: for clients that never send FLUSH.")
+    List<String> writeThrough = List.of();
+
     @Spec
     CommandSpec spec;
 
@@ -76,8 +81,9 @@ final class ServeCommand implements Callable<Integer> {
         String fallback = defaultExport != null ? defaultExport
                 : opened.listVdis(false).stream().map(VdiInfo::name).findFirst().orElse(null);
         CountDownLatch stopped = new CountDownLatch(1);
+        java.util.function.Predicate<String> durableWrites = name -> writeThrough.contains("*") || writeThrough.contains(name);
         MetaContexts contexts = MetaContexts.standard().with(new ChangedSinceContexts(opened));
-        try (NbdServer server = new NbdServer(new StoreExportCatalog(opened, fallback), contexts);
+        try (NbdServer server = new NbdServer(new StoreExportCatalog(opened, fallback, durableWrites), contexts);
              AdminServer admin = new AdminServer(AdminEndpoint.socketFor(path))) {
             LiveStores.register(path, opened);
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {

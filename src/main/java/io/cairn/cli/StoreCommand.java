@@ -38,10 +38,15 @@ abstract class StoreCommand implements Callable<Integer> {
     /** Runs the command; failures are thrown and mapped by {@link ErrorHandler}. */
     abstract void run() throws Exception;
 
+    /** The exit status after a successful run; commands whose result is a verdict override it. */
+    int exitCode() {
+        return ExitCodes.OK;
+    }
+
     @Override
     public final Integer call() throws Exception {
         run();
         out().flush();
-        return ExitCodes.OK;
+        return exitCode();
     }
 }

@@ -7,8 +7,10 @@ import java.util.UUID;
 
 /**
  * The commit record of the store. Two slots (blocks 0 and 1); a commit of generation {@code g}
- * writes slot {@code g % 2} after everything it references is durable, so the valid slot with
- * the highest generation is always a consistent store.
+ * writes slot {@code g % 2} after everything it references is durable and flushes it, then writes
+ * the same record into the other slot (durable with the next flush). The valid slot with the
+ * highest generation is always a consistent store: a torn first write leaves the other slot at the
+ * previous commit, and decay of one slot leaves its copy.
  *
  * <pre>
  * offset size field
@@ -73,8 +75,14 @@ public record Superblock(
     private static final int SNAPSHOT_HEIGHT = 130;
     private static final int COMMIT_MILLIS = 136;
 
+    /** The slot a commit of {@code generation} writes first (and flushes). */
     public static long slotFor(long generation) {
         return generation % 2 == 0 ? Layout.SUPERBLOCK_SLOT_A : Layout.SUPERBLOCK_SLOT_B;
+    }
+
+    /** The slot that receives a copy of the commit afterwards, durable with the next flush. */
+    public static long otherSlot(long generation) {
+        return slotFor(generation + 1);
     }
 
     public int extentCount() {
@@ -87,7 +95,13 @@ public record Superblock(
                 newNextVdiId, newNextSnapshotId, newExtents, newVdis, newSnapshots, millis);
     }
 
+    /** The image for this commit's own slot. */
     public ByteBuffer encode() {
+        return encodeFor(slotFor(generation));
+    }
+
+    /** The image for {@code slot} (the header names the block it is written to). */
+    public ByteBuffer encodeFor(long slot) {
         ByteBuffer image = BlockHeader.newImage();
         image.putLong(SIGNATURE, Layout.STORE_SIGNATURE);
         image.putLong(INCOMPATIBLE, incompatibleFeatures);
@@ -106,7 +120,6 @@ public record Superblock(
         image.put(VDI_HEIGHT, (byte) vdiTable.height());
         image.put(SNAPSHOT_HEIGHT, (byte) snapshotTable.height());
         image.putLong(COMMIT_MILLIS, commitMillis);
-        long slot = slotFor(generation);
         BlockHeader.seal(image, Layout.MAGIC_SUPERBLOCK, slot, generation, (int) slot);
         return image;
     }

@@ -91,6 +91,7 @@ public final class Store implements Closeable {
     private final ReentrantLock commitLock = new ReentrantLock();
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
     private volatile CorruptionException failure;
+    private final List<String> damage = new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile boolean closed;
     private final java.util.concurrent.atomic.AtomicInteger lent = new java.util.concurrent.atomic.AtomicInteger();
 
@@ -113,6 +114,12 @@ public final class Store implements Closeable {
      * Only extent 0 is written; the rest of a sparse file stays unallocated.
      */
     public static Store format(BlockDevice device, long sizeBytes, int extentBlocks, StoreOptions options) {
+        return format(device, sizeBytes, extentBlocks, options, UUID.randomUUID());
+    }
+
+    /** Like {@link #format(BlockDevice, long, int, StoreOptions)} with a given store id (for reproducible images). */
+    public static Store format(BlockDevice device, long sizeBytes, int extentBlocks, StoreOptions options, UUID storeId) {
+        java.util.Objects.requireNonNull(storeId, "storeId");
         long storeBlocks = (sizeBytes / Layout.BLOCK_BYTES) / extentBlocks * extentBlocks;
         if (storeBlocks < 2L * extentBlocks) {
             throw new IllegalArgumentException("a store needs at least two extents of " + extentBlocks * (long) Layout.BLOCK_BYTES
@@ -126,7 +133,7 @@ public final class Store implements Closeable {
         // file has its full (sparse) size and a later truncation is detectable.
         device.write(Layout.SUPERBLOCK_SLOT_A * Layout.BLOCK_BYTES, BlockHeader.newImage());
         device.write((storeBlocks - 1) * Layout.BLOCK_BYTES, BlockHeader.newImage());
-        Superblock initial = new Superblock(0, 0, 0, extentBlocks, storeBlocks, UUID.randomUUID(), 1, 1,
+        Superblock initial = new Superblock(0, 0, 0, extentBlocks, storeBlocks, storeId, 1, 1,
                 Superblock.TableRoot.EMPTY, Superblock.TableRoot.EMPTY, Superblock.TableRoot.EMPTY, 0);
         Store store = new Store(device, null, options, geometry, initial);
         store.space.formatSystemExtent();
@@ -250,6 +257,11 @@ public final class Store implements Closeable {
         }
     }
 
+    /**
+     * Reads the catalogue, counters and tables. Damage does not stop the open: it is recorded, the
+     * damaged part is left out, and the store turns read-only with a message naming the first damaged
+     * block, so what is intact can still be read (and copied off).
+     */
     private void load() {
         long generation = durable.generation();
         int extentCount = geometry.extentCount();
@@ -258,13 +270,18 @@ public final class Store implements Closeable {
             if (entry < extentCount) {
                 records[(int) entry] = ExtentRecord.decode(page, offset, pageBlock);
             }
-        });
+        }, this::damaged);
         for (int extent = 0; extent < extentCount; extent++) {
             ExtentRecord record = records[extent] == null ? ExtentRecord.FREE : records[extent];
             if (extent == 0 && record.type() != ExtentRecord.Type.SYSTEM) {
-                throw new CorruptionException(durable.extentTable().rootBlock(), "extent 0 is not the system extent");
+                damaged(new CorruptionException(durable.extentTable().rootBlock(), "extent 0 is not the system extent"));
+                record = new ExtentRecord(ExtentRecord.Type.SYSTEM, 0, 0);
             }
-            space.loadExtent(extent, record, device, generation);
+            try {
+                space.loadExtent(extent, record, device, generation);
+            } catch (CorruptionException corruption) {
+                damaged(corruption);
+            }
         }
         vdiTable.load(trees, device, (page, offset, pageBlock, entry) -> {
             VdiRecord record = VdiRecord.decode(page, offset, pageBlock, entry);
@@ -275,19 +292,60 @@ public final class Store implements Closeable {
                     liveByName.put(record.name(), state);
                 }
             }
-        });
+        }, this::damaged);
         snapshotTable.load(trees, device, (page, offset, pageBlock, entry) -> {
             SnapshotRecord record = SnapshotRecord.decode(page, offset, pageBlock, entry);
-            if (record != null) {
-                snapshots.put(record.id(), record);
+            if (record == null) {
+                return;
             }
-        });
-        trees.openTransaction(Math.max(generation, space.highestGenerationSeen()) + 1);
+            if (!vdis.containsKey(record.vdiId())) {
+                damaged(new CorruptionException(pageBlock, "snapshot " + record.id() + " belongs to disk id "
+                        + record.vdiId() + ", whose record is missing"));
+                return;
+            }
+            snapshots.put(record.id(), record);
+        }, this::damaged);
+        for (VdiState state : vdis.values()) {
+            // A snapshot log must end in records that exist; cut it where damage removed one.
+            for (long id = state.record.snapshotLogHead(); id != 0; ) {
+                SnapshotRecord record = snapshots.get(id);
+                if (record == null) {
+                    damaged(new CorruptionException(durable.snapshotTable().rootBlock(), "snapshot " + id
+                            + " in the log of disk '" + state.record.name() + "' is missing"));
+                    state.record = state.record.withSnapshotLogHead(0);
+                    break;
+                }
+                id = record.previousSnapshotId();
+            }
+        }
+        trees.openTransaction(nextGeneration(generation, space.highestGenerationSeen()));
         for (VdiState state : vdis.values()) {
             if (!state.record.deleted()) {
                 cache.pin(state.ref.root());
             }
         }
+    }
+
+    private void damaged(CorruptionException corruption) {
+        damage.add(corruption.getMessage());
+        fail(corruption);
+    }
+
+    /** Damage found when the store was opened (empty for a healthy store); each message names a block. */
+    public List<String> damage() {
+        return List.copyOf(damage);
+    }
+
+    /**
+     * The generation of the first commit after opening at {@code durableGeneration}. It must be above
+     * every generation an unfinished commit left on a counter slot, and it must have the other parity
+     * than the durable one: a commit writes superblock slot {@code generation % 2}, and that must never
+     * be the slot holding the only valid superblock (after a torn superblock write the next generation
+     * would otherwise land on it, and a second crash would leave no valid slot at all).
+     */
+    static long nextGeneration(long durableGeneration, long highestGenerationSeen) {
+        long next = Math.max(durableGeneration, highestGenerationSeen) + 1;
+        return (next - durableGeneration) % 2 == 0 ? next + 1 : next;
     }
 
     // ================================================================ commit
@@ -342,6 +400,11 @@ public final class Store implements Closeable {
             device.flush();
             device.write(Superblock.slotFor(plan.superblock.generation()) * Layout.BLOCK_BYTES, plan.superblock.encode());
             device.flush();
+            // The same commit into the other slot too, without waiting for it: once the next flush makes it
+            // durable, decay of either slot loses nothing. If it never lands, the other slot holds the
+            // previous commit, which is what a torn write of the next commit's slot falls back to anyway.
+            device.write(Superblock.otherSlot(plan.superblock.generation()) * Layout.BLOCK_BYTES,
+                    plan.superblock.encodeFor(Superblock.otherSlot(plan.superblock.generation())));
             metaLock.lock();
             try {
                 durable = plan.superblock;
@@ -925,8 +988,15 @@ public final class Store implements Closeable {
             long metaBlocks = space.blocksInExtents(ExtentRecord.Type.METADATA) + space.blocksInExtents(ExtentRecord.Type.SYSTEM);
             long metaFree = space.freeBlocks(ExtentRecord.Type.METADATA) + space.freeBlocks(ExtentRecord.Type.SYSTEM);
             long freeExtentBlocks = space.blocksInExtents(ExtentRecord.Type.FREE);
-            return new StoreSpace(geometry.storeBlocks() * block, (dataBlocks - dataFree) * block,
-                    (metaBlocks - metaFree) * block, (dataFree + metaFree + freeExtentBlocks) * block);
+            // The counter slots at the start of a data extent are the format's own blocks, not data.
+            long dataFormatBlocks = 0;
+            for (int extent = 0; extent < space.extentCount(); extent++) {
+                if (space.extent(extent).type() == ExtentRecord.Type.DATA) {
+                    dataFormatBlocks += geometry.reservedBlocks(extent);
+                }
+            }
+            return new StoreSpace(geometry.storeBlocks() * block, (dataBlocks - dataFree - dataFormatBlocks) * block,
+                    (metaBlocks - metaFree + dataFormatBlocks) * block, (dataFree + metaFree + freeExtentBlocks) * block);
         });
     }
 
@@ -936,14 +1006,43 @@ public final class Store implements Closeable {
 
     /**
      * Runs {@code inspector} with exclusive access to the store's internals (the checker, the garbage
-     * collector and space reports use this; they read the store through the same codecs).
+     * collector and space reports use this; they read the store through the same codecs). No volume
+     * I/O, administrative change or commit is in flight meanwhile: a commit between its capture and
+     * its reclamation would show nodes not yet on the device and removals not yet applied.
      */
     public <T> T inspect(Function<Internals, T> inspector) {
-        ioGate.writeLock().lock();
+        commitLock.lock();
         try {
-            return underMeta(() -> inspector.apply(new Internals()));
+            ioGate.writeLock().lock();
+            try {
+                return underMeta(() -> inspector.apply(new Internals()));
+            } finally {
+                ioGate.writeLock().unlock();
+            }
         } finally {
-            ioGate.writeLock().unlock();
+            commitLock.unlock();
+        }
+    }
+
+    /**
+     * Like {@link #inspect}, after committing under the same exclusive hold, so the inspector sees a
+     * settled store (no dirty node, no pending removal) even while clients keep writing: they wait for
+     * the inspection, they are not refused. Read-only stores are inspected as they are.
+     */
+    public <T> T inspectCommitted(Function<Internals, T> inspector) {
+        commitLock.lock();
+        try {
+            ioGate.writeLock().lock();
+            try {
+                if (!readOnly()) {
+                    commitOnce();
+                }
+                return underMeta(() -> inspector.apply(new Internals()));
+            } finally {
+                ioGate.writeLock().unlock();
+            }
+        } finally {
+            commitLock.unlock();
         }
     }
 

@@ -7,6 +7,7 @@ import io.cairn.format.Pointer;
 import io.cairn.format.Superblock;
 import io.cairn.format.TablePageCodec;
 import io.cairn.io.BlockDevice;
+import io.cairn.io.CorruptionException;
 import io.cairn.tree.LeafKind;
 import io.cairn.tree.RootRef;
 import io.cairn.tree.TreeSpace;
@@ -15,6 +16,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * One system table (extents, VDIs or snapshots) kept whole in memory and stored as pages of
@@ -69,18 +71,30 @@ final class SystemTable {
         return !dirtyPages.isEmpty();
     }
 
-    void load(TreeSpace trees, BlockDevice device, EntryDecoder decoder) {
+    /**
+     * Reads every page. A damaged page is reported to {@code damaged} and skipped (its entries are
+     * missing); damage in the table's tree ends the walk there.
+     */
+    void load(TreeSpace trees, BlockDevice device, EntryDecoder decoder, Consumer<CorruptionException> damaged) {
         int perPage = kind.recordsPerPage();
         ByteBuffer page = BlockHeader.newImage();
-        trees.forEachMapped(ref.root(), ref.height(), 0, TreeSpace.capacity(ref.height()), (pageIndex, pointer) -> {
-            long block = Pointer.blockOf(pointer);
-            page.clear();
-            device.read(block * Layout.BLOCK_BYTES, page);
-            TablePageCodec.verify(page, kind, block);
-            for (int r = 0; r < perPage; r++) {
-                decoder.decode(page, kind.offsetOf(r), block, pageIndex * perPage + r);
-            }
-        });
+        try {
+            trees.forEachMapped(ref.root(), ref.height(), 0, TreeSpace.capacity(ref.height()), (pageIndex, pointer) -> {
+                long block = Pointer.blockOf(pointer);
+                page.clear();
+                device.read(block * Layout.BLOCK_BYTES, page);
+                try {
+                    TablePageCodec.verify(page, kind, block);
+                    for (int r = 0; r < perPage; r++) {
+                        decoder.decode(page, kind.offsetOf(r), block, pageIndex * perPage + r);
+                    }
+                } catch (CorruptionException corruption) {
+                    damaged.accept(corruption);
+                }
+            });
+        } catch (CorruptionException corruption) {
+            damaged.accept(corruption);
+        }
     }
 
     /** Writes every changed page to a fresh block and points the table tree at it. */

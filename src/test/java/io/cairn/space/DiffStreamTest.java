@@ -2,6 +2,8 @@ package io.cairn.space;
 
 import io.cairn.volume.Store;
 import io.cairn.volume.Volume;
+import io.cairn.gc.CheckReport;
+import io.cairn.gc.Checker;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import org.junit.jupiter.api.Test;
@@ -68,6 +70,8 @@ class DiffStreamTest {
                     assertArrayEquals(history.models.get(to), history.read(fresh), history + ": full " + to);
                 }
             }
+            CheckReport check = Checker.check(history.store);
+            assertTrue(check.clean(), () -> history + ": " + check.summary());
         } finally {
             Files.deleteIfExists(file);
         }

@@ -1,5 +1,7 @@
 package io.cairn.space;
 
+import io.cairn.gc.CheckReport;
+import io.cairn.gc.Checker;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import org.junit.jupiter.api.Test;
@@ -53,6 +55,8 @@ class ExclusiveSpaceTest {
 
     /** Deletes every snapshot and disk in a random order, checking the figure before each deletion. */
     private static void deleteEachAndCompare(RandomHistory history) {
+        CheckReport check = Checker.check(history.store);
+        assertTrue(check.clean(), () -> history + ": " + check.summary());
         while (!history.models.isEmpty()) {
             List<String> candidates = new ArrayList<>(history.snapshots());
             candidates.addAll(history.disksWithoutSnapshots());
@@ -79,6 +83,8 @@ class ExclusiveSpaceTest {
             history.store.commit();
             assertEquals(exclusive, before - history.usedBytes(), history + ": deleting " + victim);
         }
+        CheckReport empty = Checker.check(history.store);
+        assertTrue(empty.clean(), () -> history + " after deleting everything: " + empty.summary());
     }
 
     private static void checkConsistent(RandomHistory history, Map<String, DiskUsage.Entry> entries) {

@@ -1,5 +1,7 @@
 package io.cairn.volume;
 
+import io.cairn.gc.CheckReport;
+import io.cairn.gc.Checker;
 import io.cairn.io.FaultInjectingBlockDevice;
 import io.cairn.io.MemoryBlockDevice;
 import io.cairn.io.SimulatedCrashException;
@@ -127,7 +129,8 @@ class CrashTest {
                                 + reference.durable.keySet());
             }
             verify(reopened, state, reference, crashedInOp, where);
-            assertFalse(false);
+            CheckReport report = Checker.check(reopened);
+            assertFalse(report.damaged(), () -> where + ": checker found damage: " + report.summary());
         } finally {
             reopened.close();
         }

@@ -22,13 +22,23 @@ public final class StoreExportCatalog implements ExportCatalog {
 
     private final Store store;
     private final String defaultExport;
+    private final java.util.function.Predicate<String> writeThrough;
 
     /**
      * @param defaultExport what a client gets for the empty export name; null for none
      */
     public StoreExportCatalog(Store store, String defaultExport) {
+        this(store, defaultExport, name -> false);
+    }
+
+    /**
+     * @param writeThrough which exports make every write durable before acknowledging it, as if each
+     *                     carried FUA (for clients that never send FLUSH)
+     */
+    public StoreExportCatalog(Store store, String defaultExport, java.util.function.Predicate<String> writeThrough) {
         this.store = store;
         this.defaultExport = defaultExport;
+        this.writeThrough = writeThrough;
     }
 
     @Override
@@ -49,7 +59,7 @@ public final class StoreExportCatalog implements ExportCatalog {
     @Override
     public NbdExport open(String name) throws NoSuchExportException {
         try {
-            return new VolumeExport(store.openVolume(name));
+            return new VolumeExport(store.openVolume(name), writeThrough.test(name));
         } catch (NoSuchElementException | IllegalArgumentException unknown) {
             throw new NoSuchExportException(name);
         }

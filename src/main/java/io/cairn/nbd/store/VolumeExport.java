@@ -22,9 +22,12 @@ import java.util.List;
 final class VolumeExport implements NbdExport {
 
     private final Volume volume;
+    /** Every write, trim and zeroing is durable before it is acknowledged. */
+    private final boolean writeThrough;
 
-    VolumeExport(Volume volume) {
+    VolumeExport(Volume volume, boolean writeThrough) {
         this.volume = volume;
+        this.writeThrough = writeThrough;
     }
 
     Volume volume() {
@@ -54,7 +57,7 @@ final class VolumeExport implements NbdExport {
 
     @Override
     public void write(long offsetBytes, ByteBuffer src, boolean fua) {
-        volume.write(offsetBytes, src, fua);
+        volume.write(offsetBytes, src, fua || writeThrough);
     }
 
     @Override
@@ -64,7 +67,7 @@ final class VolumeExport implements NbdExport {
 
     @Override
     public void trim(long offsetBytes, long lengthBytes, boolean fua) {
-        volume.trim(offsetBytes, lengthBytes, fua);
+        volume.trim(offsetBytes, lengthBytes, fua || writeThrough);
     }
 
     @Override
@@ -73,7 +76,7 @@ final class VolumeExport implements NbdExport {
             // Keeping the blocks allocated means writing zeros: no faster than the client doing it.
             throw new FastZeroUnsupportedException("zeroing without punching holes writes every block");
         }
-        volume.writeZeroes(offsetBytes, lengthBytes, mayPunchHole, fua);
+        volume.writeZeroes(offsetBytes, lengthBytes, mayPunchHole, fua || writeThrough);
     }
 
     @Override
