@@ -43,7 +43,7 @@ final class AdminForwarding {
         if (store == null) {
             return Optional.empty();
         }
-        return AdminClient.forward(store, absolutePaths(args, command)).map(response -> {
+        return AdminClient.forward(store, absolutePaths(args, command, storeCommand.fileArguments())).map(response -> {
             out.print(response.out());
             out.flush();
             err.print(response.err());
@@ -52,34 +52,49 @@ final class AdminForwarding {
         });
     }
 
-    /** {@code args} with the value of every matched Path-typed argument replaced by its absolute form. */
     static List<String> absolutePaths(String[] args, ParseResult command) {
+        return absolutePaths(args, command, List.of());
+    }
+
+    /**
+     * {@code args} with the value of every matched Path-typed argument, and of each of {@code otherFiles},
+     * replaced by its absolute form.
+     */
+    static List<String> absolutePaths(String[] args, ParseResult command, List<String> otherFiles) {
         List<String> rewritten = new ArrayList<>(Arrays.asList(args));
         boolean[] done = new boolean[args.length];
         for (ArgSpec spec : command.matchedArgs()) {
-            if (spec.type() != Path.class) {
-                continue;
-            }
-            for (String value : spec.originalStringValues()) {
-                String absolute = Path.of(value).toAbsolutePath().normalize().toString();
-                for (int i = 0; i < rewritten.size(); i++) {
-                    String token = rewritten.get(i);
-                    if (done[i]) {
-                        continue;
-                    }
-                    if (token.equals(value)) {
-                        rewritten.set(i, absolute);
-                        done[i] = true;
-                        break;
-                    }
-                    if (token.startsWith("--") && token.endsWith("=" + value)) {
-                        rewritten.set(i, token.substring(0, token.length() - value.length()) + absolute);
-                        done[i] = true;
-                        break;
-                    }
+            if (spec.type() == Path.class) {
+                for (String value : spec.originalStringValues()) {
+                    makeAbsolute(rewritten, done, value, false);
                 }
             }
         }
+        for (String value : otherFiles) {
+            // Such files come after the names that decide what they are: look from the end.
+            makeAbsolute(rewritten, done, value, true);
+        }
         return rewritten;
+    }
+
+    private static void makeAbsolute(List<String> rewritten, boolean[] done, String value, boolean fromEnd) {
+        String absolute = Path.of(value).toAbsolutePath().normalize().toString();
+        for (int step = 0; step < rewritten.size(); step++) {
+            int i = fromEnd ? rewritten.size() - 1 - step : step;
+            String token = rewritten.get(i);
+            if (done[i]) {
+                continue;
+            }
+            if (token.equals(value)) {
+                rewritten.set(i, absolute);
+                done[i] = true;
+                return;
+            }
+            if (token.startsWith("--") && token.endsWith("=" + value)) {
+                rewritten.set(i, token.substring(0, token.length() - value.length()) + absolute);
+                done[i] = true;
+                return;
+            }
+        }
     }
 }

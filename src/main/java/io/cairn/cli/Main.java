@@ -15,7 +15,7 @@ import picocli.CommandLine.ScopeType;
  * <p>A command on a store that a running server holds is sent to that server and carried out there
  * ({@link AdminForwarding}), so the CLI works the same on a live store.
  *
- * <p>Each subcommand is one class. Commands still to come (serve, check, gc, du, diff) are added to
+ * <p>Each subcommand is one class. Commands still to come (gc) are added to
  * the list below the same way; commands on a store extend {@link StoreCommand}.
  */
 @Command(name = "cairn",
@@ -38,6 +38,10 @@ import picocli.CommandLine.ScopeType;
             ImportCommand.class,
             ExportCommand.class,
             InfoCommand.class,
+            DuCommand.class,
+            DiffCommand.class,
+            ExportDiffCommand.class,
+            ImportDiffCommand.class,
             ServeCommand.class,
             CheckCommand.class,
             CommandLine.HelpCommand.class})

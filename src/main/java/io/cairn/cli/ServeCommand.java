@@ -1,7 +1,9 @@
 package io.cairn.cli;
 
 import io.cairn.format.Layout;
+import io.cairn.nbd.MetaContexts;
 import io.cairn.nbd.NbdServer;
+import io.cairn.nbd.store.ChangedSinceContexts;
 import io.cairn.nbd.store.StoreExportCatalog;
 import io.cairn.volume.SnapshotInfo;
 import io.cairn.volume.Store;
@@ -80,7 +82,8 @@ final class ServeCommand implements Callable<Integer> {
                 : opened.listVdis(false).stream().map(VdiInfo::name).findFirst().orElse(null);
         CountDownLatch stopped = new CountDownLatch(1);
         java.util.function.Predicate<String> durableWrites = name -> writeThrough.contains("*") || writeThrough.contains(name);
-        try (NbdServer server = new NbdServer(new StoreExportCatalog(opened, fallback, durableWrites));
+        MetaContexts contexts = MetaContexts.standard().with(new ChangedSinceContexts(opened));
+        try (NbdServer server = new NbdServer(new StoreExportCatalog(opened, fallback, durableWrites), contexts);
              AdminServer admin = new AdminServer(AdminEndpoint.socketFor(path))) {
             LiveStores.register(path, opened);
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -136,6 +139,7 @@ final class ServeCommand implements Callable<Integer> {
             out.println("Connect, for example:");
             out.println("  qemu-img info " + first);
             out.println("  nbdinfo --map " + first);
+            out.println("  nbdinfo --map=" + ChangedSinceContexts.PREFIX + "SNAP " + first + "   # changed since snapshot SNAP");
             out.println("  qemu-system-x86_64 -drive file=" + first + ",format=raw,cache=none ...");
         }
         out.println("Manage it while it runs: bin/cairn snapshot " + path + " NAME, bin/cairn list " + path + ", ...");

@@ -1,6 +1,7 @@
 package io.cairn.cli;
 
 import java.io.PrintWriter;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -24,6 +25,14 @@ abstract class StoreCommand implements Callable<Integer> {
 
     PrintWriter err() {
         return spec.commandLine().getErr();
+    }
+
+    /**
+     * Arguments that name files but are not typed {@link java.nio.file.Path} (because their position
+     * decides what they are), for {@link AdminForwarding} to make absolute like Path arguments.
+     */
+    List<String> fileArguments() {
+        return List.of();
     }
 
     /** Runs the command; failures are thrown and mapped by {@link ErrorHandler}. */

@@ -305,20 +305,23 @@ final class Handshake {
                     }
                 }
             } else if (queries.isEmpty()) {
-                for (MetaContext context : metaContexts.all()) {
-                    if (context.availableFor(probe)) {
-                        matched.add(context);
-                    }
-                }
+                matched.addAll(metaContexts.allFor(probe));
             } else {
                 for (String query : queries) {
                     matched.addAll(metaContexts.matchForList(query, probe));
                 }
             }
             List<Transmission.SelectedContext> selected = new ArrayList<>();
+            int nextFamilyId = metaContexts.firstFamilyId();
             for (MetaContext context : matched) {
                 // LIST replies carry the reserved id 0; SET replies the id BLOCK_STATUS will use.
-                int id = set ? metaContexts.idOf(context) : 0;
+                int id = 0;
+                if (set) {
+                    id = metaContexts.idOf(context);
+                    if (id == 0) {
+                        id = nextFamilyId++;
+                    }
+                }
                 replies.add(Replies.metaContext(option, id, context.name()));
                 selected.add(new Transmission.SelectedContext(id, context));
             }

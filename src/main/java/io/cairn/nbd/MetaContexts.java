@@ -29,14 +29,16 @@ public final class MetaContexts {
     };
 
     private final List<MetaContext> contexts;
+    private final List<MetaContextFamily> families;
 
-    private MetaContexts(List<MetaContext> contexts) {
+    private MetaContexts(List<MetaContext> contexts, List<MetaContextFamily> families) {
         this.contexts = List.copyOf(contexts);
+        this.families = List.copyOf(families);
     }
 
     /** The contexts of the spec's {@code base:} namespace. */
     public static MetaContexts standard() {
-        return new MetaContexts(List.of(BASE_ALLOCATION));
+        return new MetaContexts(List.of(BASE_ALLOCATION), List.of());
     }
 
     /** A copy that also offers {@code context}. */
@@ -53,12 +55,38 @@ public final class MetaContexts {
         }
         List<MetaContext> extended = new ArrayList<>(contexts);
         extended.add(context);
-        return new MetaContexts(extended);
+        return new MetaContexts(extended, families);
     }
 
-    /** Every registered context. */
+    /** A copy that also offers the contexts of {@code family}. */
+    public MetaContexts with(MetaContextFamily family) {
+        Objects.requireNonNull(family, "family");
+        String namespace = MetaContext.namespaceOf(family.prefix());
+        if (namespace == null || namespace.isEmpty()) {
+            throw new IllegalArgumentException("context prefix needs a namespace and a colon: " + family.prefix());
+        }
+        List<MetaContextFamily> extended = new ArrayList<>(families);
+        extended.add(family);
+        return new MetaContexts(contexts, extended);
+    }
+
+    /** Every registered context (families not included). */
     public List<MetaContext> all() {
         return contexts;
+    }
+
+    /** Every context offered on the export: the registered ones and those families list for it. */
+    List<MetaContext> allFor(NbdExport export) {
+        List<MetaContext> offered = new ArrayList<>();
+        for (MetaContext context : contexts) {
+            if (context.availableFor(export)) {
+                offered.add(context);
+            }
+        }
+        for (MetaContextFamily family : families) {
+            offered.addAll(family.listFor(export));
+        }
+        return offered;
     }
 
     /** Contexts an NBD_OPT_LIST_META_CONTEXT query matches on the export. */
@@ -74,6 +102,16 @@ public final class MetaContexts {
                 matches.add(context);
             }
         }
+        for (MetaContextFamily family : families) {
+            if (wildcard && namespace.equals(MetaContext.namespaceOf(family.prefix()))) {
+                matches.addAll(family.listFor(export));
+            } else if (!wildcard && query.startsWith(family.prefix())) {
+                MetaContext context = family.resolve(query, export);
+                if (context != null) {
+                    matches.add(context);
+                }
+            }
+        }
         return matches;
     }
 
@@ -84,11 +122,28 @@ public final class MetaContexts {
                 return context;
             }
         }
+        for (MetaContextFamily family : families) {
+            if (query.startsWith(family.prefix()) && query.length() > family.prefix().length()) {
+                MetaContext context = family.resolve(query, export);
+                if (context != null) {
+                    return context;
+                }
+            }
+        }
         return null;
     }
 
-    /** Context ids are 1-based positions in the registry: unique, stable, and never the reserved 0. */
+    /**
+     * Context ids of registered contexts are 1-based positions in the registry: unique, stable, and
+     * never the reserved 0. A context from a family has none here (0); the handshake numbers those
+     * from {@link #firstFamilyId()} on.
+     */
     int idOf(MetaContext context) {
         return contexts.indexOf(context) + 1;
+    }
+
+    /** The first id the handshake may give a context from a family. */
+    int firstFamilyId() {
+        return contexts.size() + 1;
     }
 }

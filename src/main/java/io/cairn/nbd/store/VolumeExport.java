@@ -30,6 +30,10 @@ final class VolumeExport implements NbdExport {
         this.writeThrough = writeThrough;
     }
 
+    Volume volume() {
+        return volume;
+    }
+
     @Override
     public long sizeBytes() {
         return volume.sizeBytes();
