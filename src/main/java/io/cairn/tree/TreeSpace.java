@@ -426,6 +426,14 @@ public final class TreeSpace {
         return freed;
     }
 
+    /**
+     * Forgets any cached image of {@code block}, which was freed without a release (the garbage
+     * collector frees blocks that nothing references), so a later reuse of the block never meets it.
+     */
+    public void forgetFreed(long block) {
+        cache.forget(block);
+    }
+
     /** Releases of the open transaction so far (read-only view for statistics and tests). */
     public int pendingReleaseCount() {
         return releases.size();
