@@ -17,9 +17,9 @@ import java.util.List;
  * @param leaks                counters above the true count at the checkpoint, including allocated
  *                             blocks nothing reaches (true count 0)
  * @param referencesRemoved    the sum over the leaks of counter minus true count: what was subtracted
- * @param blocksFreed          blocks whose counter reached 0: free now, or after the next commit for a
- *                             block that was still referenced at the checkpoint and lost its last
- *                             reference during the scan
+ * @param blocksFreed          allocated blocks nothing referenced (true count 0), now free; blocks whose
+ *                             only references left were leaked ones lost the others during the scan and
+ *                             are freed when the pins are released, like any deletion
  * @param checkpointNanos      the first exclusive hold: commit, pin the roots, copy the counters
  * @param scanNanos            the scan, with no store lock held
  * @param applyNanos           the second exclusive hold: lower the counters, release the pins

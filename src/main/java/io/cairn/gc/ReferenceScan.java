@@ -140,28 +140,6 @@ final class ReferenceScan {
         return compare(mode);
     }
 
-    /**
-     * How the last {@link #run} reached {@code block}: as a node (level 1 and up) or a leaf target
-     * (level 0: a data block, or a table page when {@code table} is set); null if it did not.
-     */
-    Reached reached(long block) {
-        for (int tree = 0; tree < marked.length; tree++) {
-            for (int level = 1; level <= Layout.MAX_TREE_HEIGHT; level++) {
-                if (marked[tree][level].get(block)) {
-                    return new Reached(level, tree != DATA_TREE);
-                }
-            }
-        }
-        if (dataLeaves.get(block)) {
-            return new Reached(0, false);
-        }
-        return pageLeaves.get(block) ? new Reached(0, true) : null;
-    }
-
-    /** A block's place in the trees: its level (0 = leaf target) and whether it belongs to a system table. */
-    record Reached(int level, boolean table) {
-    }
-
     // ------------------------------------------------------------ marking
 
     private void markRoots() {

@@ -1099,9 +1099,13 @@ public final class Store implements Closeable {
             return roots;
         }
 
-        /** Roots of the three system table trees (leaves are table pages). */
+        /** Roots of the three system table trees (leaves are table pages), as they are now (copies). */
         public List<RootRef> tableRoots() {
-            return List.of(extentTable.rootRef(), vdiTable.rootRef(), snapshotTable.rootRef());
+            List<RootRef> roots = new ArrayList<>();
+            for (SystemTable table : List.of(extentTable, vdiTable, snapshotTable)) {
+                roots.add(new RootRef(table.rootRef().root(), table.rootRef().height()));
+            }
+            return List.copyOf(roots);
         }
 
         /** Removals not yet applied (they still count in the counters). */
