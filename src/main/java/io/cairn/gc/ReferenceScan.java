@@ -263,7 +263,7 @@ final class ReferenceScan {
 
     private void markPage(long block, TablePageCodec.Kind kind) {
         if (pageLeaves.get(block)) {
-            return; // pages are never shared; the counter comparison reports the extra reference
+            return; // a page shared while a table was pinned: every reference was counted, one check suffices
         }
         ExtentRecord.Type type = counters.extentType(geometry.extentOf(block));
         if (!type.holdsMetadata()) {

@@ -30,8 +30,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The collector runs again and again while other threads write, snapshot, clone, delete and commit on
- * the same store; before each run a leak is made (a counter raised, or a block allocated and linked
- * nowhere). Each run must find exactly the leaks made since the previous one — nothing the workers do
+ * the same store; before each run a leak is made (a data block's counter raised, or a block allocated
+ * and linked nowhere). Each run must find exactly the leaks made since the previous one — nothing the workers do
  * looks like a leak, and no leak escapes — and afterwards every disk and snapshot must read as the
  * workers' models say and the checker must find the store clean. Seed: {@code -Dcairn.gc.seed=N}.
  */
@@ -72,7 +72,7 @@ class GarbageCollectorOnlineTest {
             while (!stop.isDone() || collections < 3) {
                 Map<Long, Integer> injected = new TreeMap<>();
                 for (int i = random.nextInt(3); i >= 0; i--) {
-                    StoreContent.Leak leak = StoreContent.inject(store, random);
+                    StoreContent.Leak leak = StoreContent.inject(store, random, true);
                     injected.merge(leak.block(), leak.excess(), Integer::sum);
                 }
                 long[] before = new long[1];

@@ -64,7 +64,7 @@ class GarbageCollectorTest {
         Map<Long, Integer> injected = new TreeMap<>();
         long unlinked = 0;
         for (int i = 0; i < 12; i++) {
-            StoreContent.Leak leak = StoreContent.inject(store, random);
+            StoreContent.Leak leak = StoreContent.inject(store, random, true);
             injected.merge(leak.block(), leak.excess(), Integer::sum);
             unlinked += leak.unlinked() ? 1 : 0;
         }

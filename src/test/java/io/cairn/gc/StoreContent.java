@@ -1,6 +1,8 @@
 package io.cairn.gc;
 
 import io.cairn.alloc.SpaceMap;
+import io.cairn.format.ExtentRecord;
+import io.cairn.format.Layout;
 import io.cairn.volume.SnapshotInfo;
 import io.cairn.volume.Store;
 import io.cairn.volume.VdiInfo;
@@ -53,20 +55,25 @@ final class StoreContent {
     record Leak(long block, int excess, boolean unlinked) {
     }
 
-    /** Makes one leak inside the store's exclusive hold; the random draw decides which kind. */
-    static Leak inject(Store store, Random random) {
+    /**
+     * Makes one leak inside the store's exclusive hold; the random draw decides which kind and where.
+     * A raised counter of a radix node may take more leaks with it: once the node is unreachable (after
+     * a write shadowed it), the references its pointers hold are leaks too. {@code dataOnly} raises
+     * only counters of data blocks, which point nowhere, so the leaks made are exactly the ones returned.
+     */
+    static Leak inject(Store store, Random random, boolean dataOnly) {
         return store.inspect(internals -> {
             SpaceMap space = internals.space();
-            if (random.nextInt(3) == 0) {
-                long block = space.allocate(random.nextBoolean() ? SpaceMap.Purpose.DATA : SpaceMap.Purpose.METADATA);
-                return new Leak(block, 1, true);
-            }
             List<Long> allocated = new ArrayList<>();
             space.forEachAllocated((block, count, type) -> {
-                if (count < space.maxRefcount() - 3) {
+                if (count <= Layout.MAX_REFCOUNT - 3 && (!dataOnly || type == ExtentRecord.Type.DATA)) {
                     allocated.add(block);
                 }
             });
+            if (allocated.isEmpty() || random.nextInt(3) == 0) {
+                long block = space.allocate(random.nextBoolean() ? SpaceMap.Purpose.DATA : SpaceMap.Purpose.METADATA);
+                return new Leak(block, 1, true);
+            }
             long block = allocated.get(random.nextInt(allocated.size()));
             int excess = 1 + random.nextInt(3);
             space.repairCount(block, space.count(block) + excess);
