@@ -42,8 +42,9 @@ import java.util.List;
  *       the pin itself), and is neither overwritten nor freed until the pins are released: the store
  *       never writes durable metadata in place, a node is shadowed by copying while its counter is above
  *       1 (the pin on the root, then the pinned parent on each child), and the pinned parent's reference
- *       keeps every pinned node's counter above 0. Data blocks, which may be overwritten in place, are
- *       never read.</li>
+ *       keeps every pinned node's counter above 0. Data blocks are never read (and are not overwritten
+ *       in place under a pin either: that needs a counter of 1 all along the path). Table pages are
+ *       never rewritten in place; a saturated one is copied when a pinned table is shadowed.</li>
  *   <li><b>T is the truth at the checkpoint.</b> The roots are exactly the references from outside any
  *       tree (records, table roots, pins) and C was copied under the same hold, with nothing pending: so
  *       C(b) = T(b) + L(b), where L(b) are the references the counter holds that exist nowhere.</li>
@@ -66,8 +67,8 @@ import java.util.List;
  *   <li><b>Damage stops it.</b> A counter below its true count, an unreadable node or an invalid pointer
  *       means the recount cannot be trusted (what lies below an unreadable node looks unreachable): then
  *       nothing is changed and the report names the damage.</li>
- *   <li><b>Crashes are harmless.</b> The collector writes nothing itself; its changes are counters in
- *       memory that reach the disk with ordinary commits. A crash (or a close) while pins are held leaves
+ *   <li><b>Crashes are harmless.</b> The collector writes no metadata itself (it only discards the data
+ *       blocks it frees); its changes are counters in memory that reach the disk with ordinary commits. A crash (or a close) while pins are held leaves
  *       each pinned root one reference too high on disk: a leak, given back by the next collection.</li>
  * </ol>
  *
