@@ -25,7 +25,7 @@ import java.util.Locale;
  * the collector {@code runs} times, printing each report; the first run collects the leaks.
  *
  * <p>Arguments: {@code PATH [SIZE_GIB] [FILL] [DISKS] [RUNS]}, defaults {@code 16 0.8 4 3}. An existing
- * store at PATH is reused as it is (delete it to refill).
+ * store at PATH is reused as it is (delete it to refill); RUNS 0 only fills.
  */
 public final class GcRate {
 
@@ -43,6 +43,9 @@ public final class GcRate {
         int runs = args.length > 4 ? Integer.parseInt(args[4]) : 3;
         if (!Files.exists(path)) {
             fillStore(path, sizeBytes, fill, disks);
+        }
+        if (runs == 0) {
+            return; // fill only
         }
         try (Store store = Store.openFile(path, StoreOptions.defaults())) {
             Store.StoreSpace space = store.spaceReport();
