@@ -222,7 +222,16 @@ public final class SpaceMap {
         return count - 1;
     }
 
-    /** Overwrites a counter (the checker's repair uses this). */
+    /**
+     * A copy of the counters of {@code extent}, indexed by offset in the extent, or null if the extent
+     * is free (the checkpoint of the allocation maps that the garbage collector scans against).
+     */
+    public char[] copyCounters(int extent) {
+        char[] extentCounters = counters[extent];
+        return extentCounters == null ? null : extentCounters.clone();
+    }
+
+    /** Overwrites a counter (the checker's repair and the garbage collector use this). */
     public void repairCount(long block, int count) {
         int old = count(block);
         if (old == count) {

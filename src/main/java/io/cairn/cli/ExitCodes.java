@@ -28,7 +28,7 @@ final class ExitCodes {
     static final int STORAGE = 5;
     /** {@code check}: the store lost space to leaks (counters too high, unreachable blocks), nothing worse. */
     static final int CHECK_LEAKS = 6;
-    /** {@code check}: the store is damaged (a counter too low, a bad pointer, unreadable metadata). */
+    /** {@code check} and {@code gc}: the store is damaged (a counter too low, a bad pointer, unreadable metadata). */
     static final int CHECK_DAMAGE = 7;
 
     private ExitCodes() {

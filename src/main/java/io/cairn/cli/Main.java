@@ -15,7 +15,7 @@ import picocli.CommandLine.ScopeType;
  * <p>A command on a store that a running server holds is sent to that server and carried out there
  * ({@link AdminForwarding}), so the CLI works the same on a live store.
  *
- * <p>Each subcommand is one class. Commands still to come (gc) are added to
+ * <p>Each subcommand is one class; new commands are added to
  * the list below the same way; commands on a store extend {@link StoreCommand}.
  */
 @Command(name = "cairn",
@@ -25,7 +25,7 @@ import picocli.CommandLine.ScopeType;
         versionProvider = Main.VersionProvider.class,
         description = "Virtual disks with instant snapshots and writable clones, served over NBD.",
         footer = {"", "Exit codes: 0 ok, 1 unexpected error, 2 usage error, 3 not found, 4 conflict or in use,"
-                + " 5 storage error or corruption; check: 6 leaks only, 7 damage."},
+                + " 5 storage error or corruption; check: 6 leaks only, 7 damage; gc: 7 damage."},
         subcommands = {
             FormatCommand.class,
             CreateCommand.class,
@@ -44,6 +44,7 @@ import picocli.CommandLine.ScopeType;
             ImportDiffCommand.class,
             ServeCommand.class,
             CheckCommand.class,
+            GcCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

@@ -1,24 +1,11 @@
 package io.cairn.gc;
 
 import io.cairn.alloc.SpaceMap;
-import io.cairn.format.BlockHeader;
-import io.cairn.format.ExtentRecord;
-import io.cairn.format.Layout;
-import io.cairn.format.NodeCodec;
-import io.cairn.format.Pointer;
-import io.cairn.format.StoreGeometry;
-import io.cairn.format.TablePageCodec;
-import io.cairn.io.BlockDevice;
-import io.cairn.io.CorruptionException;
 import io.cairn.io.StorageException;
-import io.cairn.tree.RootRef;
 import io.cairn.volume.Store;
 
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * Recounts every reference in a store and compares the recount with the reference counters
@@ -27,7 +14,7 @@ import java.util.Map;
  * <p>Invariants it checks.
  * <ol>
  *   <li>The true count of a block is: +1 for every root record naming it (live VDIs, live snapshots, the
- *       three system table trees), +1 for every pointer naming it in a reachable radix node — each distinct
+ *       three system table trees, and the pins of a garbage collection in progress), +1 for every pointer naming it in a reachable radix node — each distinct
  *       node's pointers counted once, however many parents share that node — and +1 if the format reserves
  *       it (superblock slots, counter slots of a held extent).</li>
  *   <li>Every counter of a held extent equals the true count. A counter below it is DAMAGE (the block
@@ -43,13 +30,8 @@ import java.util.Map;
  *       reports.</li>
  * </ol>
  *
- * <p>How (seed 003 §3.4.3, Algorithm 1). Roots are marked in a reachability bitmap per tree kind and
- * level. Then for each level from the highest down, the marked nodes of that level are scanned in
- * block (disk) order: each is read once from the device and verified, its pointers are counted, and its
- * children are marked at the level below. A node is only ever named by a node one level up, so when a
- * level is scanned all of its nodes are already marked. Memory: a few bits per block for the bitmaps
- * and two bytes per block of held extents for the counts (exact counts at 65,535 and above are kept
- * aside).
+ * <p>How: {@link ReferenceScan} (seed 003 §3.4.3, Algorithm 1), over the live roots and against the
+ * live counters.
  *
  * <p>When: counters are exact only right after a commit with nothing else going on, so the checker
  * runs inside {@link Store#inspect} (no I/O, administrative change or commit in flight) and refuses a
@@ -68,7 +50,7 @@ public final class Checker {
     public static CheckReport check(Store store) {
         return store.inspectCommitted(internals -> {
             internals.space().checkInvariants();
-            return new Scan(internals).run(CheckReport.Mode.CHECK);
+            return scan(internals, CheckReport.Mode.CHECK);
         });
     }
 
@@ -84,7 +66,11 @@ public final class Checker {
                     "the store is read-only; open it writable to repair its counters");
         }
         CheckReport report = store.inspectCommitted(internals -> {
-            CheckReport found = new Scan(internals).run(CheckReport.Mode.REPAIR);
+            if (!internals.pinnedRoots().isEmpty()) {
+                // Its leaks are being collected: setting them here as well would subtract them twice.
+                throw new IllegalStateException("a garbage collection is running on this store; repair after it ends");
+            }
+            CheckReport found = scan(internals, CheckReport.Mode.REPAIR);
             if (found.damaged()) {
                 return found;
             }
@@ -106,319 +92,14 @@ public final class Checker {
         return report;
     }
 
-    /** One run over one store; lives inside {@link Store#inspect}. */
-    private static final class Scan {
-
-        /** Tree kinds: 0 = VDI and snapshot trees (leaves are data), 1.. = the system tables. */
-        private static final int DATA_TREE = 0;
-        private static final TablePageCodec.Kind[] TABLES = TablePageCodec.Kind.values();
-
-        private final Store.Internals internals;
-        private final SpaceMap space;
-        private final StoreGeometry geometry;
-        private final BlockDevice device;
-        private final TrueCounts counts;
-        /** Per tree kind and level: nodes marked reachable (the RMap of Algorithm 1, one per role). */
-        private final BlockBitmap[][] marked;
-        private final BlockBitmap nodes;
-        private final BlockBitmap dataLeaves;
-        private final BlockBitmap pageLeaves;
-        private final BlockBitmap reportedInvalid;
-        private final ByteBuffer image = BlockHeader.newImage();
-        private final List<CheckReport.Finding> damage = new ArrayList<>();
-        private final List<CheckReport.Finding> leaks = new ArrayList<>();
-        private long rootRecords;
-        private long nodesScanned;
-        private long tablePagesScanned;
-        private long dataReferences;
-        /** The reference being looked at: a root record, or a slot of a node. */
-        private String referrerRoot;
-        private long referrerNode;
-        private int referrerSlot;
-        private int referrerLevel;
-        private int referrerTree;
-
-        Scan(Store.Internals internals) {
-            this.internals = internals;
-            this.space = internals.space();
-            this.geometry = space.geometry();
-            this.device = internals.device();
-            long blocks = geometry.storeBlocks();
-            this.counts = new TrueCounts(geometry);
-            this.marked = new BlockBitmap[1 + TABLES.length][Layout.MAX_TREE_HEIGHT + 1];
-            for (BlockBitmap[] byLevel : marked) {
-                for (int level = 1; level <= Layout.MAX_TREE_HEIGHT; level++) {
-                    byLevel[level] = new BlockBitmap(blocks);
-                }
-            }
-            this.nodes = new BlockBitmap(blocks);
-            this.dataLeaves = new BlockBitmap(blocks);
-            this.pageLeaves = new BlockBitmap(blocks);
-            this.reportedInvalid = new BlockBitmap(blocks);
+    /** The scan of the settled store {@code internals} shows, against its live counters. */
+    private static CheckReport scan(Store.Internals internals, CheckReport.Mode mode) {
+        if (internals.trees().dirtyNodeCount() != 0 || internals.pendingReleases() != 0) {
+            throw new IllegalStateException("the store has uncommitted changes (" + internals.trees().dirtyNodeCount()
+                    + " dirty nodes, " + internals.pendingReleases() + " pending removals); commit before checking:"
+                    + " counters are exact only right after a commit");
         }
-
-        CheckReport run(CheckReport.Mode mode) {
-            if (internals.trees().dirtyNodeCount() != 0 || internals.pendingReleases() != 0) {
-                throw new IllegalStateException("the store has uncommitted changes (" + internals.trees().dirtyNodeCount()
-                        + " dirty nodes, " + internals.pendingReleases() + " pending removals); commit before checking:"
-                        + " counters are exact only right after a commit");
-            }
-            markRoots();
-            for (int level = Layout.MAX_TREE_HEIGHT; level >= 1; level--) {
-                for (int tree = 0; tree < marked.length; tree++) {
-                    BlockBitmap atLevel = marked[tree][level];
-                    for (long block = atLevel.nextSetBit(0); block >= 0; block = atLevel.nextSetBit(block + 1)) {
-                        scanNode(block, level, tree);
-                    }
-                }
-            }
-            return compare(mode);
-        }
-
-        // ------------------------------------------------------------ marking
-
-        private void markRoots() {
-            for (Map.Entry<Long, RootRef> vdi : internals.vdiRoots().entrySet()) {
-                markRoot(vdi.getValue(), DATA_TREE, "root of VDI " + vdi.getKey());
-            }
-            for (Map.Entry<Long, RootRef> snapshot : internals.snapshotRoots().entrySet()) {
-                markRoot(snapshot.getValue(), DATA_TREE, "root of snapshot " + snapshot.getKey());
-            }
-            List<RootRef> tables = internals.tableRoots();
-            for (int i = 0; i < tables.size(); i++) {
-                if (tables.get(i).root() != 0) {
-                    markRoot(tables.get(i), 1 + i, "root of the " + TABLES[i] + " table");
-                }
-            }
-        }
-
-        private void markRoot(RootRef root, int tree, String description) {
-            rootRecords++;
-            referrerRoot = description;
-            if (root.height() < 1 || root.height() > Layout.MAX_TREE_HEIGHT) {
-                damage.add(new CheckReport.Finding(CheckReport.Kind.BAD_ROOT, root.root(), -1, -1,
-                        where() + " has height " + root.height()));
-                return;
-            }
-            if (Pointer.isHole(root.root())) {
-                damage.add(new CheckReport.Finding(CheckReport.Kind.BAD_ROOT, root.root(), -1, -1, where() + " is a hole"));
-                return;
-            }
-            if (valid(root.root())) {
-                counts.add(root.root());
-                markNode(root.root(), root.height(), tree);
-            }
-        }
-
-        /** Reports a target that cannot be counted (once per block); true if it can. */
-        private boolean valid(long block) {
-            CheckReport.Kind problem = null;
-            if (block < 0 || block >= geometry.storeBlocks()) {
-                problem = CheckReport.Kind.OUT_OF_RANGE;
-            } else if (space.isReserved(block)) {
-                problem = CheckReport.Kind.REFERENCE_TO_RESERVED;
-            } else if (space.count(block) == 0) {
-                problem = CheckReport.Kind.REFERENCE_TO_FREE_BLOCK;
-            }
-            if (problem == null) {
-                return true;
-            }
-            if (problem == CheckReport.Kind.OUT_OF_RANGE || reportedInvalid.set(block)) {
-                damage.add(new CheckReport.Finding(problem, block, -1, -1, "named by " + where()));
-            }
-            return false;
-        }
-
-        private void markNode(long block, int level, int tree) {
-            if (marked[tree][level].get(block)) {
-                return; // shared subtree: its pointers are counted once
-            }
-            if (!space.extent(geometry.extentOf(block)).type().holdsMetadata()) {
-                damage.add(new CheckReport.Finding(CheckReport.Kind.WRONG_EXTENT_TYPE, block, -1, -1,
-                        "level-" + level + " node named by " + where() + " lies in a "
-                                + space.extent(geometry.extentOf(block)).type() + " extent"));
-            }
-            if (nodes.get(block) || dataLeaves.get(block) || pageLeaves.get(block)) {
-                damage.add(new CheckReport.Finding(CheckReport.Kind.CONFLICTING_USE, block, -1, -1,
-                        "reached as a level-" + level + " node of " + treeName(tree) + " from " + where()
-                                + ", and already in another role"));
-                return;
-            }
-            nodes.set(block);
-            marked[tree][level].set(block);
-        }
-
-        // ------------------------------------------------------------ scanning
-
-        private void scanNode(long block, int level, int tree) {
-            long[] pointers;
-            try {
-                image.clear();
-                device.read(block * Layout.BLOCK_BYTES, image);
-                pointers = NodeCodec.decode(image, block, level);
-            } catch (CorruptionException corrupt) {
-                damage.add(new CheckReport.Finding(CheckReport.Kind.CORRUPT_NODE, block, -1, -1,
-                        "level-" + level + " node of " + treeName(tree) + ": " + corrupt.getMessage()
-                                + " (blocks below it are not counted)"));
-                return;
-            }
-            nodesScanned++;
-            referrerRoot = null;
-            referrerNode = block;
-            referrerLevel = level;
-            referrerTree = tree;
-            for (int slot = 0; slot < pointers.length; slot++) {
-                long pointer = pointers[slot];
-                if (Pointer.isHole(pointer)) {
-                    continue;
-                }
-                long target = Pointer.blockOf(pointer);
-                referrerSlot = slot;
-                if (!valid(target)) {
-                    continue;
-                }
-                counts.add(target);
-                if (level > 1) {
-                    markNode(target, level - 1, tree);
-                } else if (tree == DATA_TREE) {
-                    markDataLeaf(target);
-                } else {
-                    markPage(target, TABLES[tree - 1]);
-                }
-            }
-        }
-
-        private void markDataLeaf(long block) {
-            dataReferences++;
-            if (dataLeaves.get(block)) {
-                return; // shared data block: every reference counts, one check suffices
-            }
-            ExtentRecord.Type type = space.extent(geometry.extentOf(block)).type();
-            if (type != ExtentRecord.Type.DATA) {
-                damage.add(new CheckReport.Finding(CheckReport.Kind.WRONG_EXTENT_TYPE, block, -1, -1,
-                        "data block named by " + where() + " lies in a " + type + " extent"));
-            }
-            if (nodes.get(block) || pageLeaves.get(block)) {
-                damage.add(new CheckReport.Finding(CheckReport.Kind.CONFLICTING_USE, block, -1, -1,
-                        "data block named by " + where() + " is also a node or table page"));
-            }
-            dataLeaves.set(block);
-        }
-
-        private void markPage(long block, TablePageCodec.Kind kind) {
-            if (pageLeaves.get(block)) {
-                return; // pages are never shared; the counter comparison reports the extra reference
-            }
-            ExtentRecord.Type type = space.extent(geometry.extentOf(block)).type();
-            if (!type.holdsMetadata()) {
-                damage.add(new CheckReport.Finding(CheckReport.Kind.WRONG_EXTENT_TYPE, block, -1, -1,
-                        kind + " table page named by " + where() + " lies in a " + type + " extent"));
-            }
-            if (nodes.get(block) || dataLeaves.get(block)) {
-                damage.add(new CheckReport.Finding(CheckReport.Kind.CONFLICTING_USE, block, -1, -1,
-                        kind + " table page named by " + where() + " is also a node or data block"));
-            }
-            pageLeaves.set(block);
-            try {
-                image.clear();
-                device.read(block * Layout.BLOCK_BYTES, image);
-                TablePageCodec.verify(image, kind, block);
-                tablePagesScanned++;
-            } catch (CorruptionException corrupt) {
-                damage.add(new CheckReport.Finding(CheckReport.Kind.CORRUPT_PAGE, block, -1, -1,
-                        kind + " table page named by " + where() + ": " + corrupt.getMessage()));
-            }
-        }
-
-        /** Where the reference being looked at comes from (built only for a finding). */
-        private String where() {
-            return referrerRoot != null ? referrerRoot
-                    : "slot " + referrerSlot + " of level-" + referrerLevel + " node " + referrerNode
-                    + " (" + treeName(referrerTree) + ")";
-        }
-
-        private static String treeName(int tree) {
-            return tree == DATA_TREE ? "a disk tree" : "the " + TABLES[tree - 1] + " table";
-        }
-
-        // ------------------------------------------------------------ comparing
-
-        private CheckReport compare(CheckReport.Mode mode) {
-            long referencesCounted = 0;
-            long blocksReferenced = 0;
-            long blocksAllocated = 0;
-            for (int extent = 0; extent < geometry.extentCount(); extent++) {
-                if (space.extent(extent).type() == ExtentRecord.Type.FREE) {
-                    continue; // no counters; references into it were reported as references to free blocks
-                }
-                long start = geometry.extentStart(extent);
-                int reserved = geometry.reservedBlocks(extent);
-                for (int offset = 0; offset < geometry.extentBlocks(); offset++) {
-                    long block = start + offset;
-                    long truth = counts.get(block) + (offset < reserved ? 1 : 0);
-                    int counter = space.count(block);
-                    referencesCounted += truth;
-                    blocksReferenced += truth > 0 ? 1 : 0;
-                    blocksAllocated += counter > 0 ? 1 : 0;
-                    if (counter == truth) {
-                        continue;
-                    }
-                    if (counter < truth) {
-                        damage.add(new CheckReport.Finding(CheckReport.Kind.COUNT_TOO_LOW, block, counter, truth,
-                                offset < reserved ? "a block the format reserves" : ""));
-                    } else {
-                        leaks.add(new CheckReport.Finding(truth == 0 ? CheckReport.Kind.UNREACHABLE
-                                : CheckReport.Kind.COUNT_TOO_HIGH, block, counter, truth, ""));
-                    }
-                }
-            }
-            return new CheckReport(mode, geometry.storeBlocks(), rootRecords, nodesScanned, tablePagesScanned,
-                    dataReferences, referencesCounted, blocksReferenced, blocksAllocated, damage, leaks, List.of());
-        }
-    }
-
-    /**
-     * True reference counts, two bytes per block of held extents. A count reaching 0xFFFF is kept
-     * exactly in a side map (only blocks shared more than the 16-bit counters allow, or damage, get there).
-     */
-    private static final class TrueCounts {
-        private static final char SATURATED = 0xFFFF;
-
-        private final StoreGeometry geometry;
-        private final char[][] byExtent;
-        private final Map<Long, Long> large = new HashMap<>();
-
-        TrueCounts(StoreGeometry geometry) {
-            this.geometry = geometry;
-            this.byExtent = new char[geometry.extentCount()][];
-        }
-
-        void add(long block) {
-            int extent = geometry.extentOf(block);
-            char[] extentCounts = byExtent[extent];
-            if (extentCounts == null) {
-                extentCounts = new char[geometry.extentBlocks()];
-                byExtent[extent] = extentCounts;
-            }
-            int offset = geometry.offsetInExtent(block);
-            char count = extentCounts[offset];
-            if (count == SATURATED) {
-                large.merge(block, 1L, Long::sum);
-            } else if (count == SATURATED - 1) {
-                extentCounts[offset] = SATURATED;
-                large.put(block, (long) SATURATED);
-            } else {
-                extentCounts[offset] = (char) (count + 1);
-            }
-        }
-
-        long get(long block) {
-            char[] extentCounts = byExtent[geometry.extentOf(block)];
-            if (extentCounts == null) {
-                return 0;
-            }
-            char count = extentCounts[geometry.offsetInExtent(block)];
-            return count == SATURATED ? large.get(block) : count;
-        }
+        return new ReferenceScan(ReferenceScan.rootsOf(internals), CounterView.live(internals.space()), internals.device())
+                .run(mode);
     }
 }

@@ -4,6 +4,6 @@ package io.cairn.tree;
 public enum LeafKind {
     /** Virtual-disk data blocks: raw bytes, may be shared by snapshots and clones. */
     DATA,
-    /** Pages of a system table: metadata blocks with a header, never shared. */
+    /** Pages of a system table: metadata blocks with a header, shared only while a collection pins the table. */
     PAGE
 }

@@ -32,8 +32,8 @@ import java.util.Map;
  *   <li>Increments are applied at once. Decrements are queued as {@link Release}s and applied only
  *       after the commit that removed the reference is durable, so a counter in memory is never below
  *       the durable one and a block is never reused while a durable pointer names it.</li>
- *   <li>Sharing a block whose counter is saturated copies it instead (a data block is copied; a node is
- *       copied with its children shared in turn).</li>
+ *   <li>Sharing a block whose counter is saturated copies it instead (a data block or table page is
+ *       copied; a node is copied with its children shared in turn).</li>
  *   <li>Not thread-safe: the store calls it under its metadata lock.</li>
  * </ol>
  */
@@ -247,8 +247,8 @@ public final class TreeSpace {
 
     private long copyOf(long block, int level, LeafKind leafKind) {
         if (level == 0) {
-            if (leafKind != LeafKind.DATA) {
-                throw new IllegalStateException("table page " + block + " is never shared");
+            if (leafKind == LeafKind.PAGE) {
+                return copyOfPage(block);
             }
             ByteBuffer data = ByteBuffer.allocate(Layout.BLOCK_BYTES);
             device.read(block * Layout.BLOCK_BYTES, data);
@@ -263,6 +263,21 @@ public final class TreeSpace {
             }
         }
         return freshNode(level, pointers).block;
+    }
+
+    /**
+     * A copy of a table page whose counter is saturated, sealed at its new address. Table pages are
+     * shared only while a table tree is pinned (the garbage collector) and its nodes are shadowed by
+     * copying; the page is verified first, so a damaged page is never given a fresh checksum.
+     */
+    private long copyOfPage(long block) {
+        ByteBuffer image = BlockHeader.newImage();
+        device.read(block * Layout.BLOCK_BYTES, image);
+        BlockHeader.verify(image, Layout.MAGIC_TABLE_PAGE, block);
+        long copy = space.allocate(SpaceMap.Purpose.METADATA);
+        BlockHeader.seal(image, Layout.MAGIC_TABLE_PAGE, copy, generation, BlockHeader.aux(image));
+        device.write(copy * Layout.BLOCK_BYTES, image.clear());
+        return copy;
     }
 
     /** Queues the removal of a reference (applied after the next durable commit). */
@@ -424,6 +439,14 @@ public final class TreeSpace {
             }
         }
         return freed;
+    }
+
+    /**
+     * Forgets any cached image of {@code block}, which was freed without a release (the garbage
+     * collector frees blocks that nothing references), so a later reuse of the block never meets it.
+     */
+    public void forgetFreed(long block) {
+        cache.forget(block);
     }
 
     /** Releases of the open transaction so far (read-only view for statistics and tests). */

@@ -55,6 +55,13 @@ import java.util.function.Function;
  *       reclamation of freed blocks, which therefore see no I/O in flight; {@code commitLock}
  *       orders commits. Lock order: commitLock, ioGate, stripe locks, metaLock.</li>
  *   <li>A corruption found while serving stops all writing: the store turns read-only and says why.</li>
+ *   <li>A scan that runs without the store's locks (the garbage collector) first <em>pins</em> every live
+ *       root: one extra reference each ({@link Internals#pinLiveRoots()}), taken right after a commit.
+ *       The pinned trees are then on the device, can neither change (a node is changed in place only
+ *       if its count is 1 and it was created in the open transaction; data only if the whole path has
+ *       count 1) nor be freed (the pin keeps the root's count above 0, and each pinned node's parent
+ *       keeps its child's). Pins count as references for the checker; if the store closes or crashes
+ *       before they are released they are leaks, which the next collection gives back.</li>
  * </ol>
  */
 public final class Store implements Closeable {
@@ -83,6 +90,8 @@ public final class Store implements Closeable {
     private final TreeMap<Long, SnapshotRecord> snapshots = new TreeMap<>();
     private final Map<String, VdiState> liveByName = new HashMap<>();
     private final Map<Long, Integer> openSnapshotHandles = new HashMap<>();
+    /** References held on live roots by a garbage collection in progress (guarded by metaLock). */
+    private final List<PinnedRoot> pins = new ArrayList<>();
     private long nextVdiId;
     private long nextSnapshotId;
 
@@ -1027,17 +1036,21 @@ public final class Store implements Closeable {
     /**
      * Like {@link #inspect}, after committing under the same exclusive hold, so the inspector sees a
      * settled store (no dirty node, no pending removal) even while clients keep writing: they wait for
-     * the inspection, they are not refused. Read-only stores are inspected as they are.
+     * the inspection, they are not refused. The metadata lock is held from before the commit to the end
+     * of the inspection, so no administrative change (which takes only that lock) can slip in between.
+     * Read-only stores are inspected as they are.
      */
     public <T> T inspectCommitted(Function<Internals, T> inspector) {
         commitLock.lock();
         try {
             ioGate.writeLock().lock();
             try {
-                if (!readOnly()) {
-                    commitOnce();
-                }
-                return underMeta(() -> inspector.apply(new Internals()));
+                return underMeta(() -> {
+                    if (!readOnly()) {
+                        commitOnce();
+                    }
+                    return inspector.apply(new Internals());
+                });
             } finally {
                 ioGate.writeLock().unlock();
             }
@@ -1086,14 +1099,77 @@ public final class Store implements Closeable {
             return roots;
         }
 
-        /** Roots of the three system table trees (leaves are table pages). */
+        /** Roots of the three system table trees (leaves are table pages), as they are now (copies). */
         public List<RootRef> tableRoots() {
-            return List.of(extentTable.rootRef(), vdiTable.rootRef(), snapshotTable.rootRef());
+            List<RootRef> roots = new ArrayList<>();
+            for (SystemTable table : List.of(extentTable, vdiTable, snapshotTable)) {
+                roots.add(new RootRef(table.rootRef().root(), table.rootRef().height()));
+            }
+            return List.copyOf(roots);
         }
 
         /** Removals not yet applied (they still count in the counters). */
         public int pendingReleases() {
             return trees.pendingReleaseCount();
+        }
+
+        /** The roots pinned by a scan in progress (empty when none runs); they count as references. */
+        public List<PinnedRoot> pinnedRoots() {
+            return List.copyOf(pins);
+        }
+
+        /**
+         * Takes one extra reference on the root of every live tree — each live VDI, each live snapshot
+         * and the three system tables — and returns the pins. Until {@link #releasePins()} the pinned
+         * trees are immutable and stay allocated, so a scan may read them from the device without any
+         * lock (see {@link PinnedRoot}). A root whose counter is saturated is pinned through a copy, which
+         * is committed at once so that the device holds it too. Only inside {@link #inspectCommitted}
+         * (nodes not yet on the device would otherwise be pinned), one set of pins at a time.
+         */
+        public List<PinnedRoot> pinLiveRoots() {
+            if (!pins.isEmpty()) {
+                throw new IllegalStateException("a garbage collection is already running on this store");
+            }
+            if (trees.dirtyNodeCount() != 0 || trees.pendingReleaseCount() != 0) {
+                throw new IllegalStateException("roots are pinned right after a commit; the store has "
+                        + trees.dirtyNodeCount() + " dirty nodes and " + trees.pendingReleaseCount() + " pending removals");
+            }
+            checkWritable();
+            for (VdiState state : vdis.values()) {
+                if (!state.record.deleted()) {
+                    pin(state.ref, null, "VDI " + state.record.id());
+                }
+            }
+            for (SnapshotRecord record : snapshots.values()) {
+                if (!record.deleted()) {
+                    pin(new RootRef(record.rootBlock(), record.height()), null, "snapshot " + record.id());
+                }
+            }
+            List<RootRef> tables = tableRoots();
+            for (int i = 0; i < tables.size(); i++) {
+                if (tables.get(i).root() != 0) {
+                    TablePageCodec.Kind kind = TablePageCodec.Kind.values()[i];
+                    pin(tables.get(i), kind, "the " + kind + " table");
+                }
+            }
+            if (trees.dirtyNodeCount() != 0) {
+                commitOnce(); // a saturated root was copied: the copy must be on the device before it is scanned
+            }
+            return List.copyOf(pins);
+        }
+
+        private void pin(RootRef root, TablePageCodec.Kind table, String description) {
+            PinnedRoot pinned = new PinnedRoot(new RootRef(root.root(), root.height()), table, description);
+            long block = trees.share(root.root(), root.height(), pinned.leafKind());
+            pins.add(block == root.root() ? pinned : new PinnedRoot(new RootRef(block, root.height()), table, description));
+        }
+
+        /** Gives back every pin; like any removal, each takes effect after the next commit. */
+        public void releasePins() {
+            for (PinnedRoot pinned : pins) {
+                trees.release(pinned.root().root(), pinned.root().height(), pinned.leafKind());
+            }
+            pins.clear();
         }
     }
 

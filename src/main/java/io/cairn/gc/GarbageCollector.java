@@ -1,0 +1,189 @@
+package io.cairn.gc;
+
+import io.cairn.alloc.SpaceMap;
+import io.cairn.format.ExtentRecord;
+import io.cairn.format.Layout;
+import io.cairn.io.BlockDevice;
+import io.cairn.io.StorageException;
+import io.cairn.volume.Store;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The online garbage collector behind {@code cairn gc} (seed 003 §3.4.3, Algorithm 1): gives back what
+ * crashes leak while clients keep reading, writing, snapshotting, cloning and deleting.
+ *
+ * <p>In Cairn the reference counters are the authority and deletions free space at once; what is left
+ * to collect are <em>leaks</em>: counters above the number of references, and allocated blocks that
+ * nothing reaches. A crash between a commit and the next leaves them, because removals are applied
+ * only after the commit that made them durable and reach the disk with the next one (FORMAT.md §5).
+ *
+ * <p>Three steps; clients wait only during the first and the last, which touch no more than the
+ * counters.
+ * <ol>
+ *   <li><b>Checkpoint</b> ({@link Store#inspectCommitted}, exclusive): commit, so no node is dirty and no
+ *       removal pending; pin every live root — each live VDI, each live snapshot (Algorithm 1 step 3) and
+ *       the three system tables, whose snapshot table holds the snapshot logs (step 6) — with one extra
+ *       reference ({@link Store.Internals#pinLiveRoots()}); record the root set; copy every counter of
+ *       every held extent (step 1). Call the copy C.</li>
+ *   <li><b>Scan</b> (no lock): {@link ReferenceScan} over the recorded roots, pins included, reading
+ *       nodes straight from the device level by level in disk order (steps 2, 4, 5), gives T(b), the
+ *       number of references to b in the checkpoint state. Leaks: L(b) = C(b) − T(b) &gt; 0.</li>
+ *   <li><b>Apply</b> ({@link Store#inspect}, exclusive): unless the scan found damage, lower each leaking
+ *       counter by L(b) from its <em>current</em> value (step 7), release the pins as ordinary removals,
+ *       then commit.</li>
+ * </ol>
+ *
+ * <p>Invariants, and why they hold.
+ * <ol>
+ *   <li><b>The scan reads a frozen state.</b> Every node under a pinned root was on the device at the
+ *       checkpoint (the commit came first; a root copied because its counter was saturated is committed by
+ *       the pin itself), and is neither overwritten nor freed until the pins are released: the store
+ *       never writes durable metadata in place, a node is shadowed by copying while its counter is above
+ *       1 (the pin on the root, then the pinned parent on each child), and the pinned parent's reference
+ *       keeps every pinned node's counter above 0. Data blocks are never read (and are not overwritten
+ *       in place under a pin either: that needs a counter of 1 all along the path). Table pages are
+ *       never rewritten in place; a saturated one is copied when a pinned table is shadowed.</li>
+ *   <li><b>T is the truth at the checkpoint.</b> The roots are exactly the references from outside any
+ *       tree (records, table roots, pins) and C was copied under the same hold, with nothing pending: so
+ *       C(b) = T(b) + L(b), where L(b) are the references the counter holds that exist nowhere.</li>
+ *   <li><b>A leak outlives the scan unchanged.</b> After the checkpoint every change of a counter is an
+ *       increment for a reference made or a decrement for a reference removed (applied after its
+ *       commit). Neither touches L(b): a leaked reference exists nowhere, so nothing can remove it, and
+ *       a block with T(b) = 0 can gain no reference at all (new references copy existing pointers or
+ *       name freshly allocated blocks, and b is neither reachable nor free). Hence at apply time
+ *       current(b) = references(b) + pending removals(b) + L(b), and current(b) − L(b) is the exact
+ *       counter; for T(b) = 0 it is 0 and current(b) = C(b), which apply verifies. The only other
+ *       writers of counters, {@code check --repair} and a second collection, are refused while pins are
+ *       held.</li>
+ *   <li><b>A live block is never freed.</b> From 3: a counter is lowered only to the number of references
+ *       and removals still to apply. A block with T(b) = 0 is named by no tree in memory nor by any commit
+ *       since the checkpoint, so it is freed at once (no volume I/O is in flight during the hold). A block
+ *       with T(b) &gt; 0 keeps at least one reference until the pins go — the pin itself for a root, the
+ *       pointer of its immutable pinned parent otherwise — so its lowered counter is at least 1 (apply
+ *       verifies it). Blocks that lost every other reference during the scan are freed when the pins are
+ *       released, by the ordinary removal path after the next commit, children in turn.</li>
+ *   <li><b>Damage stops it.</b> A counter below its true count, an unreadable node or an invalid pointer
+ *       means the recount cannot be trusted (what lies below an unreadable node looks unreachable): then
+ *       nothing is changed and the report names the damage.</li>
+ *   <li><b>Crashes are harmless.</b> The collector writes no metadata itself (it only discards the data
+ *       blocks it frees); its changes are counters in memory that reach the disk with ordinary commits. A crash (or a close) while pins are held leaves
+ *       each pinned root one reference too high on disk: a leak, given back by the next collection.</li>
+ * </ol>
+ *
+ * <p>Threading: {@link #collect} may be called from any thread while the store serves others; one
+ * collection per store at a time (a second is refused while the first holds its pins).
+ */
+public final class GarbageCollector {
+
+    private GarbageCollector() {
+    }
+
+    /** The root set, counters and device captured by the checkpoint. */
+    private record Checkpoint(List<ReferenceScan.Root> roots, CounterView counters, BlockDevice device, int pinned) {
+    }
+
+    /** What apply changed. */
+    private record Applied(long referencesRemoved, long blocksFreed) {
+    }
+
+    /**
+     * Collects the garbage of {@code store}: checkpoint, scan without lock, apply (see the class notes).
+     *
+     * @throws StorageException READ_ONLY if the store cannot be written
+     * @throws IllegalStateException if a collection is already running on it
+     */
+    public static GcReport collect(Store store) {
+        return collect(store, () -> { });
+    }
+
+    /**
+     * {@link #collect(Store)} with a fault point: {@code afterCheckpoint} runs on the calling thread once
+     * the roots are pinned, before the scan, with no store lock held (tests change the store there to
+     * make the scan and the changes overlap deterministically).
+     */
+    static GcReport collect(Store store, Runnable afterCheckpoint) {
+        if (store.readOnly()) {
+            throw new StorageException(StorageException.Code.READ_ONLY,
+                    "the store is read-only; open it writable to collect garbage");
+        }
+        long started = System.nanoTime();
+        Checkpoint checkpoint = store.inspectCommitted(internals -> {
+            int pinned = internals.pinLiveRoots().size();
+            return new Checkpoint(ReferenceScan.rootsOf(internals), CounterView.copyOf(internals.space()),
+                    internals.device(), pinned);
+        });
+        long checkpointNanos = System.nanoTime() - started;
+        long scanStarted;
+        ReferenceScan scan;
+        CheckReport found;
+        try {
+            afterCheckpoint.run();
+            scanStarted = System.nanoTime();
+            scan = new ReferenceScan(checkpoint.roots(), checkpoint.counters(), checkpoint.device());
+            found = scan.run(CheckReport.Mode.CHECK);
+        } catch (RuntimeException | Error problem) {
+            try {
+                store.inspect(internals -> {
+                    internals.releasePins();
+                    return null;
+                });
+            } catch (RuntimeException second) {
+                problem.addSuppressed(second);
+            }
+            throw problem;
+        }
+        long applyStarted = System.nanoTime();
+        Applied applied = store.inspect(internals -> {
+            try {
+                if (store.readOnly()) {
+                    throw new StorageException(StorageException.Code.READ_ONLY, "the store stopped writing during the"
+                            + " collection; nothing was collected");
+                }
+                return found.damaged() ? new Applied(0, 0) : apply(internals, found.leaks());
+            } finally {
+                internals.releasePins();
+            }
+        });
+        long appliedAt = System.nanoTime();
+        store.commit();
+        return new GcReport(found.storeBlocks(), checkpoint.pinned(), found.nodesScanned(), found.tablePagesScanned(),
+                found.blocksAllocated(), found.damage(), found.leaks(), applied.referencesRemoved(), applied.blocksFreed(),
+                checkpointNanos, applyStarted - scanStarted, appliedAt - applyStarted);
+    }
+
+    /** Step 7: lowers every leaking counter by its leak; verifies invariants 3 and 4 for all before changing any. */
+    private static Applied apply(Store.Internals internals, List<CheckReport.Finding> leaks) {
+        SpaceMap space = internals.space();
+        List<String> broken = new ArrayList<>();
+        for (CheckReport.Finding leak : leaks) {
+            long excess = leak.counter() - leak.trueCount();
+            int current = space.count(leak.block());
+            if (leak.trueCount() == 0 ? current != leak.counter() : current <= excess) {
+                broken.add("block " + leak.block() + ": counter " + leak.counter() + " and true count " + leak.trueCount()
+                        + " at the checkpoint, counter " + current + " now");
+            }
+        }
+        if (!broken.isEmpty()) {
+            throw new IllegalStateException("counters changed during the collection in a way references cannot"
+                    + " explain; nothing was collected: " + String.join("; ", broken));
+        }
+        long removed = 0;
+        long freed = 0;
+        for (CheckReport.Finding leak : leaks) {
+            long block = leak.block();
+            long excess = leak.counter() - leak.trueCount();
+            removed += excess;
+            space.repairCount(block, Math.toIntExact(space.count(block) - excess));
+            if (leak.trueCount() == 0) {
+                internals.trees().forgetFreed(block);
+                if (space.extent(space.geometry().extentOf(block)).type() == ExtentRecord.Type.DATA) {
+                    internals.device().discard(block * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES);
+                }
+                freed++;
+            }
+        }
+        return new Applied(removed, freed);
+    }
+}
