@@ -139,6 +139,19 @@ class Ext4IT {
             throw new AssertionError("writing to the mounted ext4 failed", writerFailure.get());
         }
         assertTrue(writtenAtSnapshot >= 16, "the writer was busy when the snapshot was taken: " + writtenAtSnapshot);
+        // The live disk moves on: the synced files are overwritten in place (same blocks), which the
+        // snapshot and its clone must not see.
+        for (int i = 0; i < FILES; i++) {
+            byte[] other = contents[i].clone();
+            for (int b = 0; b < other.length; b++) {
+                other[b] ^= (byte) 0xff;
+            }
+            try (FileChannel file = FileChannel.open(before.resolve("file-" + i), StandardOpenOption.WRITE)) {
+                file.write(ByteBuffer.wrap(other), 0);
+                file.force(true);
+            }
+        }
+        toolOk(directory, TIMEOUT_SECONDS, "sync");
 
         // The clone: a crash-consistent image of a mounted file system. e2fsck replays the journal
         // (and may fix what a crash leaves), then must find it clean.
