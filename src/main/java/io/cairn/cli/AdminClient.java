@@ -43,7 +43,8 @@ final class AdminClient {
             return Optional.of(AdminProtocol.readResponse(in));
         } catch (IOException broken) {
             throw new StorageException(StorageException.Code.IO, "the server of " + store
-                    + " broke off the admin request: " + broken.getMessage(), broken);
+                    + " stopped before answering (" + (broken.getMessage() == null ? broken.getClass().getSimpleName()
+                    : broken.getMessage()) + "); the command may or may not have been carried out", broken);
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.cairn.cli;
 
+import io.cairn.io.StorageException;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.ArgSpec;
 import picocli.CommandLine.ParseResult;
@@ -43,7 +44,16 @@ final class AdminForwarding {
         if (store == null) {
             return Optional.empty();
         }
-        return AdminClient.forward(store, absolutePaths(args, command, storeCommand.fileArguments())).map(response -> {
+        Optional<AdminProtocol.Response> answered;
+        try {
+            answered = AdminClient.forward(store, absolutePaths(args, command, storeCommand.fileArguments()));
+        } catch (StorageException brokenOff) {
+            // Reported like any other failure: one line, the storage exit code.
+            err.println(ErrorHandler.PREFIX + ErrorHandler.oneLine(brokenOff.getMessage()));
+            err.flush();
+            return Optional.of(ExitCodes.of(brokenOff));
+        }
+        return answered.map(response -> {
             out.print(response.out());
             out.flush();
             err.print(response.err());

@@ -16,7 +16,10 @@ import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Answers the admin socket of a running server: each connection carries one command line, run with
@@ -31,6 +34,10 @@ final class AdminServer implements AutoCloseable {
     private final Path socket;
     private final ServerSocketChannel channel;
     private final Thread acceptor;
+    private final Set<Thread> clients = ConcurrentHashMap.newKeySet();
+
+    /** How long {@link #close()} lets commands in flight finish, so their clients get an answer. */
+    private static final Duration CLOSE_GRACE = Duration.ofSeconds(20);
 
     AdminServer(Path socket) throws IOException {
         this.socket = socket;
@@ -49,7 +56,15 @@ final class AdminServer implements AutoCloseable {
         while (channel.isOpen()) {
             try {
                 SocketChannel client = channel.accept();
-                Thread.ofVirtual().name("cairn-admin-client").start(() -> answer(client));
+                Thread thread = Thread.ofVirtual().name("cairn-admin-client").unstarted(() -> {
+                    try {
+                        answer(client);
+                    } finally {
+                        clients.remove(Thread.currentThread());
+                    }
+                });
+                clients.add(thread);
+                thread.start();
             } catch (IOException closed) {
                 if (channel.isOpen()) {
                     LOG.warn("admin socket accept failed: {}", closed.toString());
@@ -64,8 +79,12 @@ final class AdminServer implements AutoCloseable {
              DataInputStream in = new DataInputStream(Channels.newInputStream(client));
              DataOutputStream out = new DataOutputStream(Channels.newOutputStream(client))) {
             List<String> arguments = AdminProtocol.readRequest(in);
-            LOG.info("admin: cairn {}", String.join(" ", arguments));
-            AdminProtocol.writeResponse(out, run(arguments));
+            long start = System.nanoTime();
+            AdminProtocol.Response response = run(arguments);
+            // The time spent here, without the client's start-up: what a command costs the server.
+            LOG.info("admin: cairn {} -> exit {} in {} ms", String.join(" ", arguments), response.exitCode(),
+                    String.format(java.util.Locale.ROOT, "%.1f", (System.nanoTime() - start) / 1e6));
+            AdminProtocol.writeResponse(out, response);
         } catch (IOException | RuntimeException problem) {
             LOG.warn("admin request failed: {}", problem.toString());
         }
@@ -82,12 +101,21 @@ final class AdminServer implements AutoCloseable {
         return new AdminProtocol.Response(exit, out.toString(), err.toString());
     }
 
+    /** Stops accepting, removes the socket, and waits (bounded) for the commands in flight. */
     @Override
     public void close() throws IOException {
         channel.close();
         Files.deleteIfExists(socket);
         try {
             acceptor.join(1000);
+            long deadline = System.nanoTime() + CLOSE_GRACE.toNanos();
+            for (Thread client : List.copyOf(clients)) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0 || !client.join(Duration.ofNanos(left))) {
+                    LOG.warn("an admin command is still running; closing without it");
+                    break;
+                }
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

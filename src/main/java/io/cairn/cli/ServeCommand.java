@@ -25,10 +25,12 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 /**
- * The main job: serves a store's disks and snapshots over NBD until stopped (SIGINT/SIGTERM commit
- * and close cleanly). With no STORE it uses {@code ./cairn-data/store.cairn}, creating it on first
+ * The main job: serves a store's disks and snapshots over NBD until stopped. SIGINT/SIGTERM stop it
+ * in order: NBD connections finish their requests, the admin socket goes, the store is committed and
+ * unlocked, and the process exits 0 (5 if the last commit failed). With no STORE it uses {@code ./cairn-data/store.cairn}, creating it on first
  * run with one 10 GiB disk. While it runs, every other command given the same STORE is carried out
  * by this process through its admin socket.
  */
@@ -42,6 +44,8 @@ final class ServeCommand implements Callable<Integer> {
     static final long DEFAULT_STORE_BYTES = 64L << 30;
     static final String DEFAULT_DISK = "disk0";
     static final long DEFAULT_DISK_BYTES = 10L << 30;
+    /** How long a stop by signal waits for connections to finish and the store to close. */
+    static final long STOP_TIMEOUT_SECONDS = 60;
 
     @Parameters(index = "0", arity = "0..1", paramLabel = "STORE",
             description = "The blockstore (default: ./cairn-data/store.cairn, created with a 10 GiB disk 'disk0' if missing).")
@@ -80,18 +84,34 @@ final class ServeCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         String fallback = defaultExport != null ? defaultExport
                 : opened.listVdis(false).stream().map(VdiInfo::name).findFirst().orElse(null);
+        CountDownLatch stopRequested = new CountDownLatch(1);
         CountDownLatch stopped = new CountDownLatch(1);
+        boolean[] clean = {false};
         java.util.function.Predicate<String> durableWrites = name -> writeThrough.contains("*") || writeThrough.contains(name);
         MetaContexts contexts = MetaContexts.standard().with(new ChangedSinceContexts(opened));
-        try (NbdServer server = new NbdServer(new StoreExportCatalog(opened, fallback, durableWrites), contexts);
-             AdminServer admin = new AdminServer(AdminEndpoint.socketFor(path))) {
+        NbdServer server = new NbdServer(new StoreExportCatalog(opened, fallback, durableWrites), contexts);
+        AdminServer admin = null;
+        // SIGINT/SIGTERM: the hook asks the serving thread to stop and waits until it has closed
+        // everything (admin socket removed, store committed and unlocked). Without the wait the JVM
+        // could halt half-way through; with it a stop by signal is an orderly end, so it exits 0.
+        Thread hook = new Thread(() -> {
+            LOG.info("stopping: committing and closing {}", path);
+            stopRequested.countDown();
+            server.close(); // ends an inetd session still being served
+            try {
+                if (!stopped.await(STOP_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                    LOG.error("stopping took longer than {} s; exiting anyway", STOP_TIMEOUT_SECONDS);
+                    Runtime.getRuntime().halt(ExitCodes.OTHER);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            Runtime.getRuntime().halt(clean[0] ? ExitCodes.OK : ExitCodes.STORAGE);
+        }, "cairn-shutdown");
+        try {
+            admin = new AdminServer(AdminEndpoint.socketFor(path));
             LiveStores.register(path, opened);
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                LOG.info("stopping: committing and closing {}", path);
-                server.close();
-                closeQuietly(opened, path);
-                stopped.countDown();
-            }, "cairn-shutdown"));
+            Runtime.getRuntime().addShutdownHook(hook);
             if (inetd) {
                 server.serveInetd();
                 return ExitCodes.OK;
@@ -101,11 +121,30 @@ final class ServeCommand implements Callable<Integer> {
                 server.listenUnix(unixSocket);
             }
             describe(out, path, opened, address);
-            stopped.await();
+            stopRequested.await();
             return ExitCodes.OK;
         } finally {
-            LiveStores.unregister(path);
-            closeQuietly(opened, path);
+            try {
+                server.close();
+                if (admin != null) {
+                    closeQuietly(admin);
+                }
+                LiveStores.unregister(path);
+                clean[0] = closeQuietly(opened, path);
+                if (clean[0]) {
+                    LOG.info("stopped; {} is committed and closed", path);
+                }
+            } catch (Throwable problem) {
+                LOG.error("stopping failed", problem);
+                throw problem;
+            } finally {
+                stopped.countDown();
+                try {
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                } catch (IllegalStateException stoppingBySignal) {
+                    // The hook is running and exits the process once this thread is done.
+                }
+            }
         }
     }
 
@@ -147,11 +186,22 @@ final class ServeCommand implements Callable<Integer> {
         out.flush();
     }
 
-    private static void closeQuietly(Store opened, Path path) {
+    /** Closes the store; false (and logged) if its last commit failed. */
+    private static boolean closeQuietly(Store opened, Path path) {
         try {
             opened.close();
+            return true;
         } catch (RuntimeException problem) {
             LOG.error("closing {} failed: {}", path, problem.toString());
+            return false;
+        }
+    }
+
+    private static void closeQuietly(AdminServer admin) {
+        try {
+            admin.close();
+        } catch (IOException | RuntimeException problem) {
+            LOG.warn("closing the admin socket {} failed: {}", admin.socket(), problem.toString());
         }
     }
 

@@ -124,11 +124,16 @@ public final class NbdServer implements AutoCloseable {
      * until {@link #close()}; otherwise standard input and output are used as two pipes.
      *
      * <p>Standard output carries the protocol, so {@code System.out} is redirected to standard error
-     * first: a stray print or console log line would otherwise corrupt the stream.
+     * first: a stray print or console log line would otherwise corrupt the stream. Closing an inherited
+     * channel makes the JDK point descriptors 0, 1 and 2 at /dev/null, which would silence the last
+     * log lines (the store's final commit among them); so both streams write to a descriptor of their
+     * own for standard error, where the platform allows one.
      */
     public void serveInetd() throws IOException {
         WritableByteChannel stdout = new FileOutputStream(FileDescriptor.out).getChannel();
-        System.setOut(new PrintStream(new FileOutputStream(FileDescriptor.err), true));
+        PrintStream log = ownStandardError();
+        System.setOut(log);
+        System.setErr(log);
         Channel inherited = System.inheritedChannel();
         switch (inherited) {
             case SocketChannel socket -> serve(socket, socket, "inetd " + describe(socket));
@@ -143,6 +148,23 @@ public final class NbdServer implements AutoCloseable {
             }
             case null, default -> serve(new FileInputStream(FileDescriptor.in).getChannel(), stdout, "stdio");
         }
+    }
+
+    /**
+     * A stream to what standard error is now, on a descriptor of its own ({@code /proc/self/fd/2},
+     * appending): unaffected when the JDK later redirects descriptor 2. Falls back to descriptor 2
+     * (e.g. when standard error is a socket, which cannot be opened by path).
+     */
+    private static PrintStream ownStandardError() {
+        Path stderr = Path.of("/proc/self/fd/2");
+        if (Files.exists(stderr)) {
+            try {
+                return new PrintStream(new FileOutputStream(stderr.toFile(), true), true);
+            } catch (IOException | SecurityException e) {
+                // fall through
+            }
+        }
+        return new PrintStream(new FileOutputStream(FileDescriptor.err), true);
     }
 
     /** Number of connections currently open. */
