@@ -40,6 +40,7 @@ import picocli.CommandLine.ScopeType;
             InfoCommand.class,
             ServeCommand.class,
             CheckCommand.class,
+            DuEstimateCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
