@@ -55,6 +55,10 @@ class SnapshotSketchTest {
         store.deleteSnapshot(snapshots.get(3));
         store.deleteSnapshot("clone@" + store.snapshots("clone").get(0).id());
         writeAndSnapshot("base", 10, 3, snapshots);
+        writeLive("base", 25); // the live disks differ from their newest snapshots
+        writeLive("clone", 7);
+        store.create("fresh", 1L << 20); // a disk with no snapshot at all
+        writeLive("fresh", 9);
 
         SketchedSpace sketched = new SketchedSpace();
         assertMatchesExact(sketched, "base");
@@ -192,6 +196,15 @@ class SnapshotSketchTest {
                     volume.write(block * BLOCK, ByteBuffer.allocate(BLOCK).putLong(0, random.nextLong()), false);
                 }
                 references.add(disk + "@" + store.snapshot(disk, null).id());
+            }
+        }
+    }
+
+    private void writeLive(String disk, int blocks) {
+        try (Volume volume = store.openVolume(disk)) {
+            for (int i = 0; i < blocks; i++) {
+                volume.write(random.nextLong(volume.sizeBytes() / BLOCK) * BLOCK,
+                        ByteBuffer.allocate(BLOCK).putLong(0, random.nextLong()), false);
             }
         }
     }
