@@ -79,7 +79,8 @@ final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Path path = store != null ? store : DEFAULT_STORE;
-        StoreOptions options = StoreOptions.defaults().withNodeCacheBytes(Sizes.parseBytes(cache));
+        // A server keeps snapshot sketches up to date in the background, so reports find them stored.
+        StoreOptions options = StoreOptions.defaults().withNodeCacheBytes(Sizes.parseBytes(cache)).withSketchWorker(true);
         Store opened = store == null && !Files.exists(path) ? createDefault(path, options) : Store.openFile(path, options);
         PrintWriter out = spec.commandLine().getOut();
         String fallback = defaultExport != null ? defaultExport

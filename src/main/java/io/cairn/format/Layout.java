@@ -56,6 +56,7 @@ public final class Layout {
     public static final int MAGIC_REFCOUNT = magic("CREF");
     public static final int MAGIC_NODE = magic("CNOD");
     public static final int MAGIC_TABLE_PAGE = magic("CTAB");
+    public static final int MAGIC_SKETCH_BLOB = magic("CSKB");
 
     /** Superblock magic bytes 32..39: identifies a Cairn store even before the checksum is verified. */
     public static final long STORE_SIGNATURE = 0x314E5249_41434B42L; // "BKCAIRN1" little-endian

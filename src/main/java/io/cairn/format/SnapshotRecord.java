@@ -22,23 +22,43 @@ import java.nio.charset.StandardCharsets;
  *  48     1   tree height
  *  49     1   flags: bit 0 deleted
  *  50     1   label length in bytes
- *  51    13   reserved, zero
+ *  51     5   reserved, zero
+ *  56     8   first page of the snapshot's sketch blob (0 = none yet); compatible feature
+ *             {@link Superblock#FEATURE_SNAPSHOT_SKETCHES}, see {@link SketchBlobCodec}
  *  64    64   label, UTF-8
  * </pre>
+ *
+ * <p>The sketch blob is a reference like the root: the snapshot record holds one reference to the
+ * blob's first page. Deleting the snapshot clears it (the blob is freed with the snapshot).
  */
 public record SnapshotRecord(long id, long vdiId, long rootBlock, long previousSnapshotId, long takenMillis,
-                             long sizeBytes, int height, boolean deleted, String label) {
+                             long sizeBytes, int height, boolean deleted, String label, long sketchBlock) {
 
     public static final int BYTES = 128;
     public static final int MAX_LABEL_BYTES = 64;
+    /** Offset of the sketch blob's first page within the record. */
+    public static final int SKETCH_BLOCK = 56;
     private static final int FLAG_DELETED = 1;
 
-    public SnapshotRecord withLabel(String newLabel) {
-        return new SnapshotRecord(id, vdiId, rootBlock, previousSnapshotId, takenMillis, sizeBytes, height, deleted, newLabel);
+    /** A record without a sketch blob (as every record of a store without the sketch feature). */
+    public SnapshotRecord(long id, long vdiId, long rootBlock, long previousSnapshotId, long takenMillis,
+                          long sizeBytes, int height, boolean deleted, String label) {
+        this(id, vdiId, rootBlock, previousSnapshotId, takenMillis, sizeBytes, height, deleted, label, 0);
     }
 
+    public SnapshotRecord withLabel(String newLabel) {
+        return new SnapshotRecord(id, vdiId, rootBlock, previousSnapshotId, takenMillis, sizeBytes, height, deleted, newLabel,
+                sketchBlock);
+    }
+
+    public SnapshotRecord withSketchBlock(long block) {
+        return new SnapshotRecord(id, vdiId, rootBlock, previousSnapshotId, takenMillis, sizeBytes, height, deleted, label,
+                block);
+    }
+
+    /** Deleting drops the root and the sketch blob: both references go with the snapshot. */
     public SnapshotRecord asDeleted() {
-        return new SnapshotRecord(id, vdiId, 0, previousSnapshotId, takenMillis, sizeBytes, height, true, label);
+        return new SnapshotRecord(id, vdiId, 0, previousSnapshotId, takenMillis, sizeBytes, height, true, label, 0);
     }
 
     public void encode(ByteBuffer page, int offset) {
@@ -56,6 +76,7 @@ public record SnapshotRecord(long id, long vdiId, long rootBlock, long previousS
         page.put(offset + 48, (byte) height);
         page.put(offset + 49, (byte) (deleted ? FLAG_DELETED : 0));
         page.put(offset + 50, (byte) labelBytes.length);
+        page.putLong(offset + SKETCH_BLOCK, sketchBlock);
         page.put(offset + 64, labelBytes);
     }
 
@@ -77,6 +98,7 @@ public record SnapshotRecord(long id, long vdiId, long rootBlock, long previousS
         page.get(offset + 64, labelBytes);
         return new SnapshotRecord(id, page.getLong(offset + 8), page.getLong(offset + 16), page.getLong(offset + 24),
                 page.getLong(offset + 32), page.getLong(offset + 40), height,
-                (page.get(offset + 49) & FLAG_DELETED) != 0, new String(labelBytes, StandardCharsets.UTF_8));
+                (page.get(offset + 49) & FLAG_DELETED) != 0, new String(labelBytes, StandardCharsets.UTF_8),
+                page.getLong(offset + SKETCH_BLOCK));
     }
 }

@@ -32,8 +32,16 @@ import java.util.UUID;
  * 130     1   snapshot table height
  * 131     5   reserved, zero
  * 136     8   commit time, milliseconds since the epoch
- * 144  3952   reserved, zero
+ * 144     8   sketch stamp: this commit's generation if its writer maintains snapshot sketches, else 0
+ * 152  3944   reserved, zero
  * </pre>
+ *
+ * <p>The sketch stamp is how a reader learns whether the sketch blobs named by snapshot records can be
+ * trusted. The feature is compatible, so a writer that does not know it opens the store, carries the
+ * flag over and ignores the blob pointers (it may drop them when it rewrites a snapshot page, or a
+ * recount that does not know blobs may free their pages). Such a writer encodes the superblock without
+ * the stamp (reserved bytes are zero), so a stamp that differs from the generation says: a writer that
+ * did not maintain the sketches committed since, and every blob pointer is suspect.
  */
 public record Superblock(
         long generation,
@@ -47,10 +55,37 @@ public record Superblock(
         TableRoot extentTable,
         TableRoot vdiTable,
         TableRoot snapshotTable,
-        long commitMillis) {
+        long commitMillis,
+        long sketchStamp) {
 
     /** Incompatible features this code understands (none yet). */
     public static final long KNOWN_INCOMPATIBLE_FEATURES = 0;
+
+    /**
+     * Compatible feature bit 0: snapshot records may name sketch blobs (offset 56), valid only while the
+     * sketch stamp equals the generation.
+     */
+    public static final long FEATURE_SNAPSHOT_SKETCHES = 1L;
+
+    /** A superblock without a sketch stamp. */
+    public Superblock(long generation, long incompatibleFeatures, long compatibleFeatures, int extentBlocks,
+                      long storeBlocks, UUID storeId, long nextVdiId, long nextSnapshotId, TableRoot extentTable,
+                      TableRoot vdiTable, TableRoot snapshotTable, long commitMillis) {
+        this(generation, incompatibleFeatures, compatibleFeatures, extentBlocks, storeBlocks, storeId, nextVdiId,
+                nextSnapshotId, extentTable, vdiTable, snapshotTable, commitMillis, 0);
+    }
+
+    /** True if the snapshot records' sketch blob pointers were maintained by the writer of this commit. */
+    public boolean sketchesTrusted() {
+        return (compatibleFeatures & FEATURE_SNAPSHOT_SKETCHES) != 0 && sketchStamp == generation;
+    }
+
+    /** This commit as written by a writer that maintains sketch blobs: the feature bit, and the stamp. */
+    public Superblock withSketchesMaintained() {
+        return new Superblock(generation, incompatibleFeatures, compatibleFeatures | FEATURE_SNAPSHOT_SKETCHES,
+                extentBlocks, storeBlocks, storeId, nextVdiId, nextSnapshotId, extentTable, vdiTable, snapshotTable,
+                commitMillis, generation);
+    }
 
     /** Root block and height of one table tree; root 0 means the table is empty. */
     public record TableRoot(long rootBlock, int height) {
@@ -74,6 +109,7 @@ public record Superblock(
     private static final int VDI_HEIGHT = 129;
     private static final int SNAPSHOT_HEIGHT = 130;
     private static final int COMMIT_MILLIS = 136;
+    private static final int SKETCH_STAMP = 144;
 
     /** The slot a commit of {@code generation} writes first (and flushes). */
     public static long slotFor(long generation) {
@@ -120,6 +156,7 @@ public record Superblock(
         image.put(VDI_HEIGHT, (byte) vdiTable.height());
         image.put(SNAPSHOT_HEIGHT, (byte) snapshotTable.height());
         image.putLong(COMMIT_MILLIS, commitMillis);
+        image.putLong(SKETCH_STAMP, sketchStamp);
         BlockHeader.seal(image, Layout.MAGIC_SUPERBLOCK, slot, generation, (int) slot);
         return image;
     }
@@ -173,6 +210,7 @@ public record Superblock(
                 new TableRoot(image.getLong(EXTENT_ROOT), image.get(EXTENT_HEIGHT)),
                 new TableRoot(image.getLong(VDI_ROOT), image.get(VDI_HEIGHT)),
                 new TableRoot(image.getLong(SNAPSHOT_ROOT), image.get(SNAPSHOT_HEIGHT)),
-                image.getLong(COMMIT_MILLIS));
+                image.getLong(COMMIT_MILLIS),
+                image.getLong(SKETCH_STAMP));
     }
 }

@@ -28,6 +28,9 @@ import java.util.List;
  *       unreadable node is not counted, so it shows as leaks as well.</li>
  *   <li>Read-only bits are hints (DESIGN §3): a pointer's hint never disagrees with anything the checker
  *       reports.</li>
+ *   <li>A live snapshot's sketch blob is one more root: the record references the blob's first page and
+ *       each page the next. Every page passes its checks (magic CSKB, checksum, self-address, owning
+ *       snapshot, place in the chain) and lies in a system or metadata extent; blob pages are never shared.</li>
  * </ol>
  *
  * <p>How: {@link ReferenceScan} (seed 003 §3.4.3, Algorithm 1), over the live roots and against the
@@ -99,7 +102,8 @@ public final class Checker {
                     + " dirty nodes, " + internals.pendingReleases() + " pending removals); commit before checking:"
                     + " counters are exact only right after a commit");
         }
-        return new ReferenceScan(ReferenceScan.rootsOf(internals), CounterView.live(internals.space()), internals.device())
+        return new ReferenceScan(ReferenceScan.rootsOf(internals), ReferenceScan.blobsOf(internals),
+                CounterView.live(internals.space()), internals.device())
                 .run(mode);
     }
 }

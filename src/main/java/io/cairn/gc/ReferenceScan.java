@@ -5,6 +5,7 @@ import io.cairn.format.ExtentRecord;
 import io.cairn.format.Layout;
 import io.cairn.format.NodeCodec;
 import io.cairn.format.Pointer;
+import io.cairn.format.SketchBlobCodec;
 import io.cairn.format.StoreGeometry;
 import io.cairn.format.TablePageCodec;
 import io.cairn.io.BlockDevice;
@@ -77,7 +78,21 @@ final class ReferenceScan {
         return roots;
     }
 
+    /** A snapshot's sketch blob: the record references the first page, each page the next. */
+    record Blob(long snapshotId, long firstPage) {
+    }
+
+    /** The sketch blobs of {@code internals}' live snapshots. */
+    static List<Blob> blobsOf(Store.Internals internals) {
+        List<Blob> blobs = new ArrayList<>();
+        for (Map.Entry<Long, Long> blob : internals.sketchBlobs().entrySet()) {
+            blobs.add(new Blob(blob.getKey(), blob.getValue()));
+        }
+        return blobs;
+    }
+
     private final List<Root> roots;
+    private final List<Blob> blobs;
     private final CounterView counters;
     private final StoreGeometry geometry;
     private final BlockDevice device;
@@ -107,8 +122,9 @@ final class ReferenceScan {
      * {@code counters}. The trees must not change while it runs: the caller holds the store's exclusive
      * hold, or has pinned them ({@link Store.Internals#pinLiveRoots()}).
      */
-    ReferenceScan(List<Root> roots, CounterView counters, BlockDevice device) {
+    ReferenceScan(List<Root> roots, List<Blob> blobs, CounterView counters, BlockDevice device) {
         this.roots = List.copyOf(roots);
+        this.blobs = List.copyOf(blobs);
         this.counters = counters;
         this.geometry = counters.geometry();
         this.device = device;
@@ -145,6 +161,47 @@ final class ReferenceScan {
     private void markRoots() {
         for (Root root : roots) {
             markRoot(root.ref(), root.tree(), root.description());
+        }
+        for (Blob blob : blobs) {
+            scanSketchBlob(blob.snapshotId(), blob.firstPage());
+        }
+    }
+
+    /** Counts the references of one sketch blob chain (the record's, then each page's) and checks its pages. */
+    private void scanSketchBlob(long snapshotId, long firstPage) {
+        rootRecords++;
+        referrerRoot = "sketch blob of snapshot " + snapshotId;
+        long block = firstPage;
+        for (int index = 0; block != 0; index++) {
+            if (!valid(block)) {
+                return;
+            }
+            counts.add(block);
+            if (pageLeaves.get(block) || nodes.get(block) || dataLeaves.get(block)) {
+                damage.add(new CheckReport.Finding(CheckReport.Kind.CONFLICTING_USE, block, -1, -1,
+                        "sketch blob page named by " + where() + " is also used elsewhere"));
+                return;
+            }
+            pageLeaves.set(block);
+            ExtentRecord.Type type = counters.extentType(geometry.extentOf(block));
+            if (!type.holdsMetadata()) {
+                damage.add(new CheckReport.Finding(CheckReport.Kind.WRONG_EXTENT_TYPE, block, -1, -1,
+                        "sketch blob page named by " + where() + " lies in a " + type + " extent"));
+            }
+            SketchBlobCodec.Page page;
+            try {
+                image.clear();
+                device.read(block * Layout.BLOCK_BYTES, image);
+                page = SketchBlobCodec.decodePage(image, block, snapshotId, index);
+                tablePagesScanned++;
+            } catch (CorruptionException corrupt) {
+                damage.add(new CheckReport.Finding(CheckReport.Kind.CORRUPT_PAGE, block, -1, -1,
+                        "sketch blob page named by " + where() + ": " + corrupt.getMessage()
+                                + " (the rest of the chain is not counted)"));
+                return;
+            }
+            referrerRoot = "sketch blob page " + index + " (block " + block + ") of snapshot " + snapshotId;
+            block = page.nextPage();
         }
     }
 

@@ -194,6 +194,55 @@ public final class TreeSpace {
         }
     }
 
+    /** Receives a leaf entry whose target differs between two trees (0 = a hole on that side). */
+    @FunctionalInterface
+    public interface DifferenceVisitor {
+        void visit(long index, long oldBlock, long newBlock);
+    }
+
+    /**
+     * Visits, in index order, every leaf entry with index in [from, to) whose target block differs between
+     * the tree at {@code oldRoot} and the tree at {@code newRoot} (both of {@code height}; a root of 0 is an
+     * empty tree). A subtree named by the same block in both trees is skipped without being read, so
+     * comparing a snapshot with its predecessor costs what changed between them, not the disk's size.
+     * Read-only hints are ignored: only block numbers are compared.
+     */
+    public void forEachDifference(long oldRoot, long newRoot, int height, long fromIndex, long toIndex,
+                                  DifferenceVisitor visitor) {
+        if (fromIndex < toIndex) {
+            visitDifferences(oldRoot, newRoot, height, 0, fromIndex, toIndex, visitor);
+        }
+    }
+
+    private void visitDifferences(long oldBlock, long newBlock, int level, long baseIndex, long from, long to,
+                                  DifferenceVisitor visitor) {
+        if (oldBlock == newBlock) {
+            return;
+        }
+        long[] oldPointers = oldBlock == 0 ? null : cache.get(oldBlock, level).pointers;
+        long[] newPointers = newBlock == 0 ? null : cache.get(newBlock, level).pointers;
+        long span = 1L << (Layout.POINTER_INDEX_BITS * (level - 1));
+        int first = (int) Math.max(0, (from - baseIndex) / span);
+        for (int slot = first; slot < Layout.POINTERS_PER_NODE; slot++) {
+            long childBase = baseIndex + slot * span;
+            if (childBase >= to) {
+                break;
+            }
+            long oldChild = oldPointers == null ? 0 : Pointer.blockOf(oldPointers[slot]);
+            long newChild = newPointers == null ? 0 : Pointer.blockOf(newPointers[slot]);
+            if (oldChild == newChild) {
+                continue;
+            }
+            if (level == 1) {
+                if (childBase >= from) {
+                    visitor.visit(childBase, oldChild, newChild);
+                }
+            } else {
+                visitDifferences(oldChild, newChild, level - 1, childBase, from, to, visitor);
+            }
+        }
+    }
+
     private void visitMapped(long block, int level, long baseIndex, long from, long to, MappedVisitor visitor) {
         Node node = cache.get(block, level);
         long span = 1L << (Layout.POINTER_INDEX_BITS * (level - 1));

@@ -5,6 +5,7 @@ import io.cairn.format.BlockHeader;
 import io.cairn.format.ExtentRecord;
 import io.cairn.format.Layout;
 import io.cairn.format.Pointer;
+import io.cairn.format.SketchBlobCodec;
 import io.cairn.format.SnapshotRecord;
 import io.cairn.format.StoreGeometry;
 import io.cairn.format.Superblock;
@@ -63,6 +64,33 @@ import java.util.function.Function;
  *       keeps its child's). Pins count as references for the checker; if the store closes or crashes
  *       before they are released they are leaks, which the next collection gives back.</li>
  * </ol>
+ *
+ * <p>Snapshot sketches (seed 002, space reporting with a probabilistic data structure).
+ * <ol>
+ *   <li>Every live snapshot has a {@link SketchDelta}: theta sketches of the data blocks it holds and its
+ *       <em>base</em> does not, and of those the base holds and it does not. The base is the nearest live
+ *       snapshot before it in its lineage: back along its own log, then from the snapshot its disk was
+ *       cloned from; none (0) for the first snapshot of a disk created empty.</li>
+ *   <li>A delta is computed by comparing the two immutable trees, skipping every subtree named by the same
+ *       block in both ({@link TreeSpace#forEachDifference}): the cost is what changed between them. Taking a
+ *       snapshot does none of it (snapshots stay O(1)); a background worker ({@link StoreOptions#sketchWorker})
+ *       or the first report that needs the delta computes it.</li>
+ *   <li>A stored delta is a sketch blob, a chain of CSKB pages named by the snapshot record (one reference,
+ *       counted like a root; each page references the next). It is written to fresh blocks under the commit
+ *       lock and published in the record afterwards, so no commit or inspection ever sees pages allocated
+ *       and unreferenced; the next commit makes the record durable. Deleting the snapshot releases the blob.</li>
+ *   <li>A blob names its base. Deleting a snapshot changes the base of the next one, whose blob then no
+ *       longer applies: a delta is used only while its base is the snapshot's current base, and otherwise
+ *       recomputed (and the stale blob replaced when the store is writable).</li>
+ *   <li>Blob pointers are trusted only if the superblock's sketch stamp equals its generation
+ *       ({@link Superblock#sketchesTrusted()}); a writer that does not know the feature leaves the stamp 0,
+ *       and the pointers are then dropped at open (their pages leak; {@code cairn check --repair} frees them).</li>
+ *   <li>Along a lineage of live snapshots each data block is held by one unbroken run of snapshots: a block
+ *       a live snapshot holds is never freed, so it cannot come back once a later tree has dropped it. That
+ *       makes the content of snapshot t, from an earlier one c on its lineage, (F(c) ∪ added) \ removed over
+ *       the deltas in between, and the content of a run of snapshots F(first) ∪ the later added sides
+ *       (io.cairn.space.SketchedSpace builds reports on this).</li>
+ * </ol>
  */
 public final class Store implements Closeable {
 
@@ -103,6 +131,17 @@ public final class Store implements Closeable {
     private final List<String> damage = new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile boolean closed;
     private final java.util.concurrent.atomic.AtomicInteger lent = new java.util.concurrent.atomic.AtomicInteger();
+
+    /** Deltas in memory (loaded from blobs or computed), by snapshot id; used only while their base is current. */
+    private final Map<Long, SketchDelta> sketchDeltas = new HashMap<>();
+    /** Pages of the stored sketch blobs this session has read or written, by snapshot id. */
+    private final Map<Long, long[]> sketchPages = new HashMap<>();
+    /** Snapshots with a stored blob whose base may have changed (a snapshot before them was deleted). */
+    private final java.util.Set<Long> suspectSketches = new java.util.HashSet<>();
+    private final Object sketchSignal = new Object();
+    private boolean sketchWorkPending;
+    private volatile boolean stopping;
+    private Thread sketchWorker;
 
     /** A VDI's record and the live root that writes move. */
     static final class VdiState {
@@ -151,6 +190,7 @@ public final class Store implements Closeable {
             store.extentTable.markDirty(extent);
         }
         store.commit();
+        store.startSketchWorker();
         return store;
     }
 
@@ -210,6 +250,7 @@ public final class Store implements Closeable {
         }
         Store store = new Store(device, ownerLock, options, StoreGeometry.of(superblock), superblock);
         store.load();
+        store.startSketchWorker();
         return store;
     }
 
@@ -327,10 +368,29 @@ public final class Store implements Closeable {
                 id = record.previousSnapshotId();
             }
         }
+        if (!durable.sketchesTrusted()) {
+            dropUntrustedSketchBlobs();
+        }
         trees.openTransaction(nextGeneration(generation, space.highestGenerationSeen()));
         for (VdiState state : vdis.values()) {
             if (!state.record.deleted()) {
                 cache.pin(state.ref.root());
+            }
+        }
+    }
+
+    /**
+     * A writer that does not maintain sketch blobs committed since they were written (design note on
+     * sketches 5): their pointers may name blocks that were freed and reused. Forget them; a writable store
+     * also clears them on disk at its next commit. Their pages, if still allocated, are leaks.
+     */
+    private void dropUntrustedSketchBlobs() {
+        for (SnapshotRecord record : List.copyOf(snapshots.values())) {
+            if (record.sketchBlock() != 0) {
+                snapshots.put(record.id(), record.withSketchBlock(0));
+                if (!options.readOnly()) {
+                    snapshotTable.markDirty(record.id());
+                }
             }
         }
     }
@@ -463,7 +523,7 @@ public final class Store implements Closeable {
         TreeSpace.Capture capture = trees.closeTransaction();
         List<SpaceMap.CounterWrite> counters = space.captureDirty(capture.generation());
         Superblock next = durable.withCommit(capture.generation(), nextVdiId, nextSnapshotId, extentTable.root(),
-                vdiTable.root(), snapshotTable.root(), System.currentTimeMillis());
+                vdiTable.root(), snapshotTable.root(), System.currentTimeMillis()).withSketchesMaintained();
         return new CommitPlan(pages, capture, counters, next);
     }
 
@@ -607,6 +667,7 @@ public final class Store implements Closeable {
             });
         } finally {
             ioGate.writeLock().unlock();
+            signalSketchWorker();
         }
     }
 
@@ -678,8 +739,9 @@ public final class Store implements Closeable {
                         + " snapshot(s); delete them first or delete with snapshots");
             }
             for (SnapshotRecord record : live) {
-                deleteSnapshotRecord(record);
+                deleteSnapshotRecord(record, false);
             }
+            markCloneSketchesSuspect();
             trees.release(state.ref.root(), state.ref.height(), LeafKind.DATA);
             cache.unpin(state.record.rootBlock());
             state.record = state.record.asDeleted();
@@ -697,20 +759,47 @@ public final class Store implements Closeable {
      */
     public void deleteSnapshot(String snapshotReference) {
         mutate(() -> {
-            deleteSnapshotRecord(resolveSnapshot(snapshotReference));
+            deleteSnapshotRecord(resolveSnapshot(snapshotReference), true);
             return null;
         });
     }
 
-    private void deleteSnapshotRecord(SnapshotRecord record) {
+    /**
+     * Deletes one snapshot record. {@code markSuccessors}: note the snapshots whose sketch base this was
+     * (a caller deleting a whole disk's log does that once at the end instead).
+     */
+    private void deleteSnapshotRecord(SnapshotRecord record, boolean markSuccessors) {
         Integer handles = openSnapshotHandles.get(record.id());
         if (handles != null && handles > 0) {
             throw new IllegalStateException("snapshot " + snapshotInfo(record).reference() + " is in use by "
                     + handles + " open connection(s)");
         }
+        long newer = markSuccessors ? newerLiveSnapshot(record) : 0;
+        releaseSketchBlob(record);
         trees.release(record.rootBlock(), record.height(), LeafKind.DATA);
         snapshots.put(record.id(), record.asDeleted());
         snapshotTable.markDirty(record.id());
+        // The snapshots whose base this was now have another (sketch note 4): the next one in the log, and
+        // possibly the first snapshot of a clone.
+        if (newer != 0) {
+            suspectSketches.add(newer);
+        }
+        if (markSuccessors) {
+            markCloneSketchesSuspect();
+        }
+    }
+
+    /** The first live snapshot of every clone may have had a deleted snapshot as its base (sketch note 4). */
+    private void markCloneSketchesSuspect() {
+        for (VdiState state : vdis.values()) {
+            if (!state.record.deleted() && state.record.parentSnapshotId() != 0) {
+                long oldest = oldestLiveSnapshot(state);
+                if (oldest != 0) {
+                    suspectSketches.add(oldest);
+                }
+            }
+        }
+        signalSketchWorker();
     }
 
     private VdiState live(String name) {
@@ -765,6 +854,407 @@ public final class Store implements Closeable {
         }
         if (sizeBytes > Layout.MAX_VDI_BYTES) {
             throw new IllegalArgumentException("disk size " + sizeBytes + " exceeds the maximum of 256 TiB");
+        }
+    }
+
+    // ================================================================ snapshot sketches
+
+    /**
+     * The delta of every live snapshot and of every live disk, computing (and, if {@code store} and the store
+     * is writable, storing) those that are missing or stale. Deltas are computed one snapshot at a time, each
+     * under a short hold of the metadata lock; the picture itself is assembled under one hold, so it is
+     * consistent. Live-disk deltas compare the disk with its newest live snapshot: cost is what was written
+     * since (a disk with no snapshot in its lineage is walked whole).
+     */
+    public SketchCatalog sketchCatalog(boolean store) {
+        int computed = 0;
+        int stored = 0;
+        while (true) {
+            checkOpen();
+            List<Long> missing = underMeta(() -> {
+                List<Long> ids = new ArrayList<>();
+                for (SnapshotRecord record : snapshots.values()) {
+                    if (!record.deleted() && !isCurrent(sketchDeltas.get(record.id()), record)) {
+                        ids.add(record.id());
+                    }
+                }
+                return ids;
+            });
+            for (long id : missing) {
+                Refresh refresh = refreshDelta(id, store);
+                computed += refresh.computed ? 1 : 0;
+                stored += refresh.stored ? 1 : 0;
+            }
+            SketchCatalog catalog = underMeta(this::assembleCatalog);
+            if (catalog != null) {
+                return new SketchCatalog(catalog.deltas(), catalog.disks(), computed, stored);
+            }
+            // A snapshot was taken or deleted meanwhile: bring the new ones up to date too.
+        }
+    }
+
+    private record Refresh(boolean computed, boolean stored) {
+    }
+
+    /** Makes the in-memory delta of snapshot {@code id} current: from its blob if that applies, else computed. */
+    private Refresh refreshDelta(long id, boolean store) {
+        SketchDelta loaded = underMeta(() -> {
+            SnapshotRecord record = snapshots.get(id);
+            if (record == null || record.deleted() || record.sketchBlock() == 0) {
+                return null;
+            }
+            SketchDelta delta = loadDelta(record);
+            if (isCurrent(delta, record)) {
+                sketchDeltas.put(id, delta);
+                suspectSketches.remove(id);
+                return delta;
+            }
+            return null;
+        });
+        if (loaded != null) {
+            return new Refresh(false, false);
+        }
+        SketchDelta delta = computeDelta(id);
+        if (delta == null) {
+            return new Refresh(false, false); // deleted meanwhile
+        }
+        boolean current = underMeta(() -> {
+            if (isCurrent(delta, snapshots.get(id))) {
+                sketchDeltas.put(id, delta);
+                return true;
+            }
+            return false;
+        });
+        boolean stored = current && store && !readOnly() && storeDelta(delta);
+        return new Refresh(current, stored);
+    }
+
+    /** Under metaLock: the catalogue, or null if some live snapshot has no current delta yet. */
+    private SketchCatalog assembleCatalog() {
+        Map<Long, SketchDelta> deltas = new HashMap<>();
+        for (SnapshotRecord record : snapshots.values()) {
+            if (record.deleted()) {
+                continue;
+            }
+            SketchDelta delta = sketchDeltas.get(record.id());
+            if (!isCurrent(delta, record)) {
+                return null;
+            }
+            deltas.put(record.id(), delta);
+        }
+        List<SketchCatalog.Disk> disks = new ArrayList<>();
+        for (VdiState state : vdis.values()) {
+            if (state.record.deleted()) {
+                continue;
+            }
+            List<Long> ids = new ArrayList<>();
+            for (long id = state.record.snapshotLogHead(); id != 0; id = snapshots.get(id).previousSnapshotId()) {
+                if (!snapshots.get(id).deleted()) {
+                    ids.add(id);
+                }
+            }
+            java.util.Collections.reverse(ids);
+            long base = liveBaseOf(state);
+            SnapshotSketches.DeltaBuilder builder = new SnapshotSketches.DeltaBuilder();
+            trees.forEachDifference(base == 0 ? 0 : snapshots.get(base).rootBlock(), state.ref.root(), state.ref.height(),
+                    0, TreeSpace.capacity(state.ref.height()), builder);
+            disks.add(new SketchCatalog.Disk(state.record.id(), state.record.name(), List.copyOf(ids),
+                    builder.finish(0, base)));
+        }
+        return new SketchCatalog(deltas, disks, 0, 0);
+    }
+
+    /** The snapshot before {@code record} in its lineage: its own log, then where its disk was cloned from. */
+    private long lineagePredecessor(SnapshotRecord record) {
+        return record.previousSnapshotId() != 0 ? record.previousSnapshotId()
+                : vdis.get(record.vdiId()).record.parentSnapshotId();
+    }
+
+    /** The first live snapshot from {@code snapshotId} back along the lineage (itself if live); 0 if none. */
+    private long liveFrom(long snapshotId) {
+        long id = snapshotId;
+        while (id != 0) {
+            SnapshotRecord record = snapshots.get(id);
+            if (record == null) {
+                return 0; // the log was cut by damage
+            }
+            if (!record.deleted()) {
+                return id;
+            }
+            long before = lineagePredecessor(record);
+            if (before >= id) {
+                throw new CorruptionException(durable.snapshotTable().rootBlock(), "snapshot " + id
+                        + " names snapshot " + before + " as its predecessor; predecessors are older");
+            }
+            id = before;
+        }
+        return 0;
+    }
+
+    /** A snapshot's base: the snapshot its delta is relative to (sketch note 1). */
+    private long baseOf(SnapshotRecord record) {
+        return liveFrom(lineagePredecessor(record));
+    }
+
+    private long liveBaseOf(VdiState state) {
+        long head = state.record.snapshotLogHead();
+        return liveFrom(head != 0 ? head : state.record.parentSnapshotId());
+    }
+
+    private boolean isCurrent(SketchDelta delta, SnapshotRecord record) {
+        return delta != null && record != null && !record.deleted() && delta.baseSnapshotId() == baseOf(record);
+    }
+
+    /** The next live snapshot after {@code record} in its own log (0 if it is the newest live one). */
+    private long newerLiveSnapshot(SnapshotRecord record) {
+        long newer = 0;
+        for (long id = vdis.get(record.vdiId()).record.snapshotLogHead(); id != 0 && id != record.id();
+             id = snapshots.get(id).previousSnapshotId()) {
+            if (!snapshots.get(id).deleted()) {
+                newer = id;
+            }
+        }
+        return newer;
+    }
+
+    private long oldestLiveSnapshot(VdiState state) {
+        long oldest = 0;
+        for (long id = state.record.snapshotLogHead(); id != 0; id = snapshots.get(id).previousSnapshotId()) {
+            if (!snapshots.get(id).deleted()) {
+                oldest = id;
+            }
+        }
+        return oldest;
+    }
+
+    /**
+     * Compares snapshot {@code id}'s tree with its base's. With a base the walk costs what changed and runs
+     * under one hold of the metadata lock; without one it walks the whole tree, one top-level slot per hold,
+     * checking each time that neither tree was deleted meanwhile. Null if the snapshot or its base went away.
+     */
+    private SketchDelta computeDelta(long id) {
+        long[] plan = underMeta(() -> {
+            SnapshotRecord record = snapshots.get(id);
+            if (record == null || record.deleted()) {
+                return null;
+            }
+            long base = baseOf(record);
+            return new long[] {base, base == 0 ? 0 : snapshots.get(base).rootBlock(), record.rootBlock(), record.height()};
+        });
+        if (plan == null) {
+            return null;
+        }
+        long base = plan[0];
+        int height = (int) plan[3];
+        SnapshotSketches.DeltaBuilder builder = new SnapshotSketches.DeltaBuilder();
+        long capacity = TreeSpace.capacity(height);
+        long chunk = base == 0 ? capacity / Layout.POINTERS_PER_NODE : capacity;
+        for (long from = 0; from < capacity; from += chunk) {
+            long start = from;
+            boolean unchanged = underMeta(() -> {
+                SnapshotRecord record = snapshots.get(id);
+                if (record == null || record.deleted() || baseOf(record) != base) {
+                    return false;
+                }
+                trees.forEachDifference(plan[1], plan[2], height, start, start + chunk, builder);
+                return true;
+            });
+            if (!unchanged) {
+                return null;
+            }
+        }
+        return builder.finish(id, base);
+    }
+
+    /** Under metaLock: reads and verifies the blob named by {@code record}. */
+    private SketchDelta loadDelta(SnapshotRecord record) {
+        List<SketchBlobCodec.Page> pages = new ArrayList<>();
+        long[] blocks = readBlobChain(record, pages);
+        SketchBlobCodec.Blob blob = SketchBlobCodec.Blob.fromPayload(record.id(), SketchBlobCodec.join(pages), blocks[0]);
+        sketchPages.put(record.id(), blocks);
+        return SnapshotSketches.fromBlob(blob, blocks[0]);
+    }
+
+    /** Reads the chain of pages of a snapshot's blob, verifying each; returns their block numbers. */
+    private long[] readBlobChain(SnapshotRecord record, List<SketchBlobCodec.Page> pages) {
+        List<Long> blocks = new ArrayList<>();
+        for (long block = record.sketchBlock(); block != 0; ) {
+            if (blocks.size() >= SketchBlobCodec.MAX_PAGES || block >= geometry.storeBlocks() || space.count(block) == 0) {
+                throw new CorruptionException(block, "sketch blob page " + blocks.size() + " of snapshot " + record.id()
+                        + (blocks.size() >= SketchBlobCodec.MAX_PAGES ? ": the chain is too long"
+                        : ": the block is outside the store or free"));
+            }
+            ByteBuffer image = BlockHeader.newImage();
+            device.read(block * Layout.BLOCK_BYTES, image);
+            SketchBlobCodec.Page page = SketchBlobCodec.decodePage(image, block, record.id(), blocks.size());
+            pages.add(page);
+            blocks.add(block);
+            block = page.nextPage();
+        }
+        return blocks.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    /** Under metaLock: queues the release of the blob a (live) record names; the caller clears the pointer. */
+    private void releaseSketchBlob(SnapshotRecord record) {
+        sketchDeltas.remove(record.id());
+        suspectSketches.remove(record.id());
+        long[] pages = sketchPages.remove(record.id());
+        if (record.sketchBlock() == 0) {
+            return;
+        }
+        if (pages == null) {
+            pages = readBlobChain(record, new ArrayList<>());
+        }
+        for (long page : pages) {
+            trees.release(page, 0, LeafKind.PAGE);
+        }
+    }
+
+    /**
+     * Stores a current delta as the snapshot's blob, replacing a stale one (sketch note 3). Returns false if
+     * the snapshot or its base changed meanwhile, or the store cannot be written.
+     */
+    private boolean storeDelta(SketchDelta delta) {
+        long id = delta.snapshotId();
+        byte[] payload = SnapshotSketches.payload(delta);
+        long[] pages = new long[SketchBlobCodec.pagesFor(payload.length)];
+        commitLock.lock();
+        try {
+            if (closed || readOnly()) {
+                return false;
+            }
+            long generation;
+            metaLock.lock();
+            try {
+                SnapshotRecord record = snapshots.get(id);
+                if (!isCurrent(delta, record)) {
+                    return false;
+                }
+                if (record.sketchBlock() != 0) {
+                    releaseSketchBlob(record);
+                    snapshots.put(id, record.withSketchBlock(0));
+                    snapshotTable.markDirty(id);
+                }
+                int allocated = 0;
+                try {
+                    for (; allocated < pages.length; allocated++) {
+                        pages[allocated] = space.allocate(SpaceMap.Purpose.METADATA);
+                    }
+                } catch (RuntimeException problem) {
+                    for (int i = 0; i < allocated; i++) {
+                        space.decrement(pages[i]); // never referenced: free at once
+                    }
+                    throw problem;
+                }
+                generation = trees.generation();
+            } finally {
+                metaLock.unlock();
+            }
+            List<ByteBuffer> images = SketchBlobCodec.encode(id, payload, pages, generation);
+            for (int i = 0; i < pages.length; i++) {
+                device.write(pages[i] * Layout.BLOCK_BYTES, images.get(i));
+            }
+            metaLock.lock();
+            try {
+                SnapshotRecord record = snapshots.get(id);
+                if (!isCurrent(delta, record) || record.sketchBlock() != 0) {
+                    for (long page : pages) {
+                        space.decrement(page);
+                    }
+                    return false;
+                }
+                snapshots.put(id, record.withSketchBlock(pages[0]));
+                snapshotTable.markDirty(id);
+                sketchPages.put(id, pages);
+                sketchDeltas.put(id, delta);
+                return true;
+            } finally {
+                metaLock.unlock();
+            }
+        } finally {
+            commitLock.unlock();
+        }
+    }
+
+    /**
+     * Computes and stores the deltas of live snapshots that have no blob, and checks the suspect ones
+     * (what the background worker does after each snapshot or deletion).
+     */
+    public int storeMissingSketches() {
+        int stored = 0;
+        List<Long> work = underMeta(() -> {
+            List<Long> ids = new ArrayList<>();
+            for (SnapshotRecord record : snapshots.values()) {
+                if (!record.deleted() && (record.sketchBlock() == 0 || suspectSketches.contains(record.id()))) {
+                    ids.add(record.id());
+                }
+            }
+            return ids;
+        });
+        for (long id : work) {
+            if (stopping || closed || readOnly()) {
+                break;
+            }
+            stored += refreshDelta(id, true).stored ? 1 : 0;
+            underMeta(() -> suspectSketches.remove(id));
+        }
+        return stored;
+    }
+
+    private void startSketchWorker() {
+        if (!options.sketchWorker() || options.readOnly()) {
+            return;
+        }
+        sketchWorker = Thread.ofPlatform().daemon().name("cairn-sketches").start(this::runSketchWorker);
+        signalSketchWorker();
+    }
+
+    private void signalSketchWorker() {
+        if (sketchWorker == null) {
+            return;
+        }
+        synchronized (sketchSignal) {
+            sketchWorkPending = true;
+            sketchSignal.notifyAll();
+        }
+    }
+
+    private void runSketchWorker() {
+        while (!stopping) {
+            synchronized (sketchSignal) {
+                while (!sketchWorkPending && !stopping) {
+                    try {
+                        sketchSignal.wait();
+                    } catch (InterruptedException interrupted) {
+                        return;
+                    }
+                }
+                sketchWorkPending = false;
+            }
+            try {
+                storeMissingSketches();
+            } catch (RuntimeException problem) {
+                // Sketches are an estimate's cache: failing to store one (store full, read-only after damage,
+                // closing) must not stop anything else. The next report computes what is missing.
+                if (!stopping) {
+                    System.getLogger(Store.class.getName()).log(System.Logger.Level.WARNING,
+                            "cannot store snapshot sketches: " + problem.getMessage());
+                }
+            }
+        }
+    }
+
+    private void stopSketchWorker() {
+        stopping = true;
+        Thread worker = sketchWorker;
+        if (worker == null) {
+            return;
+        }
+        signalSketchWorker();
+        try {
+            worker.join(10_000);
+        } catch (InterruptedException interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -1108,6 +1598,17 @@ public final class Store implements Closeable {
             return List.copyOf(roots);
         }
 
+        /** Live snapshots' sketch blobs: snapshot id → first page (the record's reference). */
+        public Map<Long, Long> sketchBlobs() {
+            Map<Long, Long> blobs = new TreeMap<>();
+            for (SnapshotRecord record : snapshots.values()) {
+                if (!record.deleted() && record.sketchBlock() != 0) {
+                    blobs.put(record.id(), record.sketchBlock());
+                }
+            }
+            return blobs;
+        }
+
         /** Removals not yet applied (they still count in the counters). */
         public int pendingReleases() {
             return trees.pendingReleaseCount();
@@ -1242,6 +1743,7 @@ public final class Store implements Closeable {
             }
             return;
         }
+        stopSketchWorker();
         try {
             if (!readOnly()) {
                 commitUntilSettled();

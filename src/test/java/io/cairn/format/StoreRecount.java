@@ -14,7 +14,8 @@ import java.util.TreeMap;
  * Recounts every reference in a store through the engine's own view of it and compares the result
  * with the on-disk counters (the format's first invariant: a block's counter is the number of
  * references to it). References are: a root named by a VDI record, a snapshot record or the
- * superblock's table roots; and every non-hole pointer of a radix node. A node's pointers count
+ * superblock's table roots; every non-hole pointer of a radix node; and a snapshot record's sketch blob
+ * (its first page) and each blob page's next page. A node's pointers count
  * once per node, however many parents share it.
  */
 public final class StoreRecount {
@@ -37,6 +38,9 @@ public final class StoreRecount {
             for (RootRef root : internals.tableRoots()) {
                 countTree(trees, root, references, visitedNodes);
             }
+            for (Map.Entry<Long, Long> blob : internals.sketchBlobs().entrySet()) {
+                countSketchBlob(internals, blob.getKey(), blob.getValue(), references);
+            }
             return references;
         });
     }
@@ -48,6 +52,18 @@ public final class StoreRecount {
             internals.space().forEachAllocated((block, count, type) -> counters.put(block, count));
             return counters;
         });
+    }
+
+    /** A snapshot record references its blob's first page, and each page the next. */
+    private static void countSketchBlob(Store.Internals internals, long snapshotId, long firstPage,
+                                        Map<Long, Integer> references) {
+        long block = firstPage;
+        for (int index = 0; block != 0; index++) {
+            references.merge(block, 1, Integer::sum);
+            java.nio.ByteBuffer image = BlockHeader.newImage();
+            internals.device().read(block * Layout.BLOCK_BYTES, image);
+            block = SketchBlobCodec.decodePage(image, block, snapshotId, index).nextPage();
+        }
     }
 
     private static void countTree(TreeSpace trees, RootRef root, Map<Long, Integer> references, Set<Long> visited) {
