@@ -188,7 +188,7 @@ class ServeIT {
             Path fioLog = directory.resolve("fio.log");
             Process fio = new ProcessBuilder("fio", "--name=load", "--ioengine=nbd", "--uri=" + disk0, "--rw=randwrite",
                     "--bs=4k", "--offset=" + fioOffset, "--size=16M", "--iodepth=4", "--rate_iops=250",
-                    "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--randseed=42",
+                    "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--verify_state_save=0", "--randseed=42",
                     "--output-format=terse", "--terse-version=3")
                     .directory(directory.toFile()).redirectErrorStream(true).redirectOutput(fioLog.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();

@@ -33,7 +33,7 @@ class FioIT {
     void randomWritesVerifyWithCrc32cAtDepth16() throws Exception {
         String output = runOk(120, "fio", "--name=verify", "--ioengine=nbd", "--uri=" + fixture.tcpUri(DISK),
                 "--rw=randwrite", "--bsrange=512-64k", "--size=4M", "--offset_increment=4M", "--numjobs=3",
-                "--iodepth=16", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--group_reporting",
+                "--iodepth=16", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--verify_state_save=0", "--group_reporting",
                 "--output-format=terse", "--terse-version=3");
         assertFalse(output.contains("verify:") || output.contains("bad magic"), output);
         String[] fields = output.strip().lines().reduce((first, second) -> second).orElseThrow().split(";");
@@ -44,7 +44,7 @@ class FioIT {
     void mixedReadWriteOverUnixSocketWithVerify() throws Exception {
         String output = runOk(120, "fio", "--name=mixed", "--ioengine=nbd", "--uri=" + fixture.unixUri(DISK),
                 "--rw=randrw", "--bs=4k", "--size=2M", "--offset_increment=2M", "--numjobs=2", "--iodepth=16",
-                "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--group_reporting",
+                "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--verify_state_save=0", "--group_reporting",
                 "--output-format=terse", "--terse-version=3");
         String[] fields = output.strip().lines().reduce((first, second) -> second).orElseThrow().split(";");
         assertEquals("0", fields[4], "fio error field:\n" + output);
