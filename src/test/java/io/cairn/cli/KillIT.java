@@ -1,12 +1,15 @@
 package io.cairn.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cairn.format.Layout;
 import io.cairn.volume.SnapshotInfo;
 import io.cairn.volume.Store;
 import io.cairn.volume.StoreOptions;
+import io.cairn.gc.CheckReport;
+import io.cairn.gc.Checker;
 import io.cairn.volume.VdiInfo;
 import io.cairn.volume.Volume;
 import java.io.IOException;
@@ -117,9 +120,9 @@ class KillIT {
                 }
             }
         }
-        // Offline through the engine: the store opens, every disk and snapshot reads, and snapshots
-        // read as they did right after the crash that followed them. (A store checker, once there is
-        // one, belongs here too.)
+        // Offline through the engine: the store opens, every disk and snapshot reads, snapshots read as
+        // they did right after the crash that followed them, and the checker finds no damage (leaks from
+        // the kills are allowed).
         try (Store reopened = Store.openFile(directory.resolve("kill.cairn"), StoreOptions.defaults().withReadOnly(true))) {
             List<VdiInfo> disks = reopened.listVdis(false);
             assertEquals(List.of("disk0"), disks.stream().map(VdiInfo::name).toList());
@@ -130,6 +133,8 @@ class KillIT {
                 offline.put(snapshot.label(), digest(readVolume(reopened, snapshot.reference())));
             }
             assertEquals(snapshotDigests, offline, "snapshots offline");
+            CheckReport report = Checker.check(reopened);
+            assertFalse(report.damaged(), () -> "checker after " + ROUNDS + " kills: " + report.summary());
         }
         System.out.printf("KillIT: seed %d, %d rounds in %d s: %d writes (%d covered by a completed flush or FUA),"
                         + " %d flushes; after restarts %d sectors read back exactly, %d sectors had writes in flight"
