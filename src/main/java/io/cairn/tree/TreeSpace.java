@@ -146,9 +146,8 @@ public final class TreeSpace {
 
     /** Visits the mapped leaf entries with index in [from, to) in index order, skipping holes at every level. */
     public void forEachMapped(long root, int height, long fromIndex, long toIndex, MappedVisitor visitor) {
-        if (root != 0 && fromIndex < toIndex) {
-            visitMapped(root, height, 0, fromIndex, toIndex, visitor);
-        }
+        forEachMappedWithOwnership(root, height, fromIndex, toIndex, (index, pointer, exclusive) -> visitor.visit(index, pointer));
+    }
     }
 
     @FunctionalInterface
@@ -239,29 +238,6 @@ public final class TreeSpace {
                 }
             } else {
                 visitDifferences(oldChild, newChild, level - 1, childBase, from, to, visitor);
-            }
-        }
-    }
-
-    private void visitMapped(long block, int level, long baseIndex, long from, long to, MappedVisitor visitor) {
-        Node node = cache.get(block, level);
-        long span = 1L << (Layout.POINTER_INDEX_BITS * (level - 1));
-        int first = (int) Math.max(0, (from - baseIndex) / span);
-        for (int slot = first; slot < Layout.POINTERS_PER_NODE; slot++) {
-            long childBase = baseIndex + slot * span;
-            if (childBase >= to) {
-                break;
-            }
-            long pointer = node.pointers[slot];
-            if (Pointer.isHole(pointer)) {
-                continue;
-            }
-            if (level == 1) {
-                if (childBase >= from) {
-                    visitor.visit(childBase, pointer);
-                }
-            } else {
-                visitMapped(Pointer.blockOf(pointer), level - 1, childBase, from, to, visitor);
             }
         }
     }
