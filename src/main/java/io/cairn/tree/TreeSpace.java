@@ -148,7 +148,6 @@ public final class TreeSpace {
     public void forEachMapped(long root, int height, long fromIndex, long toIndex, MappedVisitor visitor) {
         forEachMappedWithOwnership(root, height, fromIndex, toIndex, (index, pointer, exclusive) -> visitor.visit(index, pointer));
     }
-    }
 
     @FunctionalInterface
     public interface MappedVisitor {
