@@ -21,8 +21,28 @@ final class DuCommand extends StoreCommand {
     @Option(names = "--json", description = "Print JSON (bytes) instead of a table.")
     boolean json;
 
+    @Option(names = "--estimate", description = "Estimate what snapshots hold and what deleting them would free from"
+            + " their sketches instead of walking trees (NAME@A..B selects a range of snapshots).")
+    boolean estimate;
+
+    @Option(names = "--save", description = "With --estimate: store the sketches computed for the report.")
+    boolean save;
+
     @Override
     void run() {
+        if (estimate) {
+            DuEstimateCommand sketched = new DuEstimateCommand();
+            sketched.store = store;
+            sketched.spec = spec;
+            sketched.target = selection;
+            sketched.json = json;
+            sketched.save = save;
+            sketched.run();
+            return;
+        }
+        if (save) {
+            throw CommandFailure.usage("--save goes with --estimate");
+        }
         DiskUsage.Report report;
         try (Store opened = store.openForReading()) {
             report = DiskUsage.report(opened, selection);

@@ -11,7 +11,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code cairn du-estimate}: how much data a set of snapshots holds and what deleting them would free,
+ * {@code cairn du --estimate} (run by {@link DuCommand}): how much data a set of snapshots holds and what deleting them would free,
  * estimated from the snapshots' sketches (seed 002) instead of walking their trees, with bounds at two
  * standard deviations. Snapshots whose sketch is not stored yet get it computed (cost: what changed
  * between each and its predecessor); {@code --save} stores those, which needs the store writable.

@@ -45,7 +45,6 @@ import picocli.CommandLine.ScopeType;
             ServeCommand.class,
             CheckCommand.class,
             GcCommand.class,
-            DuEstimateCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

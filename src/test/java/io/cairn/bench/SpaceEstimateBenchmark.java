@@ -30,7 +30,7 @@ import java.util.concurrent.TimeUnit;
  *       memory, with the checkpoint cache warm (a server answering repeated reports).</li>
  *   <li>{@link #catalogueAndReport}: the same, plus taking the store's catalogue (checking every snapshot's
  *       delta is current and comparing the live disk with its newest snapshot): what one
- *       {@code du-estimate} against a running server costs.</li>
+ *       {@code du --estimate} against a running server costs.</li>
  *   <li>{@link #coldReport}: a report with an empty checkpoint cache (the first report after opening,
  *       once the deltas are in memory).</li>
  * </ul>

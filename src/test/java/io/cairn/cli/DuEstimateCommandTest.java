@@ -14,7 +14,7 @@ import java.util.Map;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** {@code cairn du-estimate}: selections, JSON, and storing the computed sketches with --save. */
+/** {@code cairn du --estimate}: selections, JSON, and storing the computed sketches with --save. */
 class DuEstimateCommandTest {
 
     private static final int BLOCK = 4096;
@@ -58,12 +58,12 @@ class DuEstimateCommandTest {
 
     @Test
     void textOutputAndSave() {
-        Cli.Result text = Cli.run("du-estimate", store, "disk");
+        Cli.Result text = Cli.run("du", "--estimate", store, "disk");
         assertEquals(0, text.exitCode(), text.err());
         assertTrue(text.out().contains("28 KiB (28672 bytes, exact)"), text.out());
         assertTrue(text.out().contains("freed if deleted"), text.out());
 
-        Cli.Result saved = Cli.run("du-estimate", store, "disk", "--save");
+        Cli.Result saved = Cli.run("du", "--estimate", store, "disk", "--save");
         assertEquals(0, saved.exitCode(), saved.err());
         assertTrue(saved.out().contains("3 (3 stored)"), saved.out());
         assertEquals(0L, json("disk").get("computedNow"), "read from the stored sketches");
@@ -73,13 +73,13 @@ class DuEstimateCommandTest {
 
     @Test
     void unknownSnapshotIsNotFound() {
-        Cli.Result result = Cli.run("du-estimate", store, "disk@9");
+        Cli.Result result = Cli.run("du", "--estimate", store, "disk@9");
         assertEquals(3, result.exitCode(), result.out() + result.err());
     }
 
     private Map<String, Object> json(String target) {
-        Cli.Result result = target == null ? Cli.run("du-estimate", store, "--json")
-                : Cli.run("du-estimate", store, target, "--json");
+        Cli.Result result = target == null ? Cli.run("du", "--estimate", store, "--json")
+                : Cli.run("du", "--estimate", store, target, "--json");
         assertEquals(0, result.exitCode(), result.err());
         return JsonParser.parseObject(result.out());
     }
