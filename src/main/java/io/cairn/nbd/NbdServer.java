@@ -229,7 +229,7 @@ public final class NbdServer implements AutoCloseable {
             log.debug("{}: setting TCP_NODELAY failed: {}", peer, e.toString());
         }
         Connection connection = new Connection(peer, socket, socket, catalog, metaContexts, limits, () -> shuttingDown);
-        Thread thread = Thread.ofVirtual().name("nbd-connection " + peer).unstarted(() -> {
+        Thread thread = Thread.ofPlatform().daemon(true).name("nbd-connection " + peer).unstarted(() -> {
             try {
                 connection.run();
             } finally {
