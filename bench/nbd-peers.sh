@@ -9,7 +9,8 @@
 # and runs fio's nbd engine (libnbd, one connection, QD16) against each for four figures:
 #   4 KiB random read, 4 KiB random write, 1 MiB sequential read, 1 MiB sequential write.
 # Every figure is repeated REPS times, interleaved across servers (the server order rotates
-# every repetition), and the table shows medians: IOPS for 4 KiB, MiB/s for 1 MiB.
+# every repetition), and the table shows medians: IOPS for 4 KiB, MiB/s for 1 MiB. Every run
+# starts after a sync, so no run pays for the writeback of the one before.
 #
 # Environment:
 #   QUICK=1          smoke test: 1 GiB disk, 3 s runs (unless set below)
@@ -76,7 +77,7 @@ cleanup() {
         wait "${pid[$name]}" 2>/dev/null || true
     done
     if [[ "${KEEP:-0}" != 1 ]]; then
-        rm -f "$work"/*.raw "$work"/*.qcow2 "$work"/*.cairn "$work"/seed.img
+        rm -f "$work"/*.raw "$work"/*.qcow2 "$work"/*.cairn "$work"/*.log "$work"/seed.img
         rm -rf "$work/fio"
         rmdir "$work" 2>/dev/null || true
     fi
@@ -223,6 +224,9 @@ for ((rep = 1; rep <= REPS; rep++)); do
     for figure in $FIGURES; do
         for ((k = 0; k < count; k++)); do
             name=${server_list[$(((k + rep - 1) % count))]}
+            # Start every run with no dirty pages: writeback left by the previous run (another
+            # server's random writes) would otherwise slow down whoever comes next.
+            sync
             read -r iops bw < <(run_fio "$name" "$figure" "$RUNTIME" "$RAMP")
             echo "$figure,$name,$rep,$iops,$bw" >>"$results"
             log "rep $rep $figure $name: $iops IOPS, $((bw / 1048576)) MiB/s"
