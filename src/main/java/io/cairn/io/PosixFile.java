@@ -26,7 +26,8 @@ import java.nio.file.Path;
  * native buffer.
  *
  * <p>The caller guarantees that nobody uses the descriptor once {@link #close()} has been called (the
- * number could belong to another file by then). Heap buffers go through a native bounce buffer.
+ * number could belong to another file by then). Heap buffers (and read-only direct ones) go through
+ * a native bounce buffer.
  * Threading: every method except {@link #close()} may run concurrently.
  */
 final class PosixFile {
@@ -127,7 +128,7 @@ final class PosixFile {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = arena.allocate(CALL_STATE);
             MemorySegment source;
-            if (buffer.isDirect()) {
+            if (buffer.isDirect() && !buffer.isReadOnly()) {
                 source = MemorySegment.ofBuffer(buffer);
             } else {
                 source = arena.allocate(length);
