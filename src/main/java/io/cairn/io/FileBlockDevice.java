@@ -2,16 +2,9 @@ package io.cairn.io;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.AsynchronousCloseException;
-import java.nio.channels.AsynchronousFileChannel;
-import java.nio.channels.ClosedChannelException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.util.EnumSet;
 import java.util.Objects;
-import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
@@ -20,6 +13,7 @@ import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * A {@link BlockDevice} over a regular file (sparse, grows on write) or a block device node.
@@ -29,18 +23,23 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   <li><b>Interruption cannot close the device.</b> A {@code FileChannel} is an
  *       {@code InterruptibleChannel}: if any thread is interrupted while it is inside a read or write,
  *       the channel closes for every thread (and, through POSIX lock semantics, releases the store's
- *       owner lock). Cairn serves requests on virtual threads that are interrupted when a client
- *       disconnects, so this device does all I/O through an {@link AsynchronousFileChannel}, which is
- *       not interruptible: the operating-system call runs on this device's own pool of platform
- *       threads, which nobody else can reach, and the caller waits for it.</li>
- *   <li><b>A caller never leaves while its I/O is in flight.</b> An interrupted caller keeps waiting
- *       until the read or write completes, then returns with its interrupt status set. Returning early
- *       would let the caller reuse a buffer the pool is still writing from, and would turn a completed
- *       write into one the caller believes failed.</li>
+ *       owner lock). So this device does its I/O with plain system calls on a descriptor of its own
+ *       ({@link PosixFile}), which an interrupt does not affect: the call completes, and the caller
+ *       returns with its interrupt status still set.</li>
+ *   <li><b>Platform threads do their own I/O; virtual threads hand it over.</b> A platform caller (the
+ *       NBD request workers) makes the system call itself: no hand-off, and a direct buffer goes to the
+ *       kernel without a copy. A virtual thread blocked in a system call would hold its carrier, so a
+ *       virtual caller's I/O runs on this device's own pool of platform threads while it waits.</li>
+ *   <li><b>A caller never leaves while its I/O is in flight.</b> An interrupted virtual caller keeps
+ *       waiting until the pool has finished its read or write, then returns with its interrupt status
+ *       set. Returning early would let the caller reuse a buffer the pool is still writing from, and
+ *       would turn a completed write into one the caller believes failed.</li>
+ *   <li>{@link #close()} waits for the I/O already in flight, then closes the descriptor; I/O that
+ *       starts after it fails with {@code CLOSED}. (A descriptor closed under a running call could be
+ *       reused by another file.)</li>
  *   <li>Reads past the end of the file return zeros, like a hole. Writes past the end grow a regular
  *       file sparsely; on a block device they fail with an I/O error.</li>
- *   <li>{@link #flush()} is {@code fsync} (force with metadata, so a grown file's size is durable too).
- *       It also runs on the pool: a virtual thread blocked in {@code fsync} would hold its carrier.</li>
+ *   <li>{@link #flush()} is {@code fsync} (data and metadata, so a grown file's size is durable too).</li>
  *   <li>{@link #discard} is a no-op: the Java file API cannot punch holes. Discard is a hint
  *       (see {@link BlockDevice}), so this is correct, only less thrifty with space.</li>
  *   <li>Every I/O failure is a {@link StorageException} with code {@code IO} naming the path, the
@@ -57,7 +56,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class FileBlockDevice implements BlockDevice {
 
     /**
-     * Platform threads that perform the operating-system calls of one device. Enough to keep an SSD's
+     * Platform threads that perform the system calls of virtual callers. Enough to keep an SSD's
      * queue busy; requests beyond this wait in the pool's queue rather than spawning threads.
      */
     static final int IO_THREADS = 16;
@@ -66,19 +65,26 @@ public final class FileBlockDevice implements BlockDevice {
 
     private static final byte[] ZEROS = new byte[4096];
 
+    /** Operations that may throw; run on the caller's thread or on the pool. */
+    private interface Io<T> {
+        T run() throws IOException;
+    }
+
     private final Path path;
     private final boolean readOnly;
     private final ExecutorService ioThreads;
-    private final AsynchronousFileChannel channel;
+    private final PosixFile file;
     private final StoreFileLock ownerLock;
+    /** Calls inside {@link #file} right now; {@link #close()} waits for them to leave. */
+    private final AtomicInteger callsInFlight = new AtomicInteger();
     private volatile boolean closed;
 
-    private FileBlockDevice(Path path, boolean readOnly, ExecutorService ioThreads, AsynchronousFileChannel channel,
+    private FileBlockDevice(Path path, boolean readOnly, ExecutorService ioThreads, PosixFile file,
                             StoreFileLock ownerLock) {
         this.path = path;
         this.readOnly = readOnly;
         this.ioThreads = ioThreads;
-        this.channel = channel;
+        this.file = file;
         this.ownerLock = ownerLock;
     }
 
@@ -89,7 +95,7 @@ public final class FileBlockDevice implements BlockDevice {
     public static FileBlockDevice open(Path path, boolean readOnly) {
         Path absolutePath = path.toAbsolutePath();
         StoreFileLock.checkNotHeldElsewhereInThisProcess(absolutePath, null);
-        return openChannel(absolutePath, readOnly, null);
+        return openFile(absolutePath, readOnly, null);
     }
 
     /**
@@ -101,7 +107,7 @@ public final class FileBlockDevice implements BlockDevice {
     public static FileBlockDevice openLocked(Path path, boolean readOnly) {
         StoreFileLock ownerLock = StoreFileLock.acquire(path, readOnly);
         try {
-            return openChannel(ownerLock.path(), readOnly, ownerLock);
+            return openFile(ownerLock.path(), readOnly, ownerLock);
         } catch (RuntimeException e) {
             ownerLock.close();
             throw e;
@@ -122,7 +128,7 @@ public final class FileBlockDevice implements BlockDevice {
         } catch (IOException e) {
             throw new StorageException(StorageException.Code.IO, "cannot create " + absolutePath + ": " + e, e);
         }
-        FileBlockDevice device = openChannel(absolutePath, false, null);
+        FileBlockDevice device = openFile(absolutePath, false, null);
         if (sizeBytes > 0) {
             // Writing the last byte sets the size without allocating the bytes before it.
             device.write(sizeBytes - 1, ByteBuffer.allocate(1));
@@ -141,18 +147,20 @@ public final class FileBlockDevice implements BlockDevice {
     @Override
     public void read(long offsetBytes, ByteBuffer buffer) {
         checkRange(offsetBytes, buffer);
-        checkOpen();
         int lengthBytes = buffer.remaining();
-        long position = offsetBytes;
         try {
-            while (buffer.hasRemaining()) {
-                int bytesRead = await(channel.read(buffer, position));
-                if (bytesRead < 0) {
-                    zeroFill(buffer); // past the end of the file: a hole
-                    break;
+            perform(() -> {
+                long position = offsetBytes;
+                while (buffer.hasRemaining()) {
+                    int bytesRead = file.read(buffer, position);
+                    if (bytesRead == 0) {
+                        zeroFill(buffer); // past the end of the file: a hole
+                        break;
+                    }
+                    position += bytesRead;
                 }
-                position += bytesRead;
-            }
+                return null;
+            });
         } catch (IOException e) {
             throw failure("read", offsetBytes, lengthBytes, e);
         }
@@ -161,16 +169,19 @@ public final class FileBlockDevice implements BlockDevice {
     @Override
     public void write(long offsetBytes, ByteBuffer buffer) {
         checkRange(offsetBytes, buffer);
-        checkOpen();
         if (readOnly) {
+            checkOpen();
             throw new StorageException(StorageException.Code.READ_ONLY, path + " is open read-only");
         }
         int lengthBytes = buffer.remaining();
-        long position = offsetBytes;
         try {
-            while (buffer.hasRemaining()) {
-                position += await(channel.write(buffer, position));
-            }
+            perform(() -> {
+                long position = offsetBytes;
+                while (buffer.hasRemaining()) {
+                    position += file.write(buffer, position);
+                }
+                return null;
+            });
         } catch (IOException e) {
             throw failure("write", offsetBytes, lengthBytes, e);
         }
@@ -178,15 +189,15 @@ public final class FileBlockDevice implements BlockDevice {
 
     @Override
     public void flush() {
-        checkOpen();
         if (readOnly) {
+            checkOpen();
             return;
         }
         try {
-            await(ioThreads.submit(() -> {
-                channel.force(true);
+            perform(() -> {
+                file.sync();
                 return null;
-            }));
+            });
         } catch (IOException e) {
             throw failure("fsync", 0, 0, e);
         }
@@ -194,15 +205,17 @@ public final class FileBlockDevice implements BlockDevice {
 
     @Override
     public long sizeBytes() {
-        checkOpen();
         try {
-            return channel.size();
+            return perform(file::size);
         } catch (IOException e) {
             throw failure("size of", 0, 0, e);
         }
     }
 
-    /** Closes the device and releases the owner lock if it holds one. Does not flush. Idempotent. */
+    /**
+     * Closes the device once the I/O in flight has finished, and releases the owner lock if it holds
+     * one. Does not flush. Idempotent.
+     */
     @Override
     public void close() {
         if (closed) {
@@ -210,7 +223,10 @@ public final class FileBlockDevice implements BlockDevice {
         }
         closed = true;
         try {
-            channel.close();
+            while (callsInFlight.get() != 0) {
+                LockSupport.parkNanos(100_000);
+            }
+            file.close();
         } catch (IOException e) {
             throw new StorageException(StorageException.Code.IO, "cannot close " + path + ": " + e.getMessage(), e);
         } finally {
@@ -226,21 +242,17 @@ public final class FileBlockDevice implements BlockDevice {
         return "FileBlockDevice[" + path + (readOnly ? ", read-only" : "") + (ownerLock != null ? ", locked" : "") + "]";
     }
 
-    private static FileBlockDevice openChannel(Path path, boolean readOnly, StoreFileLock ownerLock) {
-        Set<StandardOpenOption> options = readOnly
-                ? EnumSet.of(StandardOpenOption.READ)
-                : EnumSet.of(StandardOpenOption.READ, StandardOpenOption.WRITE);
-        ExecutorService ioThreads = newIoThreads(path);
+    private static FileBlockDevice openFile(Path path, boolean readOnly, StoreFileLock ownerLock) {
+        PosixFile file;
         try {
-            AsynchronousFileChannel channel = AsynchronousFileChannel.open(path, options, ioThreads);
-            return new FileBlockDevice(path, readOnly, ioThreads, channel, ownerLock);
-        } catch (NoSuchFileException e) {
-            ioThreads.shutdown();
-            throw new StorageException(StorageException.Code.IO, "cannot open " + path + ": no such file", e);
+            file = PosixFile.open(path, readOnly);
         } catch (IOException | RuntimeException e) {
-            ioThreads.shutdown();
+            if (!Files.exists(path)) {
+                throw new StorageException(StorageException.Code.IO, "cannot open " + path + ": no such file", e);
+            }
             throw new StorageException(StorageException.Code.IO, "cannot open " + path + ": " + e, e);
         }
+        return new FileBlockDevice(path, readOnly, newIoThreads(path), file, ownerLock);
     }
 
     private static ExecutorService newIoThreads(Path path) {
@@ -256,7 +268,24 @@ public final class FileBlockDevice implements BlockDevice {
         return pool;
     }
 
-    /** Waits for {@code operation} without giving up on interruption (design note 2). */
+    /**
+     * Runs {@code io} against the open descriptor: on this thread if it is a platform thread, on the
+     * pool for a virtual thread (design note 2). Close waits for it (design note 4).
+     */
+    private <T> T perform(Io<T> io) throws IOException {
+        callsInFlight.incrementAndGet();
+        try {
+            checkOpen();
+            if (!Thread.currentThread().isVirtual()) {
+                return io.run();
+            }
+            return await(ioThreads.submit(io::run));
+        } finally {
+            callsInFlight.decrementAndGet();
+        }
+    }
+
+    /** Waits for {@code operation} without giving up on interruption (design note 3). */
     private static <T> T await(Future<T> operation) throws IOException {
         boolean interrupted = false;
         try {
@@ -273,6 +302,9 @@ public final class FileBlockDevice implements BlockDevice {
                     if (cause instanceof RuntimeException runtimeException) {
                         throw runtimeException;
                     }
+                    if (cause instanceof Error error) {
+                        throw error;
+                    }
                     throw new IOException(cause);
                 }
             }
@@ -284,12 +316,9 @@ public final class FileBlockDevice implements BlockDevice {
     }
 
     private StorageException failure(String operation, long offsetBytes, int lengthBytes, IOException cause) {
-        if (closed || cause instanceof AsynchronousCloseException || cause instanceof ClosedChannelException) {
-            return new StorageException(StorageException.Code.CLOSED, path + " was closed during " + operation, cause);
-        }
         String range = lengthBytes > 0 ? " (" + lengthBytes + " bytes at offset " + offsetBytes + ")" : "";
         return new StorageException(StorageException.Code.IO,
-                operation + " " + path + range + " failed: " + cause, cause);
+                operation + " " + path + range + " failed: " + cause.getMessage(), cause);
     }
 
     private void checkOpen() {

@@ -8,12 +8,14 @@ import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
-import java.util.function.IntFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -22,22 +24,33 @@ import org.slf4j.LoggerFactory;
  * in-memory channels in tests): reads and bounds every message, drives {@link Handshake} and then
  * {@link Transmission}, and writes replies.
  *
- * <p>Threading: {@link #run()} is the reader, on the connection's own (virtual) thread. Each validated
- * request runs on its own virtual worker thread, so replies may complete out of order; the client
- * matches them by cookie. Replies are written under {@link #writeLock} so messages never interleave.
+ * <p>Threading: {@link #run()} runs the handshake on the connection's own thread. In transmission,
+ * platform threads take turns as the reader (leader/follower, as in nbdkit): the thread holding
+ * {@link #readTurn} reads and validates one request, passes the turn on, then executes that request
+ * and writes its reply itself. So a request never waits for a hand-off to another thread, and
+ * several run at once; replies may complete out of order, and the client matches them by cookie.
+ * Replies are written under {@link #writeLock} so messages never interleave. (Platform threads,
+ * because the block device does its system calls on platform threads without a hand-off.)
  *
  * <p>Design notes:
  * <ol>
  *   <li>Memory is bounded before it is allocated: option data above 64 KiB and WRITE payloads above
  *       32 MiB are skipped through a small scratch buffer, never stored.</li>
- *   <li>Backpressure: the reader takes a permit from {@link #inFlight} per dispatched request and
- *       buffer bytes from {@link #bufferBudget} before allocating a payload, and workers give both
- *       back after the reply is written. A client that floods requests stalls its own reader only.</li>
+ *   <li>Backpressure: every server thread holds a permit from {@link #inFlight}, so at most that many
+ *       requests run at once; a thread is added only when nobody is waiting for the reader's turn.
+ *       The reader takes buffer bytes from {@link #bufferBudget} before allocating a payload, and
+ *       gives them back after the reply is written. A client that floods requests stalls itself only.</li>
  *   <li>DISC, EOF or a bad request magic ends reading; outstanding requests complete and are
  *       answered before the channels close (spec: the server MUST handle all outstanding requests).
  *       A failed reply write closes the channels at once, so the other workers fail fast.</li>
  *   <li>Whatever happens, the export opened for this connection is closed exactly once, after the
  *       last worker has finished.</li>
+ *   <li>Requests run concurrently, but one that overlaps an earlier write, trim or zeroing still in
+ *       flight waits for it: overlapping requests take effect in the order they arrived. (The
+ *       protocol does not promise this; clients and tests that pipeline a write and a read of the
+ *       same bytes get what they expect, and it costs a scan of the few writes in flight.)</li>
+ *   <li>Payload buffers come from {@link Limits#allocator()} and go back to it once stored or sent;
+ *       by default they are recycled direct buffers ({@link PayloadBuffers.DirectPool}).</li>
  * </ol>
  */
 final class Connection implements Runnable {
@@ -52,10 +65,11 @@ final class Connection implements Runnable {
      *
      * @param maxInFlightRequests requests dispatched but not yet answered
      * @param maxBufferedBytes    payload bytes held by those requests; at least one maximal payload
-     * @param allocator           allocates payload buffers; tests wrap it to watch sizes
+     * @param allocator           allocates payload buffers and takes them back; tests wrap it to watch sizes
      */
-    record Limits(int maxInFlightRequests, int maxBufferedBytes, IntFunction<ByteBuffer> allocator) {
-        static final Limits DEFAULT = new Limits(64, 2 * NbdConstants.MAX_PAYLOAD_BYTES, ByteBuffer::allocate);
+    record Limits(int maxInFlightRequests, int maxBufferedBytes, PayloadBuffers allocator) {
+        static final Limits DEFAULT = new Limits(64, 2 * NbdConstants.MAX_PAYLOAD_BYTES,
+                new PayloadBuffers.DirectPool(2L * NbdConstants.MAX_PAYLOAD_BYTES));
 
         Limits {
             if (maxInFlightRequests < 1 || maxBufferedBytes < NbdConstants.MAX_PAYLOAD_BYTES) {
@@ -64,6 +78,10 @@ final class Connection implements Runnable {
             }
         }
     }
+
+    /** Platform threads that serve requests, shared by all connections and reused between them. */
+    private static final ExecutorService WORKERS = Executors.newCachedThreadPool(
+            Thread.ofPlatform().name("nbd-request-", 0).daemon(true).factory());
 
     private final String peer;
     private final ReadableByteChannel in;
@@ -76,6 +94,13 @@ final class Connection implements Runnable {
     private final Semaphore inFlight;
     private final Semaphore bufferBudget;
     private final ReentrantLock writeLock = new ReentrantLock();
+    /** The reader's turn: held by the one server thread that reads the next request. */
+    private final ReentrantLock readTurn = new ReentrantLock();
+    private final ByteBuffer requestHeader = ByteBuffer.allocateDirect(NbdConstants.REQUEST_HEADER_BYTES);
+    private volatile boolean readingEnded;
+    /** Writes dispatched and not yet finished, in arrival order. Guarded by itself. */
+    private final List<WriteRange> writesInFlight = new ArrayList<>();
+    private volatile IOException readFailure;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final AtomicLong requestCount = new AtomicLong();
     private ByteBuffer scratch;
@@ -202,24 +227,145 @@ final class Connection implements Runnable {
 
     // ---- transmission ----
 
+    /**
+     * Serves requests until the stream ends, then waits for every other server thread (design note 3).
+     * The connection's own thread is the first one; it holds an in-flight permit while it serves.
+     */
     private void transmit(Transmission transmission) throws IOException, InterruptedException {
-        ByteBuffer header = ByteBuffer.allocate(NbdConstants.REQUEST_HEADER_BYTES);
         ReplySink sink = this::send;
+        inFlight.acquire();
+        try {
+            serve(transmission, sink);
+        } finally {
+            inFlight.release();
+        }
+        // Outstanding requests are answered before the channels close.
+        awaitIdle();
+        IOException failure = readFailure;
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    /**
+     * One server thread: takes the reader's turn, reads and validates one request, hands the turn on,
+     * then executes the request and sends its reply. Returns when the stream has ended.
+     */
+    private void serve(Transmission transmission, ReplySink sink) {
+        while (true) {
+            Work work;
+            readTurn.lock();
+            try {
+                if (readingEnded) {
+                    return;
+                }
+                work = readRequest(transmission, sink);
+                if (work == null) {
+                    readingEnded = true;
+                    return;
+                }
+                if (!readTurn.hasQueuedThreads() && inFlight.tryAcquire()) {
+                    // Nobody is waiting to read the next request while this one runs: add a thread.
+                    startServer(transmission, sink);
+                }
+            } catch (IOException e) {
+                readingEnded = true;
+                readFailure = e;
+                closeChannels();
+                return;
+            } catch (InterruptedException e) {
+                readingEnded = true;
+                Thread.currentThread().interrupt();
+                return;
+            } finally {
+                readTurn.unlock();
+            }
+            execute(transmission, work, sink);
+        }
+    }
+
+    private void startServer(Transmission transmission, ReplySink sink) {
+        try {
+            WORKERS.execute(() -> {
+                try {
+                    serve(transmission, sink);
+                } finally {
+                    inFlight.release();
+                }
+            });
+        } catch (RuntimeException e) {
+            inFlight.release();
+            log.warn("{}: cannot start another request thread: {}", peer, e.toString());
+        }
+    }
+
+    /**
+     * A validated request with its payload and the buffer budget it holds; {@code after} are the
+     * earlier writes it overlaps, {@code range} is its own entry if it writes.
+     */
+    private record Work(Request request, ByteBuffer payload, int heldBytes, List<WriteRange> after, WriteRange range) {
+    }
+
+    /** A write, trim or zeroing in flight: requests read after it that overlap it wait for {@link #done}. */
+    private record WriteRange(long start, long end, CountDownLatch done) {
+        boolean overlaps(long otherStart, long otherEnd) {
+            return start < otherEnd && otherStart < end;
+        }
+    }
+
+    /**
+     * Registers a request in arrival order (called under the reader's turn): returns the writes in
+     * flight that it overlaps, and records it if it writes (design note 6).
+     */
+    private Work ordered(Request request, ByteBuffer payload, int heldBytes) {
+        long start = request.offsetBytes();
+        long end = start + request.lengthBytes();
+        int type = request.type();
+        boolean writes = type == NbdConstants.CMD_WRITE || type == NbdConstants.CMD_TRIM
+                || type == NbdConstants.CMD_WRITE_ZEROES;
+        if (type == NbdConstants.CMD_FLUSH || end <= start) {
+            return new Work(request, payload, heldBytes, List.of(), null);
+        }
+        synchronized (writesInFlight) {
+            List<WriteRange> after = List.of();
+            for (WriteRange earlier : writesInFlight) {
+                if (earlier.overlaps(start, end)) {
+                    if (after.isEmpty()) {
+                        after = new ArrayList<>(2);
+                    }
+                    after.add(earlier);
+                }
+            }
+            WriteRange range = null;
+            if (writes) {
+                range = new WriteRange(start, end, new CountDownLatch(1));
+                writesInFlight.add(range);
+            }
+            return new Work(request, payload, heldBytes, after, range);
+        }
+    }
+
+    /**
+     * Reads requests until one may run (refused ones are answered here); null when the stream ended:
+     * EOF, DISC, or a request without the magic.
+     */
+    private Work readRequest(Transmission transmission, ReplySink sink) throws IOException, InterruptedException {
+        ByteBuffer header = requestHeader;
         while (true) {
             if (!readFully(header.clear())) {
-                break;
+                return null;
             }
             header.flip();
             if (!Request.hasRequestMagic(header)) {
                 // Spec: a request without the magic cannot be framed; the only safe answer is hanging up
                 // (after answering what was already dispatched, like any other end of the stream).
                 log.warn("{}: bad request magic 0x{}, closing", peer, Integer.toHexString(header.getInt(0)));
-                break;
+                return null;
             }
             Request request = Request.decode(header);
             if (request.type() == NbdConstants.CMD_DISC) {
                 log.debug("{}: DISC", peer);
-                break;
+                return null;
             }
             requestCount.incrementAndGet();
             int heldBytes = 0;
@@ -228,7 +374,7 @@ final class Connection implements Runnable {
                 if (request.lengthBytes() > NbdConstants.MAX_PAYLOAD_BYTES) {
                     // Validation refuses it below; the payload must still leave the stream to keep framing.
                     if (!skip(request.lengthBytes())) {
-                        break;
+                        return null;
                     }
                 } else {
                     heldBytes = (int) request.lengthBytes();
@@ -236,7 +382,7 @@ final class Connection implements Runnable {
                     payload = readPayload(heldBytes);
                     if (payload == null) {
                         bufferBudget.release(heldBytes);
-                        break;
+                        return null;
                     }
                 }
             }
@@ -245,6 +391,9 @@ final class Connection implements Runnable {
                     : transmission.validate(request);
             if (rejection != null) {
                 bufferBudget.release(heldBytes);
+                if (payload != null) {
+                    limits.allocator().release(payload);
+                }
                 log.debug("{}: {} refused: {}", peer, Request.commandName(request.type()), rejection.message());
                 transmission.reject(request, rejection, sink);
                 continue;
@@ -253,29 +402,49 @@ final class Connection implements Runnable {
                 heldBytes = (int) request.lengthBytes();
                 bufferBudget.acquire(heldBytes);
             }
-            inFlight.acquire();
-            dispatch(transmission, request, payload, heldBytes, sink);
+            return ordered(request, payload, heldBytes);
         }
-        // Outstanding requests are answered before the channels close.
-        awaitIdle();
     }
 
-    private void dispatch(Transmission transmission, Request request, ByteBuffer payload, int heldBytes,
-                          ReplySink sink) {
-        Thread.ofVirtual().name("nbd-request-" + peer).start(() -> {
-            try {
-                transmission.execute(request, payload, sink);
-            } catch (IOException e) {
-                log.debug("{}: reply failed: {}", peer, e.toString());
-                closeChannels();
-            } catch (Throwable t) {
-                log.error("{}: request worker failed", peer, t);
-                closeChannels();
-            } finally {
-                bufferBudget.release(heldBytes);
-                inFlight.release();
+    private void execute(Transmission transmission, Work work, ReplySink sink) {
+        try {
+            for (WriteRange earlier : work.after()) {
+                awaitUninterruptibly(earlier.done());
             }
-        });
+            transmission.execute(work.request(), work.payload(), sink);
+        } catch (IOException e) {
+            log.debug("{}: reply failed: {}", peer, e.toString());
+            closeChannels();
+        } catch (Throwable t) {
+            log.error("{}: request worker failed", peer, t);
+            closeChannels();
+        } finally {
+            if (work.range() != null) {
+                synchronized (writesInFlight) {
+                    writesInFlight.remove(work.range());
+                }
+                work.range().done().countDown();
+            }
+            if (work.payload() != null) {
+                limits.allocator().release(work.payload());
+            }
+            bufferBudget.release(work.heldBytes());
+        }
+    }
+
+    private static void awaitUninterruptibly(CountDownLatch latch) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                latch.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** Waits until no worker is running: every in-flight permit is back. */
@@ -335,16 +504,20 @@ final class Connection implements Runnable {
      * sent rather than what its 28-byte header claimed.
      */
     private ByteBuffer readPayload(int lengthBytes) throws IOException {
-        ByteBuffer payload = limits.allocator().apply(Math.min(lengthBytes, INITIAL_PAYLOAD_BYTES));
+        PayloadBuffers allocator = limits.allocator();
+        ByteBuffer payload = allocator.apply(Math.min(lengthBytes, INITIAL_PAYLOAD_BYTES));
         while (true) {
             if (!readFully(payload)) {
+                allocator.release(payload);
                 return null;
             }
-            if (payload.capacity() == lengthBytes) {
+            if (payload.limit() == lengthBytes) {
                 return payload.flip();
             }
-            ByteBuffer larger = limits.allocator().apply((int) Math.min(lengthBytes, 4L * payload.capacity()));
-            payload = larger.put(payload.flip());
+            ByteBuffer larger = allocator.apply((int) Math.min(lengthBytes, 4L * payload.limit()));
+            larger.put(payload.flip());
+            allocator.release(payload);
+            payload = larger;
         }
     }
 

@@ -9,7 +9,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.function.BooleanSupplier;
-import java.util.function.IntFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,7 +48,7 @@ final class Handshake {
     private final MetaContexts metaContexts;
     private final BooleanSupplier shuttingDown;
     private final String peer;
-    private final IntFunction<ByteBuffer> allocator;
+    private final PayloadBuffers allocator;
 
     private State state = State.AWAIT_CLIENT_FLAGS;
     private boolean noZeroes;
@@ -63,7 +62,7 @@ final class Handshake {
     private String exportName;
 
     Handshake(ExportCatalog catalog, MetaContexts metaContexts, BooleanSupplier shuttingDown, String peer,
-              IntFunction<ByteBuffer> allocator) {
+              PayloadBuffers allocator) {
         this.allocator = allocator;
         this.catalog = catalog;
         this.metaContexts = metaContexts;

@@ -6,9 +6,9 @@ import java.util.List;
 /**
  * One opened export: the storage the NBD server serves to one connection.
  *
- * <p>Threading: a connection calls these methods from many virtual threads at once (requests are in
- * flight concurrently), so implementations must be thread-safe. Overlapping writes may be applied in
- * any order, as on a real disk. {@link #close()} is called once, after every other call has returned.
+ * <p>Threading: a connection calls these methods from many threads at once (requests are in flight
+ * concurrently), so implementations must be thread-safe. The connection starts a request that
+ * overlaps a write still in flight only after that write has returned; other requests run in any order. {@link #close()} is called once, after every other call has returned.
  *
  * <p>Arguments are already validated by the server: every range lies inside {@code [0, sizeBytes())},
  * write operations never reach a {@link #readOnly()} export, and buffers are at most 32 MiB.

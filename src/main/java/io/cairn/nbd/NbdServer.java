@@ -33,8 +33,8 @@ import org.slf4j.LoggerFactory;
  * or serves one already-connected channel pair (inetd mode, systemd socket activation, or a client
  * that spawns the server, like {@code nbdinfo [ cmd ]}).
  *
- * <p>Every connection runs on its own virtual thread, and every request within it on another (see
- * {@link Connection}). A failing request or connection never affects the others.
+ * <p>Every connection runs on its own platform thread, and its requests on platform threads that take
+ * turns reading (see {@link Connection}). A failing request or connection never affects the others.
  *
  * <p>Threading: all methods are thread-safe. {@link #close()} stops listening, lets connections
  * finish the requests they have in flight for a short grace period, then closes them.
@@ -251,7 +251,7 @@ public final class NbdServer implements AutoCloseable {
             log.debug("{}: setting TCP_NODELAY failed: {}", peer, e.toString());
         }
         Connection connection = new Connection(peer, socket, socket, catalog, metaContexts, limits, () -> shuttingDown);
-        Thread thread = Thread.ofVirtual().name("nbd-connection " + peer).unstarted(() -> {
+        Thread thread = Thread.ofPlatform().daemon(true).name("nbd-connection " + peer).unstarted(() -> {
             try {
                 connection.run();
             } finally {

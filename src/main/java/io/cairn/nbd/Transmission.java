@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.IntFunction;
 
 /**
  * The transmission phase of one connection, without any I/O of its own: {@link #validate} is the gate
@@ -40,10 +39,10 @@ final class Transmission {
     private final boolean structuredReplies;
     private final List<SelectedContext> contexts;
     private final int transmissionFlags;
-    private final IntFunction<ByteBuffer> allocator;
+    private final PayloadBuffers allocator;
 
     Transmission(NbdExport export, boolean structuredReplies, List<SelectedContext> contexts,
-                 IntFunction<ByteBuffer> allocator) {
+                 PayloadBuffers allocator) {
         this.allocator = allocator;
         this.export = export;
         this.sizeBytes = export.sizeBytes();
@@ -187,6 +186,10 @@ final class Transmission {
             return;
         }
         sink.send(reply.toArray(ByteBuffer[]::new));
+        if (request.type() == NbdConstants.CMD_READ && request.lengthBytes() > 0) {
+            // The data buffer is the last one of a READ reply, and it is on the wire now.
+            allocator.release(reply.getLast());
+        }
     }
 
     private List<ByteBuffer> perform(Request request, ByteBuffer payload) {
@@ -233,16 +236,19 @@ final class Transmission {
     }
 
     private List<ByteBuffer> read(long cookie, long offsetBytes, int lengthBytes) {
-        ByteBuffer data = allocator.apply(lengthBytes);
-        if (lengthBytes > 0) {
-            export.read(offsetBytes, data);
+        if (lengthBytes == 0) {
+            return List.of(structuredReplies ? Replies.noneChunk(cookie) : Replies.simpleReply(cookie, 0));
         }
-        data.clear();
+        ByteBuffer data = allocator.apply(lengthBytes);
+        try {
+            export.read(offsetBytes, data);
+        } catch (RuntimeException | Error failure) {
+            allocator.release(data);
+            throw failure;
+        }
+        data.clear().limit(lengthBytes);
         if (!structuredReplies) {
             return List.of(Replies.simpleReply(cookie, 0), data);
-        }
-        if (lengthBytes == 0) {
-            return List.of(Replies.noneChunk(cookie));
         }
         // The data is complete before the header goes out, so this one chunk may carry DONE.
         ByteBuffer header = ByteBuffer.allocate(NbdConstants.STRUCTURED_REPLY_HEADER_BYTES + 8);

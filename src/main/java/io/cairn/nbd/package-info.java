@@ -5,7 +5,7 @@
  * <p>Layout: {@link io.cairn.nbd.NbdConstants} holds every wire number; {@code Handshake} is the
  * option-haggling state machine; {@code Transmission} is the request gate ({@code validate}) and the
  * request handlers; {@code Connection} does the channel I/O, framing, bounds and backpressure, and runs
- * each request on its own virtual thread; {@link io.cairn.nbd.NbdServer} accepts connections. Handshake
+ * requests on platform threads that take turns reading; {@link io.cairn.nbd.NbdServer} accepts connections. Handshake
  * and Transmission do no I/O, so they are tested by feeding bytes and checking bytes.
  *
  * <p>Supported: fixed newstyle only; options EXPORT_NAME, ABORT, LIST, INFO, GO (INFO_EXPORT, NAME,

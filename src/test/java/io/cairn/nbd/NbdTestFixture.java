@@ -230,6 +230,8 @@ final class NbdTestFixture implements AutoCloseable {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.add("-XX:TieredStopAtLevel=1");
+        // As bin/cairn: the file device calls the C library through the foreign function API.
+        command.add("--enable-native-access=ALL-UNNAMED");
         command.add("-cp");
         command.add(String.join(File.pathSeparator, classpath));
         command.add(InetdMain.class.getName());
