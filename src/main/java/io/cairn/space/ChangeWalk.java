@@ -1,8 +1,5 @@
 package io.cairn.space;
 
-import io.cairn.format.Layout;
-import io.cairn.format.Pointer;
-import io.cairn.tree.Node;
 import io.cairn.tree.TreeSpace;
 
 /**
@@ -20,10 +17,10 @@ import io.cairn.tree.TreeSpace;
  */
 public final class ChangeWalk {
 
-    /** Receives one changed leaf entry: its index and the pointers of both trees (0 = hole). */
+    /** Receives one changed leaf entry: its index and the block of both trees (0 = hole). */
     @FunctionalInterface
     public interface ChangeVisitor {
-        void changed(long index, long olderPointer, long newerPointer);
+        void changed(long index, long olderBlock, long newerBlock);
     }
 
     private final TreeSpace trees;
@@ -43,47 +40,6 @@ public final class ChangeWalk {
      * tree at {@code olderRoot} and the tree at {@code newerRoot} (either root may be 0: an empty tree).
      */
     public void walk(long olderRoot, long newerRoot, int height, long fromIndex, long toIndex, ChangeVisitor visitor) {
-        if (fromIndex < toIndex) {
-            walk(olderRoot, newerRoot, height, 0, fromIndex, toIndex, visitor);
-        }
-    }
-
-    private void walk(long older, long newer, int level, long baseIndex, long from, long to, ChangeVisitor visitor) {
-        if (older == newer) {
-            return;
-        }
-        Node olderNode = nodeOf(older, level);
-        Node newerNode = nodeOf(newer, level);
-        long span = 1L << (Layout.POINTER_INDEX_BITS * (level - 1));
-        int first = (int) Math.max(0, (from - baseIndex) / span);
-        for (int slot = first; slot < Layout.POINTERS_PER_NODE; slot++) {
-            long childBase = baseIndex + slot * span;
-            if (childBase >= to) {
-                break;
-            }
-            long olderPointer = olderNode == null ? Pointer.HOLE : olderNode.pointer(slot);
-            long newerPointer = newerNode == null ? Pointer.HOLE : newerNode.pointer(slot);
-            long olderChild = Pointer.blockOf(olderPointer);
-            long newerChild = Pointer.blockOf(newerPointer);
-            if (olderChild == newerChild) {
-                continue; // shared subtree, or a hole in both
-            }
-            if (level == 1) {
-                if (childBase >= from) {
-                    visitor.changed(childBase, olderPointer, newerPointer);
-                }
-            } else {
-                walk(olderChild, newerChild, level - 1, childBase, from, to, visitor);
-            }
-        }
-    }
-
-    /** The node at {@code block}, or null for a hole (an empty subtree). */
-    private Node nodeOf(long block, int level) {
-        if (block == 0) {
-            return null;
-        }
-        nodesVisited++;
-        return trees.node(block, level);
+        nodesVisited += trees.forEachDifference(olderRoot, newerRoot, height, fromIndex, toIndex, visitor::changed);
     }
 }

@@ -204,19 +204,20 @@ public final class TreeSpace {
      * empty tree). A subtree named by the same block in both trees is skipped without being read, so
      * comparing a snapshot with its predecessor costs what changed between them, not the disk's size.
      * Read-only hints are ignored: only block numbers are compared.
+     *
+     * @return the number of radix nodes read (both trees together)
      */
-    public void forEachDifference(long oldRoot, long newRoot, int height, long fromIndex, long toIndex,
+    public long forEachDifference(long oldRoot, long newRoot, int height, long fromIndex, long toIndex,
                                   DifferenceVisitor visitor) {
-        if (fromIndex < toIndex) {
-            visitDifferences(oldRoot, newRoot, height, 0, fromIndex, toIndex, visitor);
-        }
+        return fromIndex < toIndex ? visitDifferences(oldRoot, newRoot, height, 0, fromIndex, toIndex, visitor) : 0;
     }
 
-    private void visitDifferences(long oldBlock, long newBlock, int level, long baseIndex, long from, long to,
+    private long visitDifferences(long oldBlock, long newBlock, int level, long baseIndex, long from, long to,
                                   DifferenceVisitor visitor) {
         if (oldBlock == newBlock) {
-            return;
+            return 0;
         }
+        long nodesRead = (oldBlock == 0 ? 0 : 1) + (newBlock == 0 ? 0 : 1);
         long[] oldPointers = oldBlock == 0 ? null : cache.get(oldBlock, level).pointers;
         long[] newPointers = newBlock == 0 ? null : cache.get(newBlock, level).pointers;
         long span = 1L << (Layout.POINTER_INDEX_BITS * (level - 1));
@@ -236,9 +237,10 @@ public final class TreeSpace {
                     visitor.visit(childBase, oldChild, newChild);
                 }
             } else {
-                visitDifferences(oldChild, newChild, level - 1, childBase, from, to, visitor);
+                nodesRead += visitDifferences(oldChild, newChild, level - 1, childBase, from, to, visitor);
             }
         }
+        return nodesRead;
     }
 
     // ---------------------------------------------------------------- creating and sharing
