@@ -161,6 +161,11 @@ final class ServeCommand implements Callable<Integer> {
 
     private void describe(PrintWriter out, Path path, Store opened, InetSocketAddress address) {
         out.println("Cairn is serving " + path.toAbsolutePath() + " over NBD.");
+        for (String damage : opened.damage()) {
+            // Served read-only so what is intact can be copied off; never served as if valid.
+            LOG.error("damaged metadata, serving read-only: {}", damage);
+            out.println("  READ-ONLY: the store is damaged (" + damage + "); run: bin/cairn check " + path);
+        }
         String base = address == null ? null : "nbd://" + address.getHostString() + ":" + address.getPort() + "/";
         List<VdiInfo> disks = opened.listVdis(false);
         for (VdiInfo disk : disks) {
