@@ -25,10 +25,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-./mvnw -q -B -o test-compile dependency:build-classpath -Dmdep.outputFile=target/bench-classpath.txt \
-    -Dmdep.includeScope=test >&2
+# shellcheck source=lib/classpath.sh
+source bench/lib/classpath.sh
+cairn_bench_classpath
 [[ -e target/classes/io/cairn/cli/Main.class ]] || ./mvnw -q -B -o package -DskipTests >&2
-classpath="target/test-classes:target/classes:$(cat target/bench-classpath.txt)"
 "$JAVA" -Xmx2g --enable-native-access=ALL-UNNAMED -cp "$classpath" io.cairn.bench.DepthFixture "$work/store.cairn" "$disk_mib"
 
 # qcow2: a base image with the same kind of data, and a 64-layer backing chain on top of it.

@@ -16,10 +16,9 @@ source "$repo_root/bin/lib/java.sh"
 cairn_find_java || exit 1
 
 cd "$repo_root"
-classpath_file=target/jmh-classpath.txt
-./mvnw -q -B -o test-compile dependency:build-classpath \
-    -Dmdep.outputFile="$classpath_file" -Dmdep.includeScope=test >&2
-classpath="target/test-classes:target/classes:$(cat "$classpath_file")"
+# shellcheck source=lib/classpath.sh
+source bench/lib/classpath.sh
+cairn_bench_classpath
 
 options=("$@")
 has_run_options=false
