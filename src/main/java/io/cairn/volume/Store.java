@@ -1370,11 +1370,13 @@ public final class Store implements Closeable {
     /**
      * Plans a write of volume blocks [first, first + count): for each block either the physical block
      * to overwrite in place, or a freshly allocated block (to be linked by {@link #link}) together
-     * with the old pointer to copy partial content from.
+     * with the old pointer to copy partial content from. Returns how many blocks are fresh (0: all in place,
+     * and there is nothing to link).
      */
-    void planWrite(Volume volume, long firstBlock, int count, long[] targets, long[] oldBlocks, boolean[] inPlace) {
+    int planWrite(Volume volume, long firstBlock, int count, long[] targets, long[] oldBlocks, boolean[] inPlace) {
         metaLock.lock();
         int allocated = 0;
+        int fresh = 0;
         try {
             checkWritable();
             VdiState state = volume.vdi;
@@ -1390,8 +1392,10 @@ public final class Store implements Closeable {
                     targets[i] = space.allocate(SpaceMap.Purpose.DATA);
                     inPlace[i] = false;
                     allocated = i + 1;
+                    fresh++;
                 }
             }
+            return fresh;
         } catch (RuntimeException problem) {
             for (int i = 0; i < allocated; i++) {
                 if (!inPlace[i] && targets[i] != 0) {

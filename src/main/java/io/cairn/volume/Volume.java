@@ -121,7 +121,7 @@ public final class Volume implements AutoCloseable {
         int count = (int) (lastBlock - firstBlock + 1);
         boolean firstPartial = offsetBytes % BLOCK != 0 || length < BLOCK;
         boolean lastPartial = (offsetBytes + length) % BLOCK != 0;
-        List<ReentrantLock> held = new ArrayList<>(2);
+        List<ReentrantLock> held = firstPartial || lastPartial ? new ArrayList<>(2) : List.of();
         store.ioGate().lock();
         try {
             if (firstPartial) {
@@ -133,9 +133,11 @@ public final class Volume implements AutoCloseable {
             long[] targets = new long[count];
             long[] oldBlocks = new long[count];
             boolean[] inPlace = new boolean[count];
-            store.planWrite(this, firstBlock, count, targets, oldBlocks, inPlace);
+            int fresh = store.planWrite(this, firstBlock, count, targets, oldBlocks, inPlace);
             writeBlocks(offsetBytes, source, length, firstBlock, count, targets, oldBlocks, inPlace);
-            store.link(this, firstBlock, count, targets, inPlace);
+            if (fresh > 0) {
+                store.link(this, firstBlock, count, targets, inPlace);
+            }
         } finally {
             for (int i = held.size() - 1; i >= 0; i--) {
                 held.get(i).unlock();
