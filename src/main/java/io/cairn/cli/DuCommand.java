@@ -31,13 +31,7 @@ final class DuCommand extends StoreCommand {
     @Override
     void run() {
         if (estimate) {
-            DuEstimateCommand sketched = new DuEstimateCommand();
-            sketched.store = store;
-            sketched.spec = spec;
-            sketched.target = selection;
-            sketched.json = json;
-            sketched.save = save;
-            sketched.run();
+            new DuEstimate(store, out(), selection, json, save).run();
             return;
         }
         if (save) {

@@ -6,32 +6,32 @@ import io.cairn.volume.SketchCatalog;
 import io.cairn.volume.SketchDelta;
 import io.cairn.volume.Store;
 import java.util.Locale;
-import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
+import java.io.PrintWriter;
 
 /**
- * {@code cairn du --estimate} (run by {@link DuCommand}): how much data a set of snapshots holds and what deleting them would free,
+ * {@code cairn du --estimate}: how much data a set of snapshots holds and what deleting them would free,
  * estimated from the snapshots' sketches (seed 002) instead of walking their trees, with bounds at two
  * standard deviations. Snapshots whose sketch is not stored yet get it computed (cost: what changed
  * between each and its predecessor); {@code --save} stores those, which needs the store writable.
  */
-@Command(name = "du-estimate", mixinStandardHelpOptions = true,
-        description = "Estimate the data snapshots hold and what deleting them would free, from their sketches.")
-final class DuEstimateCommand extends StoreCommand {
+final class DuEstimate {
 
-    @Parameters(index = "1", arity = "0..1", paramLabel = "NAME[@SNAP[..SNAP]]",
-            description = "A disk (all its snapshots), one snapshot, or a range of a disk's snapshots (both ends"
-                    + " included); every snapshot in the store if left out.")
-    String target;
+    private final StoreArgument store;
+    private final PrintWriter out;
+    /** A disk (all its snapshots), one snapshot, a range NAME@A..B, or null for every snapshot. */
+    private final String target;
+    private final boolean json;
+    /** Store the sketches computed for this report (needs the store writable). */
+    private final boolean save;
 
-    @Option(names = "--json", description = "Print JSON (sizes in bytes) instead of a table.")
-    boolean json;
+    DuEstimate(StoreArgument store, PrintWriter out, String target, boolean json, boolean save) {
+        this.store = store;
+        this.out = out;
+        this.target = target;
+        this.json = json;
+        this.save = save;
+    }
 
-    @Option(names = "--save", description = "Store the sketches computed for this report in the store.")
-    boolean save;
-
-    @Override
     void run() {
         SpaceSelection selection;
         SketchCatalog catalog;
@@ -59,7 +59,7 @@ final class DuEstimateCommand extends StoreCommand {
                         + SketchedSpace.STANDARD_DEVIATIONS + " standard deviations; data blocks only")
                 .row("computed now", catalog.computedNow() + (save ? " (" + catalog.storedNow() + " stored)" : ""))
                 .row("time", millis + " ms");
-        table.print(out());
+        table.print(out);
     }
 
     private static String described(SketchedSpace.Estimate estimate) {
@@ -82,7 +82,7 @@ final class DuEstimateCommand extends StoreCommand {
                 .field("computedNow", catalog.computedNow())
                 .field("storedNow", catalog.storedNow())
                 .field("millis", millis);
-        out().println(out.endObject());
+        this.out.println(out.endObject());
     }
 
     private static void estimate(Json json, String name, SketchedSpace.Estimate estimate) {

@@ -15,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code cairn du --estimate}: selections, JSON, and storing the computed sketches with --save. */
-class DuEstimateCommandTest {
+class DuEstimateTest {
 
     private static final int BLOCK = 4096;
 
