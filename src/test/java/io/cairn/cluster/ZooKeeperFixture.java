@@ -18,31 +18,31 @@ import org.apache.zookeeper.ZooKeeper;
  * TestingServer) for the cluster tests, with a 100 ms tick so session timeouts of 0.2 to 2 s are
  * honoured as asked (the server allows 2 to 20 ticks).
  */
-final class ZooKeeperFixture implements AutoCloseable {
+public final class ZooKeeperFixture implements AutoCloseable {
 
     /** Short enough for fast tests, long enough for a loaded two-core machine's heartbeats. */
-    static final LeaseTimeouts TIMEOUTS = new LeaseTimeouts(Duration.ofSeconds(2));
+    public static final LeaseTimeouts TIMEOUTS = new LeaseTimeouts(Duration.ofSeconds(2));
     private static final int TICK_MILLIS = 100;
 
     final TestingServer server;
     /** Each test uses its own store id, so tests never see each other's znodes. */
-    final String storeId = "store-" + UUID.randomUUID();
+    public final String storeId = "store-" + UUID.randomUUID();
 
-    ZooKeeperFixture() throws Exception {
+    public ZooKeeperFixture() throws Exception {
         File dataDirectory = Files.createTempDirectory("cairn-zk").toFile();
         InstanceSpec spec = new InstanceSpec(dataDirectory, InstanceSpec.getRandomPort(), -1, -1, true, 1, TICK_MILLIS, 100);
         server = new TestingServer(spec, true);
     }
 
-    String connectString() {
+    public String connectString() {
         return server.getConnectString();
     }
 
-    ZooKeeperLockManager node(String name) {
+    public ZooKeeperLockManager node(String name) {
         return node(name, storeId);
     }
 
-    ZooKeeperLockManager node(String name, String store) {
+    public ZooKeeperLockManager node(String name, String store) {
         return ZooKeeperLockManager.connect(new ZooKeeperLockManager.Options(connectString(), store, name,
                 Map.of("nbd", "127.0.0.1:10809", "admin", "/run/" + name + ".sock"), TIMEOUTS));
     }
