@@ -38,6 +38,9 @@ final class CoordinatorConnection implements AutoCloseable {
                 .sessionTimeoutMs(timeouts.sessionTimeoutMillis())
                 .connectionTimeoutMs(timeouts.coordinatorWaitMillis())
                 .retryPolicy(new RetryUntilElapsed(timeouts.coordinatorWaitMillis(), Math.toIntExact(timeouts.retryMillis())))
+                // Ensemble tracking follows dynamic reconfiguration in the background; Cairn is given its
+                // ensemble, and a background read that fails while ZooKeeper is away only adds noise.
+                .ensembleTracker(false)
                 .build();
         client.getConnectionStateListenable().addListener((source, state) -> {
             if (state.isConnected()) {
@@ -56,17 +59,11 @@ final class CoordinatorConnection implements AutoCloseable {
      * @throws CoordinatorUnavailableException ZooKeeper did not answer in time
      */
     static CoordinatorConnection open(String connectString, LeaseTimeouts timeouts, Consumer<ConnectionState> listener) {
-        if (connectString == null || connectString.isBlank()) {
-            throw new IllegalArgumentException("no ZooKeeper address given (expected HOST:PORT[,HOST:PORT...])");
-        }
-        CoordinatorConnection connection = new CoordinatorConnection(connectString.strip(), timeouts, listener);
+        CoordinatorConnection connection = new CoordinatorConnection(Names.connectString(connectString), timeouts, listener);
         try {
             connection.client.start();
             connection.awaitConnected();
             return connection;
-        } catch (IllegalArgumentException e) {
-            connection.close();
-            throw new IllegalArgumentException("invalid ZooKeeper address '" + connectString + "': " + e.getMessage(), e);
         } catch (RuntimeException e) {
             connection.close();
             throw e;

@@ -18,6 +18,8 @@ public final class Names {
     private static final Pattern SEGMENT = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
     /** Attribute keys of a member: lower-case words joined by '-' or '.'. */
     private static final Pattern ATTRIBUTE_KEY = Pattern.compile("[a-z][a-z0-9.-]{0,62}");
+    /** One server of an ensemble: a host name, IPv4 address or bracketed IPv6 address, and an optional port. */
+    private static final Pattern SERVER = Pattern.compile("(?:[A-Za-z0-9][A-Za-z0-9.-]*|\\[[0-9A-Fa-f:.]+\\])(?::(\\d{1,5}))?");
     /** Lock names are up to this many segments ("vdi/7", "extent/data/12"). */
     private static final int MAX_LOCK_SEGMENTS = 4;
     /** Separator of lock-name segments inside the znode name; never allowed in a segment. */
@@ -68,6 +70,31 @@ public final class Names {
                     + ": use 1 to 63 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit");
         }
         return id;
+    }
+
+    /** {@code connectString} if it is a ZooKeeper ensemble, {@code HOST[:PORT][,HOST[:PORT]...]} (port 2181 if left out). */
+    public static String connectString(String connectString) {
+        String problem = null;
+        if (connectString == null || connectString.isBlank()) {
+            problem = "none given";
+        } else {
+            for (String server : connectString.split(",", -1)) {
+                java.util.regex.Matcher matcher = SERVER.matcher(server.strip());
+                if (!matcher.matches()) {
+                    problem = "'" + server.strip() + "' is not HOST:PORT";
+                    break;
+                }
+                if (matcher.group(1) != null && (Integer.parseInt(matcher.group(1)) < 1 || Integer.parseInt(matcher.group(1)) > 65535)) {
+                    problem = "port " + matcher.group(1) + " is out of range";
+                    break;
+                }
+            }
+        }
+        if (problem != null) {
+            throw new IllegalArgumentException("invalid ZooKeeper address " + quoted(connectString) + ": " + problem
+                    + " (expected HOST:PORT[,HOST:PORT...])");
+        }
+        return connectString.strip();
     }
 
     /** Checks one member attribute: a lower-case key, and a value on one line. */

@@ -98,6 +98,8 @@ public final class ZooKeeperLockManager implements LockManager {
     private final Object acquiring = new Object();
     /** Session id the membership znode was created in; 0 before. */
     private volatile long registeredSessionId;
+    /** The session whose negotiated timeout was reported as differing from the lease timeout (guarded by state). */
+    private long warnedSessionId;
     /** Send time of the heartbeat in flight, or 0. */
     private final AtomicLong beatInFlightSince = new AtomicLong();
     private volatile boolean closed;
@@ -321,6 +323,13 @@ public final class ZooKeeperLockManager implements LockManager {
                 current = null;
             }
             if (current == null) {
+                if (zk.getSessionTimeout() != timeouts().sessionTimeoutMillis() && zk.getSessionId() != warnedSessionId) {
+                    warnedSessionId = zk.getSessionId();
+                    log.warn("node {}: ZooKeeper granted a session timeout of {} ms, not the lease timeout of {} ms (the server's"
+                            + " minSessionTimeout/maxSessionTimeout, 2 and 20 ticks by default); a dead node's locks are free after"
+                            + " {} ms", nodeName(), zk.getSessionTimeout(), timeouts().sessionTimeoutMillis(), zk.getSessionTimeout());
+                }
+                // The shorter of the two: a window derived from a longer timeout than the server keeps would be unsafe.
                 long negotiatedMillis = Math.min(zk.getSessionTimeout(), timeouts().sessionTimeoutMillis());
                 current = ValidityEpoch.forSession(zk.getSessionId(), LeaseTimeouts.validityNanos(negotiatedMillis));
                 epoch = current;

@@ -65,5 +65,9 @@ class NodesCommandTest {
         assertEquals(ExitCodes.USAGE, usage.exitCode(), usage::toString);
         assertTrue(usage.err().startsWith("cairn: invalid store id 'a/b'"), usage.err());
         assertEquals(ExitCodes.USAGE, Cli.run("nodes").exitCode(), "--cluster is required");
+        Cli.Result badAddress = Cli.run("nodes", "--cluster", "bad host:x");
+        assertEquals(ExitCodes.USAGE, badAddress.exitCode(), badAddress::toString);
+        assertEquals("cairn: invalid ZooKeeper address 'bad host:x': 'bad host:x' is not HOST:PORT (expected HOST:PORT[,HOST:PORT...])\n",
+                badAddress.err());
     }
 }

@@ -96,6 +96,11 @@ class EmbeddedLockManagerTest {
         }
         assertThrows(IllegalArgumentException.class, () -> new EmbeddedLockManager("solo", Map.of("NBD", "x"), 0));
         assertThrows(IllegalArgumentException.class, () -> new EmbeddedLockManager("solo", Map.of("nbd", "a\nb"), 0));
+        assertEquals("zk1:2181,zk2,[::1]:2182", Names.connectString(" zk1:2181,zk2,[::1]:2182 "));
+        for (String bad : List.of("", "a b:1", "zk:99999", "zk:2181,", "zk:2181/chroot")) {
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> Names.connectString(bad)).getMessage()
+                    .startsWith("invalid ZooKeeper address '" + bad + "': "), bad);
+        }
         assertEquals("vdi:7", Names.lockSegment("vdi/7"));
         assertEquals("extent/data/12", Names.lockFromSegment(Names.lockSegment("extent/data/12")));
     }
