@@ -70,6 +70,11 @@ public final class Lease implements AutoCloseable {
         }
     }
 
+    /** True until the lease is released or lost (whether or not it is still within its window). */
+    boolean isHeld() {
+        return state.get() == State.HELD;
+    }
+
     /** True once the lease was lost (not merely released). */
     public boolean isLost() {
         return state.get() == State.LOST;

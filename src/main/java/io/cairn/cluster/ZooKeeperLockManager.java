@@ -170,8 +170,14 @@ public final class ZooKeeperLockManager implements LockManager {
                         long sentNanos = System.nanoTime();
                         try {
                             Stat stat = new Stat();
-                            zk.create(path, Znodes.encode(Map.of(Znodes.NODE_KEY, nodeName())), ZooDefs.Ids.OPEN_ACL_UNSAFE,
-                                    CreateMode.EPHEMERAL, stat);
+                            try {
+                                zk.create(path, Znodes.encode(Map.of(Znodes.NODE_KEY, nodeName())), ZooDefs.Ids.OPEN_ACL_UNSAFE,
+                                        CreateMode.EPHEMERAL, stat);
+                            } catch (KeeperException.ConnectionLossException lostReply) {
+                                // Only a lost answer to the create itself may mean the znode is ours (note 5).
+                                createMayHaveHappened = true;
+                                throw lostReply;
+                            }
                             Lease lease = grant(zk, current, lockName, path, stat.getCzxid(), sentNanos);
                             if (lease != null) {
                                 return lease;
@@ -209,10 +215,12 @@ public final class ZooKeeperLockManager implements LockManager {
                 if (remainingNanos <= 0) {
                     throw new LockHeldException(holder);
                 }
-                // Woken by the deletion watch; the retry interval bounds the wait for a lock held in this process.
-                changed.await(Math.min(remainingNanos, TimeUnit.MILLISECONDS.toNanos(timeouts().retryMillis())), TimeUnit.NANOSECONDS);
+                // Another node's lock: its deletion (or a connection change) fires the watch. A lock held in
+                // this process is released without a watch event we registered, so it is checked every retry interval.
+                boolean heldHere = holder.node().equals(nodeName());
+                changed.await(heldHere ? Math.min(remainingNanos, TimeUnit.MILLISECONDS.toNanos(timeouts().retryMillis())) : remainingNanos,
+                        TimeUnit.NANOSECONDS);
             } catch (KeeperException.ConnectionLossException lost) {
-                createMayHaveHappened = true;
                 pause();
             } catch (KeeperException.SessionExpiredException expired) {
                 createMayHaveHappened = false;
@@ -249,7 +257,9 @@ public final class ZooKeeperLockManager implements LockManager {
         zk.exists(path, event -> {
             if (event.getType() == Watcher.Event.EventType.NodeDeleted) {
                 lose(lease, "its lock znode " + path + " was deleted");
-            } else if (event.getType() != Watcher.Event.EventType.None && lease.isValid()) {
+            } else if (event.getType() != Watcher.Event.EventType.None && lease.isHeld()) {
+                // A data change used the watch up: watch again. Connection events (type None) leave it in
+                // place: the client re-registers its watches when it reconnects in the same session.
                 watchForDeletion(zk, path, lease);
             }
         }, (rc, p, ctx, stat) -> {

@@ -148,6 +148,21 @@ class ZooKeeperLockManagerTest {
     }
 
     @Test
+    void aLockZnodeDeletedByHandLosesTheLease() throws Exception {
+        try (ZooKeeperLockManager a = zookeeper.node("a"); ZooKeeperLockManager b = zookeeper.node("b")) {
+            Lease lease = a.acquire("extent/3", Duration.ZERO);
+            CountDownLatch lost = new CountDownLatch(1);
+            lease.onLost(l -> lost.countDown());
+            b.sessionHandle().delete(Znodes.lock(zookeeper.storeId, "extent/3"), -1);
+            assertTrue(lost.await(10, TimeUnit.SECONDS));
+            assertFalse(lease.isValid());
+            assertTrue(lease.lostReason().contains("was deleted"), lease.lostReason());
+            Lease again = a.acquire("extent/3", Duration.ZERO);
+            assertTrue(again.fencingToken() > lease.fencingToken());
+        }
+    }
+
+    @Test
     void electionFailsOverWhenTheLeaderLeaves() throws Exception {
         try (ZooKeeperLockManager a = zookeeper.node("a"); ZooKeeperLockManager b = zookeeper.node("b")) {
             Election electionA = a.elect("gc");
