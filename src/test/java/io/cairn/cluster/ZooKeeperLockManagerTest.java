@@ -184,6 +184,7 @@ class ZooKeeperLockManagerTest {
             try (ZooKeeperLockManager b = zookeeper.node("b")) {
                 List<Member> members = a.members();
                 assertEquals(List.of("a", "b"), members.stream().map(Member::name).toList());
+                assertEquals(members, b.members(), "every node sees the same membership");
                 Member memberB = members.get(1);
                 assertEquals("127.0.0.1:10809", memberB.attributes().get("nbd"));
                 assertEquals("/run/b.sock", memberB.attributes().get("admin"));
