@@ -88,8 +88,13 @@ final class CoordinatorConnection implements AutoCloseable {
      * @throws CoordinatorUnavailableException not connected in time
      */
     ZooKeeper awaitConnected() {
+        return awaitConnected(timeouts.coordinatorWaitMillis());
+    }
+
+    /** Like {@link #awaitConnected()}, waiting up to {@code waitMillis} instead. */
+    ZooKeeper awaitConnected(long waitMillis) {
         try {
-            if (!connected && !client.blockUntilConnected(timeouts.coordinatorWaitMillis(), TimeUnit.MILLISECONDS)) {
+            if (!connected && !client.blockUntilConnected(Math.toIntExact(Math.max(1, waitMillis)), TimeUnit.MILLISECONDS)) {
                 throw unavailable(null);
             }
             return client.getZookeeperClient().getZooKeeper();

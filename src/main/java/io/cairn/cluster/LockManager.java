@@ -33,7 +33,8 @@ public interface LockManager extends AutoCloseable {
      * holds (under another lease) is contended like any other.
      *
      * @throws LockHeldException              the lock is still held after {@code wait}
-     * @throws CoordinatorUnavailableException ZooKeeper could not be reached in time
+     * @throws CoordinatorUnavailableException ZooKeeper could not be reached within the longer of
+     *                                         {@code wait} and the coordinator wait (T/2)
      */
     Lease acquire(String lockName, Duration wait);
 

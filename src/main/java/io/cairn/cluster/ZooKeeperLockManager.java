@@ -159,7 +159,9 @@ public final class ZooKeeperLockManager implements LockManager {
         boolean createMayHaveHappened = false;
         while (true) {
             ensureOpen();
-            ZooKeeper zk = connection.awaitConnected();
+            // A caller willing to wait for the holder waits as long for the coordinator, but never less than T/2.
+            long remainingMillis = (deadlineNanos - System.nanoTime()) / 1_000_000;
+            ZooKeeper zk = connection.awaitConnected(Math.max(timeouts().coordinatorWaitMillis(), remainingMillis));
             CountDownLatch changed = new CountDownLatch(1);
             LockHolder holder;
             try {
@@ -320,16 +322,24 @@ public final class ZooKeeperLockManager implements LockManager {
 
     /**
      * The epoch for session {@code zk}, starting a new one if the session changed or the current epoch
-     * lapsed; the leases of an epoch that ends are lost.
+     * lapsed; the leases of an epoch that ends are lost (their listeners run after the state lock is
+     * released, so a listener may call back into the manager).
      */
     private ValidityEpoch liveEpoch(ZooKeeper zk) {
+        List<HeldLock> lost = List.of();
+        ValidityEpoch ended = null;
+        boolean sessionMayLive = false;
+        ValidityEpoch current;
         synchronized (state) {
-            ValidityEpoch current = epoch;
+            current = epoch;
             if (current != null && current.sessionId != zk.getSessionId()) {
-                endEpoch(current, "ZooKeeper session 0x" + Long.toHexString(current.sessionId) + " expired", false);
+                ended = current;
+                lost = detach(current, "ZooKeeper session 0x" + Long.toHexString(current.sessionId) + " expired");
                 current = null;
             } else if (current != null && (current.lapsed(System.nanoTime()) || current.endReason() != null)) {
-                endEpoch(current, null, true);
+                ended = current;
+                sessionMayLive = true;
+                lost = detach(current, null);
                 current = null;
             }
             if (current == null) {
@@ -344,29 +354,44 @@ public final class ZooKeeperLockManager implements LockManager {
                 current = ValidityEpoch.forSession(zk.getSessionId(), LeaseTimeouts.validityNanos(negotiatedMillis));
                 epoch = current;
             }
-            return current;
         }
+        if (ended != null) {
+            loseAll(lost, ended, sessionMayLive);
+        }
+        return current;
     }
 
     /**
      * Ends {@code ended} and loses its leases. When the session may still be alive ({@code sessionMayLive}),
      * their znodes are deleted through it so other nodes need not wait for the session to expire.
+     * Called without the state lock held.
      */
     private void endEpoch(ValidityEpoch ended, String reason, boolean sessionMayLive) {
-        List<HeldLock> lost = new ArrayList<>();
+        List<HeldLock> lost;
         synchronized (state) {
-            ended.end(reason != null ? reason : "not confirmed by ZooKeeper within " + ended.windowNanos() / 1_000_000 + " ms");
-            held.values().removeIf(lock -> {
-                if (lock.lease().epoch() == ended) {
-                    lost.add(lock);
-                    return true;
-                }
-                return false;
-            });
-            if (epoch == ended) {
-                epoch = null;
-            }
+            lost = detach(ended, reason);
         }
+        loseAll(lost, ended, sessionMayLive);
+    }
+
+    /** Ends the epoch and takes its leases out of {@link #held}; the caller holds the state lock. */
+    private List<HeldLock> detach(ValidityEpoch ended, String reason) {
+        ended.end(reason != null ? reason : "not confirmed by ZooKeeper within " + ended.windowNanos() / 1_000_000 + " ms");
+        List<HeldLock> lost = new ArrayList<>();
+        held.values().removeIf(lock -> {
+            if (lock.lease().epoch() == ended) {
+                lost.add(lock);
+                return true;
+            }
+            return false;
+        });
+        if (epoch == ended) {
+            epoch = null;
+        }
+        return lost;
+    }
+
+    private void loseAll(List<HeldLock> lost, ValidityEpoch ended, boolean sessionMayLive) {
         for (HeldLock lock : lost) {
             if (lock.lease().markLost(ended.endReason())) {
                 log.warn("node {}: lost {}: {}", nodeName(), lock.lease(), ended.endReason());
