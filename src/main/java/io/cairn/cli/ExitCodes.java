@@ -1,5 +1,6 @@
 package io.cairn.cli;
 
+import io.cairn.cluster.CoordinatorUnavailableException;
 import io.cairn.format.UnsupportedFormatException;
 import io.cairn.io.StorageException;
 import java.io.IOException;
@@ -30,6 +31,8 @@ final class ExitCodes {
     static final int CHECK_LEAKS = 6;
     /** {@code check} and {@code gc}: the store is damaged (a counter too low, a bad pointer, unreadable metadata). */
     static final int CHECK_DAMAGE = 7;
+    /** The cluster coordinator (ZooKeeper) did not answer in time; retrying once it is back may succeed. */
+    static final int COORDINATOR_UNAVAILABLE = 8;
 
     private ExitCodes() {
     }
@@ -37,6 +40,7 @@ final class ExitCodes {
     static int of(Throwable problem) {
         return switch (problem) {
             case CommandFailure failure -> failure.exitCode();
+            case CoordinatorUnavailableException ignored -> COORDINATOR_UNAVAILABLE;
             case CommandLine.ParameterException ignored -> USAGE;
             // The engine reports a name that does not resolve with its own NoSuchElementException subtype.
             case NoSuchElementException ignored -> NOT_FOUND;

@@ -25,7 +25,8 @@ import picocli.CommandLine.ScopeType;
         versionProvider = Main.VersionProvider.class,
         description = "Virtual disks with instant snapshots and writable clones, served over NBD.",
         footer = {"", "Exit codes: 0 ok, 1 unexpected error, 2 usage error, 3 not found, 4 conflict or in use,"
-                + " 5 storage error or corruption; check: 6 leaks only, 7 damage; gc: 7 damage."},
+                + " 5 storage error or corruption; check: 6 leaks only, 7 damage; gc: 7 damage;"
+                + " 8 cluster coordinator (ZooKeeper) unreachable."},
         subcommands = {
             FormatCommand.class,
             CreateCommand.class,
@@ -45,6 +46,7 @@ import picocli.CommandLine.ScopeType;
             ServeCommand.class,
             CheckCommand.class,
             GcCommand.class,
+            NodesCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

@@ -2,6 +2,9 @@ package io.cairn.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.cairn.cluster.CoordinatorUnavailableException;
+import io.cairn.cluster.LockHeldException;
+import io.cairn.cluster.LockHolder;
 import io.cairn.format.UnsupportedFormatException;
 import io.cairn.io.CorruptionException;
 import io.cairn.io.StorageException;
@@ -30,6 +33,8 @@ class ExitCodesTest {
         assertEquals(ExitCodes.STORAGE, ExitCodes.of(new CorruptionException(7, "bad checksum")));
         assertEquals(ExitCodes.STORAGE, ExitCodes.of(new UnsupportedFormatException("version 9")));
         assertEquals(ExitCodes.STORAGE, ExitCodes.of(new IOException("disk on fire")));
+        assertEquals(ExitCodes.COORDINATOR_UNAVAILABLE, ExitCodes.of(new CoordinatorUnavailableException("ZooKeeper away")));
+        assertEquals(ExitCodes.CONFLICT, ExitCodes.of(new LockHeldException(new LockHolder("vdi/7", "a", 12))));
         assertEquals(ExitCodes.OTHER, ExitCodes.of(new NullPointerException()));
     }
 
