@@ -10,7 +10,8 @@
 #   4 KiB random read, 4 KiB random write, 1 MiB sequential read, 1 MiB sequential write.
 # Every figure is repeated REPS times, interleaved across servers (the server order rotates
 # every repetition), and the table shows medians: IOPS for 4 KiB, MiB/s for 1 MiB. Every run
-# starts after a sync, so no run pays for the writeback of the one before.
+# starts from the same page-cache state (see settle_cache): its image synced and evicted, and for
+# read figures read back once.
 #
 # Environment:
 #   QUICK=1          smoke test: 1 GiB disk, 3 s runs (unless set below)
@@ -211,6 +212,36 @@ print("%.1f %d" % (side["iops"], side["bw_bytes"]))
 EOF
 }
 
+image_of() { # server -> its image file
+    case $1 in
+        cairn | cairn-base) echo "$work/$1.cairn" ;;
+        nbdkit) echo "$work/nbdkit.raw" ;;
+        qemu-raw) echo "$work/qemu.raw" ;;
+        qemu-qcow2) echo "$work/qemu.qcow2" ;;
+    esac
+}
+
+# Every run starts from the same page-cache state, whatever created the image or ran before:
+#  - no dirty pages (sync), so no run pays for the writeback of the one before;
+#  - the image evicted from the page cache, then, for read figures, read once sequentially.
+# Why: how a file's pages entered the cache decides what a 4 KiB overwrite costs. After large
+# sequential I/O (an import, cp, a sequential read) the kernel keeps large folios, and each 4 KiB
+# write into one then costs ~30 us of ext4_block_write_begin instead of ~2 us: measured here,
+# nbdkit-file 4K random writes fall from 48-68k to 15-18k IOPS after one `cat` of its image. Without
+# this step the server whose image was written last by large writes loses for that reason alone.
+settle_cache() { # server figure
+    local image
+    image=$(image_of "$1")
+    sync
+    python3 - "$image" <<'EOF'
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+os.close(fd)
+EOF
+    case $2 in randread | seqread) cat "$image" >/dev/null ;; esac
+}
+
 # Warm-up: one short mixed pass per server (JIT, caches), not counted.
 for name in $SERVERS; do
     for figure in randwrite randread; do
@@ -224,9 +255,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
     for figure in $FIGURES; do
         for ((k = 0; k < count; k++)); do
             name=${server_list[$(((k + rep - 1) % count))]}
-            # Start every run with no dirty pages: writeback left by the previous run (another
-            # server's random writes) would otherwise slow down whoever comes next.
-            sync
+            settle_cache "$name" "$figure"
             read -r iops bw < <(run_fio "$name" "$figure" "$RUNTIME" "$RAMP")
             echo "$figure,$name,$rep,$iops,$bw" >>"$results"
             log "rep $rep $figure $name: $iops IOPS, $((bw / 1048576)) MiB/s"

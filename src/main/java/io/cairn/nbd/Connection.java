@@ -7,7 +7,9 @@ import java.nio.channels.GatheringByteChannel;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -54,6 +56,10 @@ import org.slf4j.LoggerFactory;
  *   <li>Receiving is buffered: one read takes in every request the client has pipelined so far (up to
  *       128 KiB), so a queue of small writes costs one system call, not two per request (header, then
  *       payload). Payloads of 128 KiB or more skip the buffer and go straight into their own.</li>
+ *   <li>Sending is combined: a finished request queues its reply and takes the write lock; whoever
+ *       holds the lock writes every queued reply with one gathering write, so replies that finish
+ *       while another is being written share the next system call. A thread returns only once its
+ *       own reply is on the wire (or failed), so its buffers may be reused the moment it returns.</li>
  * </ol>
  */
 final class Connection implements Runnable {
@@ -62,6 +68,8 @@ final class Connection implements Runnable {
     private static final int SCRATCH_BYTES = 64 * 1024;
     /** Receive buffer: a few dozen pipelined requests with 4 KiB payloads arrive in one system call. */
     private static final int READ_AHEAD_BYTES = 128 * 1024;
+    /** Buffers per gathering write of combined replies (Linux takes up to 1024 per call). */
+    private static final int MAX_BATCH_BUFFERS = 256;
     /** First buffer for a WRITE payload; larger payloads grow from here as their bytes arrive. */
     private static final int INITIAL_PAYLOAD_BYTES = 1024 * 1024;
 
@@ -99,6 +107,8 @@ final class Connection implements Runnable {
     private final Semaphore inFlight;
     private final Semaphore bufferBudget;
     private final ReentrantLock writeLock = new ReentrantLock();
+    /** Replies handed to {@link #send} and not yet taken by a writer. */
+    private final ConcurrentLinkedQueue<PendingReply> pendingReplies = new ConcurrentLinkedQueue<>();
     /** The reader's turn: held by the one server thread that reads the next request. */
     private final ReentrantLock readTurn = new ReentrantLock();
     private final ByteBuffer requestHeader = ByteBuffer.allocateDirect(NbdConstants.REQUEST_HEADER_BYTES);
@@ -483,25 +493,70 @@ final class Connection implements Runnable {
 
     /** Writes whole messages; concurrent callers never interleave. */
     private void send(ByteBuffer... buffers) throws IOException {
+        PendingReply mine = new PendingReply(buffers);
+        pendingReplies.add(mine);
         writeLock.lock();
         try {
-            if (out instanceof GatheringByteChannel gathering) {
-                long remaining = 0;
-                for (ByteBuffer buffer : buffers) {
-                    remaining += buffer.remaining();
-                }
-                while (remaining > 0) {
-                    remaining -= gathering.write(buffers);
-                }
-            } else {
-                for (ByteBuffer buffer : buffers) {
-                    while (buffer.hasRemaining()) {
-                        out.write(buffer);
-                    }
-                }
+            // Whoever holds the lock writes every reply queued so far (design note 8); ours may already
+            // be on the wire, written by the thread before us.
+            while (!mine.sent) {
+                writeBatch();
+            }
+            if (mine.failure != null) {
+                throw mine.failure;
             }
         } finally {
             writeLock.unlock();
+        }
+    }
+
+    /** Under the write lock: takes queued replies (up to a bound) and writes them with one gathering write. */
+    private void writeBatch() {
+        List<PendingReply> batch = new ArrayList<>();
+        List<ByteBuffer> buffers = new ArrayList<>();
+        PendingReply next;
+        while (buffers.size() < MAX_BATCH_BUFFERS && (next = pendingReplies.poll()) != null) {
+            batch.add(next);
+            buffers.addAll(Arrays.asList(next.buffers));
+        }
+        IOException failure = null;
+        try {
+            writeAll(buffers.toArray(ByteBuffer[]::new));
+        } catch (IOException e) {
+            failure = e;
+        }
+        for (PendingReply reply : batch) {
+            reply.failure = failure;
+            reply.sent = true;
+        }
+    }
+
+    private void writeAll(ByteBuffer[] buffers) throws IOException {
+        if (out instanceof GatheringByteChannel gathering) {
+            long remaining = 0;
+            for (ByteBuffer buffer : buffers) {
+                remaining += buffer.remaining();
+            }
+            while (remaining > 0) {
+                remaining -= gathering.write(buffers);
+            }
+        } else {
+            for (ByteBuffer buffer : buffers) {
+                while (buffer.hasRemaining()) {
+                    out.write(buffer);
+                }
+            }
+        }
+    }
+
+    /** A reply waiting for the write lock; {@code sent} and {@code failure} are guarded by it. */
+    private static final class PendingReply {
+        final ByteBuffer[] buffers;
+        boolean sent;
+        IOException failure;
+
+        PendingReply(ByteBuffer[] buffers) {
+            this.buffers = buffers;
         }
     }
 
