@@ -55,6 +55,11 @@ import java.util.function.Function;
  *       {@code ioGate} is held shared by every volume I/O and exclusively by snapshots and by the
  *       reclamation of freed blocks, which therefore see no I/O in flight; {@code commitLock}
  *       orders commits. Lock order: commitLock, ioGate, stripe locks, metaLock.</li>
+ *   <li>Commits are grouped. Every commit gets a sequence number when it captures the transaction (under
+ *       metaLock); a caller of {@link #commit()} first reads how many commits have captured (its <em>ticket</em>)
+ *       and is served by any commit numbered above it, since that one captured after the caller's changes and
+ *       flushes after its completed writes. So callers that queue behind a running commit share the next one
+ *       instead of running one each; {@link #commitSoon()} asks for such a commit without waiting for it.</li>
  *   <li>A corruption found while serving stops all writing: the store turns read-only and says why.</li>
  *   <li>A scan that runs without the store's locks (the garbage collector) first <em>pins</em> every live
  *       root: one extra reference each ({@link Internals#pinLiveRoots()}), taken right after a commit.
@@ -131,6 +136,12 @@ public final class Store implements Closeable {
     private final List<String> damage = new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile boolean closed;
     private final java.util.concurrent.atomic.AtomicInteger lent = new java.util.concurrent.atomic.AtomicInteger();
+    /** Commits that have captured their transaction (design note 5); written under commitLock and metaLock. */
+    private volatile long commitsCaptured;
+    /** The sequence number of the last commit that finished; written under commitLock. */
+    private volatile long commitsFinished;
+    private final OperationLatencies latencies = new OperationLatencies();
+    private final BackgroundCommitter backgroundCommits = new BackgroundCommitter(this::commit, "cairn-commits");
 
     /** Deltas in memory (loaded from blobs or computed), by snapshot id; used only while their base is current. */
     private final Map<Long, SketchDelta> sketchDeltas = new HashMap<>();
@@ -421,10 +432,36 @@ public final class Store implements Closeable {
 
     /**
      * Makes every change so far durable (see design note 1). Cheap when nothing changed: then it only
-     * flushes the device, which is what in-place data writes need.
+     * flushes the device, which is what in-place data writes need. Shares a commit with the callers queued
+     * with it (design note 5): returns at once if a commit that captured after this call began has finished.
      */
     public void commit() {
-        commitOnce();
+        long ticket = commitsCaptured;
+        commitLock.lock();
+        try {
+            if (commitsFinished > ticket) {
+                return;
+            }
+            commitOnce();
+        } finally {
+            commitLock.unlock();
+        }
+    }
+
+    /**
+     * Asks for a commit in the background and returns at once: every change so far becomes durable within
+     * the next commit or two, without the caller waiting. A no-op once the store is closing.
+     */
+    public void commitSoon() {
+        checkOpen();
+        if (!readOnly()) {
+            backgroundCommits.request();
+        }
+    }
+
+    /** Latencies of snapshots, clones and commits as this store measured them since it opened (or a reset). */
+    public OperationLatencies latencies() {
+        return latencies;
     }
 
     /**
@@ -444,9 +481,12 @@ public final class Store implements Closeable {
         commitLock.lock();
         try {
             checkOpen();
+            long startNanos = System.nanoTime();
+            long sequence;
             CommitPlan plan;
             metaLock.lock();
             try {
+                sequence = ++commitsCaptured;
                 space.allowReserve(true);
                 plan = prepareCommit();
             } finally {
@@ -455,6 +495,7 @@ public final class Store implements Closeable {
             }
             if (plan == null) {
                 device.flush();
+                finished(sequence, startNanos);
                 return false;
             }
             for (SystemTable.PageWrite page : plan.pages) {
@@ -482,11 +523,18 @@ public final class Store implements Closeable {
             } finally {
                 metaLock.unlock();
             }
+            finished(sequence, startNanos);
             reclaim(TreeSpace.queueOf(plan.capture.releases()));
             return true;
         } finally {
             commitLock.unlock();
         }
+    }
+
+    /** Under commitLock: commit {@code sequence} is durable. */
+    private void finished(long sequence, long startNanos) {
+        commitsFinished = sequence;
+        latencies.committed(sequence, startNanos, System.nanoTime());
     }
 
     private record CommitPlan(List<SystemTable.PageWrite> pages, TreeSpace.Capture capture,
@@ -615,12 +663,15 @@ public final class Store implements Closeable {
 
     /** Creates a writable clone of a snapshot ({@code NAME@ID} or {@code NAME@LABEL}): O(1), shares every block. */
     public VdiInfo clone(String name, String snapshotReference) {
+        long startNanos = System.nanoTime();
         Names.checkVdiName(name);
         return mutate(() -> {
             requireFreeName(name);
             SnapshotRecord source = resolveSnapshot(snapshotReference);
             long root = trees.share(source.rootBlock(), source.height(), LeafKind.DATA);
-            return info(register(name, source.sizeBytes(), root, source.height(), source.id()));
+            VdiInfo clone = info(register(name, source.sizeBytes(), root, source.height(), source.id()));
+            latencies.taken(OperationLatencies.Kind.CLONE, startNanos, System.nanoTime(), commitsCaptured);
+            return clone;
         });
     }
 
@@ -643,6 +694,7 @@ public final class Store implements Closeable {
      * Durable at the next commit.
      */
     public SnapshotInfo snapshot(String name, String label) {
+        long startNanos = System.nanoTime();
         if (label != null && !label.isEmpty()) {
             Names.checkLabel(label);
         }
@@ -663,6 +715,7 @@ public final class Store implements Closeable {
                 snapshotTable.markDirty(id);
                 state.record = state.record.withSnapshotLogHead(id);
                 vdiTable.markDirty(state.record.id());
+                latencies.taken(OperationLatencies.Kind.SNAPSHOT, startNanos, System.nanoTime(), commitsCaptured);
                 return snapshotInfo(record);
             });
         } finally {
@@ -1719,7 +1772,8 @@ public final class Store implements Closeable {
     /**
      * Lends this open store to code that will {@link #close()} it when done — a command a running
      * server executes for a client. The borrower's close commits (so what it did is durable when it
-     * returns) and leaves the store open for its owner.
+     * returns; the commit is shared with other callers, design note 5) and leaves the store open for its
+     * owner; {@link #release(boolean) release(false)} instead asks for the commit without waiting.
      */
     public Store lend() {
         checkOpen();
@@ -1734,15 +1788,29 @@ public final class Store implements Closeable {
      */
     @Override
     public void close() {
+        release(true);
+    }
+
+    /**
+     * Like {@link #close()}; but a borrower that passes {@code waitForDurable = false} gets its changes
+     * committed in the background ({@link #commitSoon()}) instead of waiting for them. The owner's close
+     * always commits until settled, whatever it passes.
+     */
+    public void release(boolean waitForDurable) {
         if (closed) {
             return;
         }
         if (lent.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
             if (!readOnly()) {
-                commitUntilSettled();
+                if (waitForDurable) {
+                    commit();
+                } else {
+                    commitSoon();
+                }
             }
             return;
         }
+        backgroundCommits.stop();
         stopSketchWorker();
         try {
             if (!readOnly()) {
