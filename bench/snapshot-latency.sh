@@ -4,10 +4,12 @@
 #
 # Serves a prefilled disk with bin/cairn serve and runs fio's nbd engine (libnbd, one connection,
 # 4 KiB random writes, QD16, no flushes) against it in phases of PHASE_SECONDS each:
-#   off   no snapshots
-#   on    a snapshot every INTERVAL (cairn schedule STORE disk0 --every INTERVAL --keep KEEP),
-#         each committed in the background (group commits)
-# REPS pairs, interleaved (off,on / on,off / ...), every phase after a sync. Then, with fio writing
+#   off    no snapshots, no flushes (the writes stay in the page cache: no durability at all)
+#   flush  an NBD FLUSH every INTERVAL from a second connection (bench/lib/nbd_flusher.py): the
+#          durability continuous snapshots give, without the snapshots
+#   on     a snapshot every INTERVAL (cairn schedule STORE disk0 --every INTERVAL --keep KEEP),
+#          each committed in the background (group commits)
+# REPS rounds, the order of the modes rotating every round, every phase after a sync. Then, with fio writing
 # and the schedule on again, CLONES clones of one snapshot, one after another, each command waiting
 # for its clone to be durable (the default).
 #
@@ -17,16 +19,17 @@
 # is in any figure.
 #
 # Environment:
-#   QUICK=1            smoke test: 1 GiB disk, 3 pairs of 5 s phases (~1,500 snapshots), 100 clones
+#   QUICK=1            smoke test: 1 GiB disk, 3 rounds of 5 s phases (~1,500 snapshots), 100 clones
 #   DISK_SIZE=4G       disk size
 #   PHASE_SECONDS=35   seconds per fio phase (3 "on" phases of 35 s at 10 ms = ~10,500 snapshots)
-#   REPS=3             off/on pairs
+#   REPS=3             rounds of (off, flush, on)
 #   INTERVAL=10ms      snapshot interval
 #   KEEP=100           snapshots the schedule keeps
 #   CLONES=1000        clones in the clone phase
 #   BENCH_DIR=DIR      where the store goes (default: a fresh directory under /var/tmp)
 #   KEEP_FILES=1       keep the store and logs afterwards
-#   JAVA_TOOL_OPTIONS  passed to the server as usual (e.g. -XX:StartFlightRecording=filename=x.jfr)
+#   JAVA_TOOL_OPTIONS  passed to the server as usual (e.g. -XX:StartFlightRecording)
+#   JFR_DUMP=FILE      dump the server's flight recording there before stopping it (needs JAVA_HOME)
 #
 # Needs: fio with the nbd engine, nbdinfo, python3.
 set -euo pipefail
@@ -64,11 +67,13 @@ fi
 store=$work/store.cairn
 server_pid=
 fio_pid=
+flusher_pid=
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 admin() { python3 "$repo_root/bench/lib/cairn_admin.py" "$store" "$@"; }
 
 cleanup() {
     [[ -n "$fio_pid" ]] && kill "$fio_pid" 2>/dev/null || true
+    [[ -n "$flusher_pid" ]] && kill "$flusher_pid" 2>/dev/null || true
     if [[ -n "$server_pid" ]]; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -131,27 +136,49 @@ admin schedule "$store" disk0 --stop >/dev/null
 admin snapshot "$store" disk0 --label base >/dev/null
 admin stats "$store" --reset >/dev/null
 
-# ---- throughput: off/on pairs, interleaved ----
+interval_seconds=$(python3 -c '
+import re, sys
+amount, unit = re.fullmatch(r"([0-9]+)(us|ms|s)", sys.argv[1]).groups()
+print(int(amount) / {"us": 1e6, "ms": 1e3, "s": 1}[unit])' "$INTERVAL")
+
+# ---- throughput: rounds of (off, flush, on), the order rotating ----
 
 : >"$work/phases.csv"
 snapshots_taken=0
+modes=(off flush on)
 for ((rep = 1; rep <= REPS; rep++)); do
-    if ((rep % 2 == 1)); then order="off on"; else order="on off"; fi
-    for mode in $order; do
+    for ((k = 0; k < 3; k++)); do
+        mode=${modes[$(((k + rep - 1) % 3))]}
+        note=
         sync
-        [[ $mode == on ]] && admin schedule "$store" disk0 --every "$INTERVAL" --keep "$KEEP" >/dev/null
+        case $mode in
+            on) admin schedule "$store" disk0 --every "$INTERVAL" --keep "$KEEP" >/dev/null ;;
+            flush)
+                python3 "$repo_root/bench/lib/nbd_flusher.py" 127.0.0.1 "$port" disk0 "$interval_seconds" \
+                    >"$work/flusher.out" &
+                flusher_pid=$!
+                ;;
+        esac
         fio_job "$mode-$rep" "$PHASE_SECONDS"
         wait "$fio_pid"
         fio_pid=
-        if [[ $mode == on ]]; then
-            stopped=$(admin schedule "$store" disk0 --stop)
-            taken=$(sed -E 's/.* after ([0-9]+) snapshot.*/\1/' <<<"$stopped")
-            snapshots_taken=$((snapshots_taken + taken))
-        fi
+        case $mode in
+            on)
+                stopped=$(admin schedule "$store" disk0 --stop)
+                taken=$(sed -E 's/.* after ([0-9]+) snapshot.*/\1/' <<<"$stopped")
+                snapshots_taken=$((snapshots_taken + taken))
+                note=", $taken snapshots"
+                ;;
+            flush)
+                kill -TERM "$flusher_pid"
+                wait "$flusher_pid"
+                flusher_pid=
+                note=", $(cat "$work/flusher.out") flushes"
+                ;;
+        esac
         iops=$(fio_iops "$mode-$rep")
         echo "$mode,$rep,$iops" >>"$work/phases.csv"
-        log "rep $rep $mode: $iops IOPS${taken:+, $taken snapshots}"
-        taken=
+        log "rep $rep $mode: $iops IOPS$note"
     done
 done
 admin stats "$store" --json --reset >"$work/snapshot-stats.json"
@@ -174,6 +201,11 @@ wait "$fio_pid" 2>/dev/null || true
 fio_pid=
 admin schedule "$store" disk0 --stop >/dev/null
 admin stats "$store" --json >"$work/clone-stats.json"
+if [[ -n "${JFR_DUMP:-}" ]]; then
+    # The server's recording (JAVA_TOOL_OPTIONS=-XX:StartFlightRecording) is dumped here: a server stopped
+    # by a signal halts without the dump at exit.
+    "$JAVA_HOME/bin/jcmd" "$server_pid" JFR.dump filename="$JFR_DUMP" >/dev/null
+fi
 
 # ---- report ----
 
@@ -182,8 +214,8 @@ python3 - "$work/phases.csv" "$work/snapshot-stats.json" "$work/clone-stats.json
 import csv, json, statistics, sys
 phases, snap_path, clone_path, taken, interval, keep, seconds, reps, disk, clones = sys.argv[1:11]
 rows = list(csv.reader(open(phases)))
-off = [float(r[2]) for r in rows if r[0] == "off"]
-on = [float(r[2]) for r in rows if r[0] == "on"]
+runs = {mode: [float(r[2]) for r in rows if r[0] == mode] for mode in ("off", "flush", "on")}
+median = {mode: statistics.median(values) for mode, values in runs.items()}
 snap = json.load(open(snap_path))
 clone = json.load(open(clone_path))
 def ms(n):
@@ -199,11 +231,15 @@ print("fio randwrite 4K QD16 (nbd engine, no flushes), disk %s, %s phases of %s 
 print()
 print("| fio IOPS | runs | median |")
 print("|---|---|---:|")
-print("| no snapshots | %s | %.0f |" % (" ".join("%.0f" % v for v in off), statistics.median(off)))
-print("| snapshot every %s | %s | %.0f |" % (interval, " ".join("%.0f" % v for v in on), statistics.median(on)))
-ratio = statistics.median(on) / statistics.median(off)
+titles = {"off": "no snapshots, no flushes", "flush": "a FLUSH every %s" % interval,
+          "on": "a snapshot every %s" % interval}
+for mode in ("off", "flush", "on"):
+    print("| %s | %s | %.0f |" % (titles[mode], " ".join("%.0f" % v for v in runs[mode]), median[mode]))
 print()
-print("with/without snapshots: %.3f (cost %.1f%%); %s snapshots taken" % (ratio, (1 - ratio) * 100, taken))
+for base in ("flush", "off"):
+    ratio = median["on"] / median[base]
+    print("snapshots / %s: %.3f (cost %.1f%%)" % (titles[base], ratio, (1 - ratio) * 100))
+print("%s snapshots taken" % taken)
 print()
 print("| at the server | count | p50 | p99 | p99.9 | max |")
 print("|---|---:|---:|---:|---:|---:|")

@@ -78,8 +78,9 @@ import java.util.function.Function;
  *       cloned from; none (0) for the first snapshot of a disk created empty.</li>
  *   <li>A delta is computed by comparing the two immutable trees, skipping every subtree named by the same
  *       block in both ({@link TreeSpace#forEachDifference}): the cost is what changed between them. Taking a
- *       snapshot does none of it (snapshots stay O(1)); a background worker ({@link StoreOptions#sketchWorker})
- *       or the first report that needs the delta computes it.</li>
+ *       snapshot does none of it (snapshots stay O(1)); a background worker ({@link StoreOptions#sketchWorker};
+ *       once a snapshot is 2 s old, at most one pass a second) or the first report that needs the delta
+ *       computes it.</li>
  *   <li>A stored delta is a sketch blob, a chain of CSKB pages named by the snapshot record (one reference,
  *       counted like a root; each page references the next). It is written to fresh blocks under the commit
  *       lock and published in the record afterwards, so no commit or inspection ever sees pages allocated
@@ -1231,15 +1232,30 @@ public final class Store implements Closeable {
 
     /**
      * Computes and stores the deltas of live snapshots that have no blob, and checks the suspect ones
-     * (what the background worker does after each snapshot or deletion).
+     * (what the background worker does, for snapshots old enough, after snapshots and deletions).
      */
     public int storeMissingSketches() {
-        int stored = 0;
+        int[] stored = {0};
+        storeMissingSketches(Long.MAX_VALUE, stored);
+        return stored[0];
+    }
+
+    /**
+     * Like {@link #storeMissingSketches()} for the snapshots taken at or before {@code takenByMillis}; returns
+     * when the earliest of the others was taken (0 if none was left out), and adds the count stored to
+     * {@code stored[0]}.
+     */
+    private long storeMissingSketches(long takenByMillis, int[] stored) {
+        long[] earliestLeftOut = {0};
         List<Long> work = underMeta(() -> {
             List<Long> ids = new ArrayList<>();
             for (SnapshotRecord record : snapshots.values()) {
                 if (!record.deleted() && (record.sketchBlock() == 0 || suspectSketches.contains(record.id()))) {
-                    ids.add(record.id());
+                    if (record.takenMillis() <= takenByMillis) {
+                        ids.add(record.id());
+                    } else if (earliestLeftOut[0] == 0 || record.takenMillis() < earliestLeftOut[0]) {
+                        earliestLeftOut[0] = record.takenMillis();
+                    }
                 }
             }
             return ids;
@@ -1248,10 +1264,10 @@ public final class Store implements Closeable {
             if (stopping || closed || readOnly()) {
                 break;
             }
-            stored += refreshDelta(id, true).stored ? 1 : 0;
+            stored[0] += refreshDelta(id, true).stored ? 1 : 0;
             underMeta(() -> suspectSketches.remove(id));
         }
-        return stored;
+        return earliestLeftOut[0];
     }
 
     private void startSketchWorker() {
@@ -1272,26 +1288,59 @@ public final class Store implements Closeable {
         }
     }
 
+    /**
+     * The worker leaves snapshots younger than this to a later pass. Continuous snapshots ({@link SnapshotSchedule})
+     * mostly live shorter and are deleted first, so their sketches would be wasted work — and the first live
+     * snapshot of a disk, whose base each retention deletion changes, would be walked whole at every tick. A
+     * report computes any sketch still missing itself.
+     */
+    private static final long SKETCH_MIN_AGE_MILLIS = 2_000;
+    /** Least time between two passes of the worker: a burst of snapshots and deletions costs one pass. */
+    private static final long SKETCH_PASS_GAP_MILLIS = 1_000;
+
     private void runSketchWorker() {
+        long dueMillis = 0; // when a snapshot left out as too young comes of age; 0 = none
         while (!stopping) {
             synchronized (sketchSignal) {
                 while (!sketchWorkPending && !stopping) {
+                    long waitMillis = dueMillis == 0 ? 0 : Math.max(1, dueMillis - System.currentTimeMillis());
+                    if (dueMillis != 0 && System.currentTimeMillis() >= dueMillis) {
+                        break;
+                    }
                     try {
-                        sketchSignal.wait();
+                        sketchSignal.wait(waitMillis);
                     } catch (InterruptedException interrupted) {
                         return;
                     }
                 }
                 sketchWorkPending = false;
             }
+            if (stopping) {
+                return;
+            }
             try {
-                storeMissingSketches();
+                long leftOut = storeMissingSketches(System.currentTimeMillis() - SKETCH_MIN_AGE_MILLIS, new int[1]);
+                dueMillis = leftOut == 0 ? 0 : leftOut + SKETCH_MIN_AGE_MILLIS;
+                pauseSketchWorker(SKETCH_PASS_GAP_MILLIS);
             } catch (RuntimeException problem) {
                 // Sketches are an estimate's cache: failing to store one (store full, read-only after damage,
                 // closing) must not stop anything else. The next report computes what is missing.
                 if (!stopping) {
                     System.getLogger(Store.class.getName()).log(System.Logger.Level.WARNING,
                             "cannot store snapshot sketches: " + problem.getMessage());
+                }
+            }
+        }
+    }
+
+    private void pauseSketchWorker(long millis) {
+        long end = System.currentTimeMillis() + millis;
+        synchronized (sketchSignal) {
+            for (long left = millis; left > 0 && !stopping; left = end - System.currentTimeMillis()) {
+                try {
+                    sketchSignal.wait(left);
+                } catch (InterruptedException interrupted) {
+                    return;
                 }
             }
         }
