@@ -128,13 +128,30 @@ if job.get("error"):
     sys.exit("fio error %s" % job["error"])
 print("%.1f" % job["write"]["iops"])' "$work/fio/$1.json"; }
 
+# Stops the schedule and deletes the snapshots it kept, so that every phase starts from a disk that
+# shares nothing (else the next phase would copy-on-write every block, and the store would fill up).
+# Prints how many snapshots the schedule took.
+stop_schedule() {
+    python3 - "$repo_root/bench/lib" "$store" <<'PY'
+import json, re, sys
+sys.path.insert(0, sys.argv[1])
+import cairn_admin
+store = sys.argv[2]
+stopped = cairn_admin.run_ok(store, ["schedule", store, "disk0", "--stop"])
+listed = json.loads(cairn_admin.run_ok(store, ["snapshots", store, "disk0", "--json"]))
+for snapshot in listed["snapshots"]:
+    if snapshot["label"] is None:
+        cairn_admin.run_ok(store, ["delete", store, snapshot["reference"]])
+print(re.search(r"after (\d+) snapshot", stopped).group(1))
+PY
+}
+
 # Warm-up (JIT, node cache), with snapshots so that path is compiled too; not counted.
 admin schedule "$store" disk0 --every "$INTERVAL" --keep "$KEEP" >/dev/null
 fio_job warmup 5
 wait "$fio_pid"
 fio_pid=
-admin schedule "$store" disk0 --stop >/dev/null
-admin snapshot "$store" disk0 --label base >/dev/null
+stop_schedule >/dev/null
 admin stats "$store" --reset >/dev/null
 
 interval_seconds=$(python3 -c '
@@ -165,8 +182,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
         fio_pid=
         case $mode in
             on)
-                stopped=$(admin schedule "$store" disk0 --stop)
-                taken=$(sed -E 's/.* after ([0-9]+) snapshot.*/\1/' <<<"$stopped")
+                taken=$(stop_schedule)
                 snapshots_taken=$((snapshots_taken + taken))
                 note=", $taken snapshots"
                 ;;
@@ -187,6 +203,7 @@ admin stats "$store" >"$work/snapshot-stats.txt"
 
 # ---- clones: one snapshot cloned CLONES times while fio writes and the schedule runs ----
 
+admin snapshot "$store" disk0 --label base >/dev/null
 admin schedule "$store" disk0 --every "$INTERVAL" --keep "$KEEP" >/dev/null
 fio_job clones 3600
 python3 - "$repo_root/bench/lib" "$store" "$CLONES" <<'PY'

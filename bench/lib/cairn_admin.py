@@ -22,7 +22,7 @@ def socket_path(store):
     return os.path.join(directory, "cairn-" + hashlib.sha256(real.encode()).hexdigest()[:16] + ".sock")
 
 
-def _read_exactly(sock, count):
+def read_exactly(sock, count):
     data = b""
     while len(data) < count:
         chunk = sock.recv(count - len(data))
@@ -33,8 +33,8 @@ def _read_exactly(sock, count):
 
 
 def _read_string(sock):
-    (length,) = struct.unpack(">I", _read_exactly(sock, 4))
-    return _read_exactly(sock, length).decode()
+    (length,) = struct.unpack(">I", read_exactly(sock, 4))
+    return read_exactly(sock, length).decode()
 
 
 def run(store, arguments):
@@ -46,7 +46,7 @@ def run(store, arguments):
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(socket_path(store))
         sock.sendall(request)
-        (code,) = struct.unpack(">I", _read_exactly(sock, 4))
+        (code,) = struct.unpack(">I", read_exactly(sock, 4))
         return code, _read_string(sock), _read_string(sock)
 
 

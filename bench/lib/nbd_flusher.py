@@ -9,22 +9,14 @@ import struct
 import sys
 import time
 
+from cairn_admin import read_exactly
+
 NBD_FLAG_C_FIXED_NEWSTYLE = 1
 NBD_FLAG_C_NO_ZEROES = 2
 NBD_OPT_EXPORT_NAME = 1
 NBD_CMD_FLUSH = 3
 REQUEST_MAGIC = 0x25609513
 SIMPLE_REPLY_MAGIC = 0x67446698
-
-
-def read_exactly(sock, count):
-    data = b""
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        if not chunk:
-            raise ConnectionError("the server closed the connection")
-        data += chunk
-    return data
 
 
 def connect(host, port, export):

@@ -17,7 +17,8 @@ final class LiveStores {
     private LiveStores() {
     }
 
-    private record Served(Store store, Schedules schedules) {
+    /** A store this process serves, with its snapshot schedules. */
+    record Served(Store store, Schedules schedules) {
     }
 
     private static final Map<Path, Served> SERVED = new ConcurrentHashMap<>();
@@ -40,16 +41,17 @@ final class LiveStores {
         return served == null ? null : served.store().lend();
     }
 
-    /** The live store at {@code path}, not lent (for commands that only read figures kept in memory), or null. */
-    static Store served(Path path) {
+    /**
+     * The store served at {@code path}, not lent (for commands that only use what the server keeps in memory);
+     * a usage error saying that {@code command} needs a server if this process does not serve it.
+     */
+    static Served requireServed(Path path, String command) {
         Served served = SERVED.get(key(path));
-        return served == null ? null : served.store();
-    }
-
-    /** The snapshot schedules of the store served at {@code path}, or null if this process does not serve it. */
-    static Schedules schedules(Path path) {
-        Served served = SERVED.get(key(path));
-        return served == null ? null : served.schedules();
+        if (served == null) {
+            throw CommandFailure.usage(command + " needs a running server, and none serves " + path
+                    + ": start one with: cairn serve " + path);
+        }
+        return served;
     }
 
     private static Path key(Path path) {

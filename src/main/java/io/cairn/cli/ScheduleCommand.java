@@ -30,11 +30,7 @@ final class ScheduleCommand extends StoreCommand {
 
     @Override
     void run() {
-        Schedules schedules = LiveStores.schedules(store.path);
-        if (schedules == null) {
-            throw CommandFailure.usage("snapshot schedules run in a server, and none serves " + store.path
-                    + ": start one with: cairn serve " + store.path + " --snapshot-every 10ms:NAME");
-        }
+        Schedules schedules = LiveStores.requireServed(store.path, "cairn schedule").schedules();
         if (name == null) {
             if (every != null || stop) {
                 throw CommandFailure.usage("name the disk whose schedule to " + (stop ? "stop" : "start"));

@@ -161,7 +161,7 @@ final class ServeCommand implements Callable<Integer> {
 
     /** Starts the --snapshot-every schedules; a bad one stops the server before it serves anything. */
     private void startSchedules(Path path, String fallback) {
-        Schedules schedules = LiveStores.schedules(path);
+        Schedules schedules = LiveStores.requireServed(path, "--snapshot-every").schedules();
         for (String spec : snapshotEvery) {
             int colon = spec.indexOf(':');
             String interval = colon < 0 ? spec : spec.substring(0, colon);

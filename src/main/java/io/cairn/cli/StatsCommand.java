@@ -22,11 +22,7 @@ final class StatsCommand extends StoreCommand {
 
     @Override
     void run() {
-        Store served = LiveStores.served(store.path);
-        if (served == null) {
-            throw CommandFailure.usage("latencies are measured by a running server, and none serves " + store.path
-                    + ": start one with: cairn serve " + store.path);
-        }
+        Store served = LiveStores.requireServed(store.path, "cairn stats").store();
         OperationLatencies.Report report = served.latencies().report();
         if (reset) {
             served.latencies().reset();

@@ -78,10 +78,10 @@ class ScheduleCommandTest {
         Store.formatFile(path, 256L << 20, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults()).close();
         Cli.Result schedule = Cli.run("schedule", path, "disk0", "--every", "10ms");
         assertEquals(ExitCodes.USAGE, schedule.exitCode(), schedule::toString);
-        assertTrue(schedule.err().contains("snapshot schedules run in a server"), schedule.err());
+        assertTrue(schedule.err().contains("cairn schedule needs a running server, and none serves"), schedule.err());
         Cli.Result stats = Cli.run("stats", path);
         assertEquals(ExitCodes.USAGE, stats.exitCode(), stats::toString);
-        assertTrue(stats.err().contains("latencies are measured by a running server"), stats.err());
+        assertTrue(stats.err().contains("cairn stats needs a running server"), stats.err());
 
         Cli.Result badInterval = Cli.run("schedule", path, "disk0", "--every", "10 parsecs");
         assertEquals(ExitCodes.USAGE, badInterval.exitCode(), badInterval::toString);
