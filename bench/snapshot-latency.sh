@@ -263,7 +263,7 @@ print("| at the server | count | p50 | p99 | p99.9 | max |")
 print("|---|---:|---:|---:|---:|---:|")
 print(line("snapshot taken", snap["snapshot_taken"]))
 print(line("snapshot durable", snap["snapshot_durable"]))
-print(line("commit (during the snapshot phases)", snap["commit"]))
+print(line("commit (every commit of the throughput phases)", snap["commit"]))
 print(line("clone taken (%s clones)" % clones, clone["clone_taken"]))
 print(line("clone durable", clone["clone_durable"]))
 PY
