@@ -80,7 +80,8 @@ cleanup() {
         wait "$server_pid" 2>/dev/null || true
     fi
     if [[ "${KEEP_FILES:-0}" != 1 ]]; then
-        rm -rf "$work/fio" "$store" "$work"/*.log "$work/seed.img"
+        rm -rf "$work/fio" "$store" "$work"/*.log "$work/seed.img" "$work"/*.csv "$work"/*.json "$work"/*.txt \
+            "$work/flusher.out"
         rmdir "$work" 2>/dev/null || true
     fi
 }
