@@ -27,9 +27,14 @@ final class CreateCommand extends StoreCommand {
         String snapshot;
     }
 
+    @Option(names = "--no-wait", description = "On a running server: return as soon as the disk exists;"
+            + " the server commits it in the background (a power loss before that commit loses it).")
+    boolean noWait;
+
     @Override
     void run() {
-        try (Store opened = store.openForChanges()) {
+        Store opened = store.openForChanges();
+        try {
             Conflicts.requireNoDisk(opened, name);
             if (source.snapshot != null) {
                 VdiInfo clone = opened.clone(name, source.snapshot);
@@ -39,6 +44,8 @@ final class CreateCommand extends StoreCommand {
                 VdiInfo disk = opened.create(name, source.sizeBytes);
                 out().println("created disk " + name + " (id " + disk.id() + ", " + Sizes.human(disk.sizeBytes()) + ")");
             }
+        } finally {
+            opened.release(!noWait);
         }
     }
 }

@@ -44,6 +44,8 @@ import picocli.CommandLine.ScopeType;
             ExportDiffCommand.class,
             ImportDiffCommand.class,
             ServeCommand.class,
+            ScheduleCommand.class,
+            StatsCommand.class,
             CheckCommand.class,
             GcCommand.class,
             NodesCommand.class,

@@ -73,6 +73,15 @@ final class ServeCommand implements Callable<Integer> {
                     + " exports or, without names, for all of them: for clients that never send FLUSH.")
     List<String> writeThrough = List.of();
 
+    @Option(names = "--snapshot-every", paramLabel = "INTERVAL[:NAME]",
+            description = "Snapshot disk NAME (default: the default export) every INTERVAL, e.g. 10ms or 5m; repeat for"
+                    + " more disks. Change it while serving with: cairn schedule STORE NAME --every INTERVAL.")
+    List<String> snapshotEvery = List.of();
+
+    @Option(names = "--keep-snapshots", paramLabel = "N", defaultValue = "" + ScheduleCommand.DEFAULT_KEEP,
+            description = "How many of its snapshots each --snapshot-every schedule keeps (default: ${DEFAULT-VALUE}).")
+    int keepSnapshots;
+
     @Spec
     CommandSpec spec;
 
@@ -112,6 +121,7 @@ final class ServeCommand implements Callable<Integer> {
         try {
             admin = new AdminServer(AdminEndpoint.socketFor(path));
             LiveStores.register(path, opened);
+            startSchedules(path, fallback);
             Runtime.getRuntime().addShutdownHook(hook);
             if (inetd) {
                 server.serveInetd();
@@ -146,6 +156,27 @@ final class ServeCommand implements Callable<Integer> {
                     // The hook is running and exits the process once this thread is done.
                 }
             }
+        }
+    }
+
+    /** Starts the --snapshot-every schedules; a bad one stops the server before it serves anything. */
+    private void startSchedules(Path path, String fallback) {
+        Schedules schedules = LiveStores.requireServed(path, "--snapshot-every").schedules();
+        for (String spec : snapshotEvery) {
+            int colon = spec.indexOf(':');
+            String interval = colon < 0 ? spec : spec.substring(0, colon);
+            String disk = colon < 0 ? fallback : spec.substring(colon + 1);
+            if (disk == null || disk.isEmpty()) {
+                throw CommandFailure.usage("--snapshot-every " + spec + ": name the disk, as INTERVAL:NAME");
+            }
+            java.time.Duration every;
+            try {
+                every = Durations.parse(interval);
+            } catch (IllegalArgumentException problem) {
+                throw CommandFailure.usage("--snapshot-every " + spec + ": " + problem.getMessage());
+            }
+            schedules.start(disk, every, keepSnapshots);
+            LOG.info("snapshotting {} every {}, keeping the newest {}", disk, Durations.human(every), keepSnapshots);
         }
     }
 

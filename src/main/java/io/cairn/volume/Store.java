@@ -55,6 +55,11 @@ import java.util.function.Function;
  *       {@code ioGate} is held shared by every volume I/O and exclusively by snapshots and by the
  *       reclamation of freed blocks, which therefore see no I/O in flight; {@code commitLock}
  *       orders commits. Lock order: commitLock, ioGate, stripe locks, metaLock.</li>
+ *   <li>Commits are grouped. Every commit gets a sequence number when it captures the transaction (under
+ *       metaLock); a caller of {@link #commit()} first reads how many commits have captured (its <em>ticket</em>)
+ *       and is served by any commit numbered above it, since that one captured after the caller's changes and
+ *       flushes after its completed writes. So callers that queue behind a running commit share the next one
+ *       instead of running one each; {@link #commitSoon()} asks for such a commit without waiting for it.</li>
  *   <li>A corruption found while serving stops all writing: the store turns read-only and says why.</li>
  *   <li>A scan that runs without the store's locks (the garbage collector) first <em>pins</em> every live
  *       root: one extra reference each ({@link Internals#pinLiveRoots()}), taken right after a commit.
@@ -73,8 +78,9 @@ import java.util.function.Function;
  *       cloned from; none (0) for the first snapshot of a disk created empty.</li>
  *   <li>A delta is computed by comparing the two immutable trees, skipping every subtree named by the same
  *       block in both ({@link TreeSpace#forEachDifference}): the cost is what changed between them. Taking a
- *       snapshot does none of it (snapshots stay O(1)); a background worker ({@link StoreOptions#sketchWorker})
- *       or the first report that needs the delta computes it.</li>
+ *       snapshot does none of it (snapshots stay O(1)); a background worker ({@link StoreOptions#sketchWorker};
+ *       once a snapshot is 2 s old, at most one pass a second) or the first report that needs the delta
+ *       computes it.</li>
  *   <li>A stored delta is a sketch blob, a chain of CSKB pages named by the snapshot record (one reference,
  *       counted like a root; each page references the next). It is written to fresh blocks under the commit
  *       lock and published in the record afterwards, so no commit or inspection ever sees pages allocated
@@ -131,6 +137,12 @@ public final class Store implements Closeable {
     private final List<String> damage = new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile boolean closed;
     private final java.util.concurrent.atomic.AtomicInteger lent = new java.util.concurrent.atomic.AtomicInteger();
+    /** Commits that have captured their transaction (design note 5); written under commitLock and metaLock. */
+    private volatile long commitsCaptured;
+    /** The sequence number of the last commit that finished; written under commitLock. */
+    private volatile long commitsFinished;
+    private final OperationLatencies latencies = new OperationLatencies();
+    private final BackgroundCommitter backgroundCommits = new BackgroundCommitter(this::commit, "cairn-commits");
 
     /** Deltas in memory (loaded from blobs or computed), by snapshot id; used only while their base is current. */
     private final Map<Long, SketchDelta> sketchDeltas = new HashMap<>();
@@ -421,10 +433,36 @@ public final class Store implements Closeable {
 
     /**
      * Makes every change so far durable (see design note 1). Cheap when nothing changed: then it only
-     * flushes the device, which is what in-place data writes need.
+     * flushes the device, which is what in-place data writes need. Shares a commit with the callers queued
+     * with it (design note 5): returns at once if a commit that captured after this call began has finished.
      */
     public void commit() {
-        commitOnce();
+        long ticket = commitsCaptured;
+        commitLock.lock();
+        try {
+            if (commitsFinished > ticket) {
+                return;
+            }
+            commitOnce();
+        } finally {
+            commitLock.unlock();
+        }
+    }
+
+    /**
+     * Asks for a commit in the background and returns at once: every change so far becomes durable within
+     * the next commit or two, without the caller waiting. A no-op once the store is closing.
+     */
+    public void commitSoon() {
+        checkOpen();
+        if (!readOnly()) {
+            backgroundCommits.request();
+        }
+    }
+
+    /** Latencies of snapshots, clones and commits as this store measured them since it opened (or a reset). */
+    public OperationLatencies latencies() {
+        return latencies;
     }
 
     /**
@@ -444,9 +482,12 @@ public final class Store implements Closeable {
         commitLock.lock();
         try {
             checkOpen();
+            long startNanos = System.nanoTime();
+            long sequence;
             CommitPlan plan;
             metaLock.lock();
             try {
+                sequence = ++commitsCaptured;
                 space.allowReserve(true);
                 plan = prepareCommit();
             } finally {
@@ -455,6 +496,7 @@ public final class Store implements Closeable {
             }
             if (plan == null) {
                 device.flush();
+                finished(sequence, startNanos);
                 return false;
             }
             for (SystemTable.PageWrite page : plan.pages) {
@@ -482,11 +524,18 @@ public final class Store implements Closeable {
             } finally {
                 metaLock.unlock();
             }
+            finished(sequence, startNanos);
             reclaim(TreeSpace.queueOf(plan.capture.releases()));
             return true;
         } finally {
             commitLock.unlock();
         }
+    }
+
+    /** Under commitLock: commit {@code sequence} is durable. */
+    private void finished(long sequence, long startNanos) {
+        commitsFinished = sequence;
+        latencies.committed(sequence, startNanos, System.nanoTime());
     }
 
     private record CommitPlan(List<SystemTable.PageWrite> pages, TreeSpace.Capture capture,
@@ -615,12 +664,15 @@ public final class Store implements Closeable {
 
     /** Creates a writable clone of a snapshot ({@code NAME@ID} or {@code NAME@LABEL}): O(1), shares every block. */
     public VdiInfo clone(String name, String snapshotReference) {
+        long startNanos = System.nanoTime();
         Names.checkVdiName(name);
         return mutate(() -> {
             requireFreeName(name);
             SnapshotRecord source = resolveSnapshot(snapshotReference);
             long root = trees.share(source.rootBlock(), source.height(), LeafKind.DATA);
-            return info(register(name, source.sizeBytes(), root, source.height(), source.id()));
+            VdiInfo clone = info(register(name, source.sizeBytes(), root, source.height(), source.id()));
+            latencies.taken(OperationLatencies.Kind.CLONE, startNanos, System.nanoTime(), commitsCaptured);
+            return clone;
         });
     }
 
@@ -643,6 +695,7 @@ public final class Store implements Closeable {
      * Durable at the next commit.
      */
     public SnapshotInfo snapshot(String name, String label) {
+        long startNanos = System.nanoTime();
         if (label != null && !label.isEmpty()) {
             Names.checkLabel(label);
         }
@@ -663,6 +716,7 @@ public final class Store implements Closeable {
                 snapshotTable.markDirty(id);
                 state.record = state.record.withSnapshotLogHead(id);
                 vdiTable.markDirty(state.record.id());
+                latencies.taken(OperationLatencies.Kind.SNAPSHOT, startNanos, System.nanoTime(), commitsCaptured);
                 return snapshotInfo(record);
             });
         } finally {
@@ -1178,15 +1232,30 @@ public final class Store implements Closeable {
 
     /**
      * Computes and stores the deltas of live snapshots that have no blob, and checks the suspect ones
-     * (what the background worker does after each snapshot or deletion).
+     * (what the background worker does, for snapshots old enough, after snapshots and deletions).
      */
     public int storeMissingSketches() {
-        int stored = 0;
+        int[] stored = {0};
+        storeMissingSketches(Long.MAX_VALUE, stored);
+        return stored[0];
+    }
+
+    /**
+     * Like {@link #storeMissingSketches()} for the snapshots taken at or before {@code takenByMillis}; returns
+     * when the earliest of the others was taken (0 if none was left out), and adds the count stored to
+     * {@code stored[0]}.
+     */
+    private long storeMissingSketches(long takenByMillis, int[] stored) {
+        long[] earliestLeftOut = {0};
         List<Long> work = underMeta(() -> {
             List<Long> ids = new ArrayList<>();
             for (SnapshotRecord record : snapshots.values()) {
                 if (!record.deleted() && (record.sketchBlock() == 0 || suspectSketches.contains(record.id()))) {
-                    ids.add(record.id());
+                    if (record.takenMillis() <= takenByMillis) {
+                        ids.add(record.id());
+                    } else if (earliestLeftOut[0] == 0 || record.takenMillis() < earliestLeftOut[0]) {
+                        earliestLeftOut[0] = record.takenMillis();
+                    }
                 }
             }
             return ids;
@@ -1195,10 +1264,10 @@ public final class Store implements Closeable {
             if (stopping || closed || readOnly()) {
                 break;
             }
-            stored += refreshDelta(id, true).stored ? 1 : 0;
+            stored[0] += refreshDelta(id, true).stored ? 1 : 0;
             underMeta(() -> suspectSketches.remove(id));
         }
-        return stored;
+        return earliestLeftOut[0];
     }
 
     private void startSketchWorker() {
@@ -1219,26 +1288,59 @@ public final class Store implements Closeable {
         }
     }
 
+    /**
+     * The worker leaves snapshots younger than this to a later pass. Continuous snapshots ({@link SnapshotSchedule})
+     * mostly live shorter and are deleted first, so their sketches would be wasted work — and the first live
+     * snapshot of a disk, whose base each retention deletion changes, would be walked whole at every tick. A
+     * report computes any sketch still missing itself.
+     */
+    private static final long SKETCH_MIN_AGE_MILLIS = 2_000;
+    /** Least time between two passes of the worker: a burst of snapshots and deletions costs one pass. */
+    private static final long SKETCH_PASS_GAP_MILLIS = 1_000;
+
     private void runSketchWorker() {
+        long dueMillis = 0; // when a snapshot left out as too young comes of age; 0 = none
         while (!stopping) {
             synchronized (sketchSignal) {
                 while (!sketchWorkPending && !stopping) {
+                    long waitMillis = dueMillis == 0 ? 0 : Math.max(1, dueMillis - System.currentTimeMillis());
+                    if (dueMillis != 0 && System.currentTimeMillis() >= dueMillis) {
+                        break;
+                    }
                     try {
-                        sketchSignal.wait();
+                        sketchSignal.wait(waitMillis);
                     } catch (InterruptedException interrupted) {
                         return;
                     }
                 }
                 sketchWorkPending = false;
             }
+            if (stopping) {
+                return;
+            }
             try {
-                storeMissingSketches();
+                long leftOut = storeMissingSketches(System.currentTimeMillis() - SKETCH_MIN_AGE_MILLIS, new int[1]);
+                dueMillis = leftOut == 0 ? 0 : leftOut + SKETCH_MIN_AGE_MILLIS;
+                pauseSketchWorker(SKETCH_PASS_GAP_MILLIS);
             } catch (RuntimeException problem) {
                 // Sketches are an estimate's cache: failing to store one (store full, read-only after damage,
                 // closing) must not stop anything else. The next report computes what is missing.
                 if (!stopping) {
                     System.getLogger(Store.class.getName()).log(System.Logger.Level.WARNING,
                             "cannot store snapshot sketches: " + problem.getMessage());
+                }
+            }
+        }
+    }
+
+    private void pauseSketchWorker(long millis) {
+        long end = System.currentTimeMillis() + millis;
+        synchronized (sketchSignal) {
+            for (long left = millis; left > 0 && !stopping; left = end - System.currentTimeMillis()) {
+                try {
+                    sketchSignal.wait(left);
+                } catch (InterruptedException interrupted) {
+                    return;
                 }
             }
         }
@@ -1723,7 +1825,8 @@ public final class Store implements Closeable {
     /**
      * Lends this open store to code that will {@link #close()} it when done — a command a running
      * server executes for a client. The borrower's close commits (so what it did is durable when it
-     * returns) and leaves the store open for its owner.
+     * returns; the commit is shared with other callers, design note 5) and leaves the store open for its
+     * owner; {@link #release(boolean) release(false)} instead asks for the commit without waiting.
      */
     public Store lend() {
         checkOpen();
@@ -1738,15 +1841,29 @@ public final class Store implements Closeable {
      */
     @Override
     public void close() {
+        release(true);
+    }
+
+    /**
+     * Like {@link #close()}; but a borrower that passes {@code waitForDurable = false} gets its changes
+     * committed in the background ({@link #commitSoon()}) instead of waiting for them. The owner's close
+     * always commits until settled, whatever it passes.
+     */
+    public void release(boolean waitForDurable) {
         if (closed) {
             return;
         }
         if (lent.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
             if (!readOnly()) {
-                commitUntilSettled();
+                if (waitForDurable) {
+                    commit();
+                } else {
+                    commitSoon();
+                }
             }
             return;
         }
+        backgroundCommits.stop();
         stopSketchWorker();
         try {
             if (!readOnly()) {

@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# Snapshot and clone latency at the server while fio writes at full speed, and what continuous
+# snapshots cost in throughput.
+#
+# Serves a prefilled disk with bin/cairn serve and runs fio's nbd engine (libnbd, one connection,
+# 4 KiB random writes, QD16, no flushes) against it in phases of PHASE_SECONDS each:
+#   off    no snapshots, no flushes (the writes stay in the page cache: no durability at all)
+#   flush  an NBD FLUSH every INTERVAL from a second connection (bench/lib/nbd_flusher.py): the
+#          durability continuous snapshots give, without the snapshots
+#   on     a snapshot every INTERVAL (cairn schedule STORE disk0 --every INTERVAL --keep KEEP),
+#          each committed in the background (group commits)
+# REPS rounds, the order of the modes rotating every round, every phase after a sync. Then, with fio writing
+# and the schedule on again, CLONES clones of one snapshot, one after another, each command returning
+# once its clone is taken (--no-wait; the server commits them in the background and still measures
+# when each became durable).
+#
+# Latencies are the server's own (cairn stats: from the call into the store to the moment the change
+# is made = "taken", and to the end of the commit that made it durable = "durable"); the commands
+# travel over the admin socket from one Python process (bench/lib/cairn_admin.py), so no JVM start
+# is in any figure.
+#
+# Environment:
+#   QUICK=1            smoke test: 1 GiB disk, 3 rounds of 5 s phases (~1,500 snapshots), 100 clones
+#   DISK_SIZE=4G       disk size
+#   PHASE_SECONDS=35   seconds per fio phase (3 "on" phases of 35 s at 10 ms = ~10,500 snapshots)
+#   REPS=3             rounds of (off, flush, on)
+#   INTERVAL=10ms      snapshot interval
+#   KEEP=100           snapshots the schedule keeps
+#   CLONES=1000        clones in the clone phase
+#   BENCH_DIR=DIR      where the store goes (default: a fresh directory under /var/tmp)
+#   KEEP_FILES=1       keep the store and logs afterwards
+#   JAVA_TOOL_OPTIONS  passed to the server as usual (e.g. -XX:StartFlightRecording)
+#   JFR_DUMP=FILE      dump the server's flight recording there before stopping it (needs JAVA_HOME)
+#
+# Needs: fio with the nbd engine, nbdinfo, python3.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+if [[ "${QUICK:-0}" == 1 ]]; then
+    DISK_SIZE=${DISK_SIZE:-1G}
+    PHASE_SECONDS=${PHASE_SECONDS:-5}
+    CLONES=${CLONES:-100}
+fi
+DISK_SIZE=${DISK_SIZE:-4G}
+PHASE_SECONDS=${PHASE_SECONDS:-35}
+REPS=${REPS:-3}
+INTERVAL=${INTERVAL:-10ms}
+KEEP=${KEEP:-100}
+CLONES=${CLONES:-1000}
+
+for tool in fio nbdinfo python3; do
+    command -v "$tool" >/dev/null || { echo "snapshot-latency: $tool is not installed" >&2; exit 1; }
+done
+
+disk_bytes=$(python3 -c '
+import sys
+s = sys.argv[1].strip().upper().removesuffix("IB").removesuffix("B")
+mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+print(int(s[:-1]) * mult[s[-1]] if s[-1] in mult else int(s))' "$DISK_SIZE")
+
+work=${BENCH_DIR:-}
+if [[ -z "$work" ]]; then
+    work=$(mktemp -d /var/tmp/cairn-snapshot-latency.XXXXXX)
+else
+    mkdir -p "$work"
+fi
+store=$work/store.cairn
+server_pid=
+fio_pid=
+flusher_pid=
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+admin() { python3 "$repo_root/bench/lib/cairn_admin.py" "$store" "$@"; }
+
+cleanup() {
+    [[ -n "$fio_pid" ]] && kill "$fio_pid" 2>/dev/null || true
+    [[ -n "$flusher_pid" ]] && kill "$flusher_pid" 2>/dev/null || true
+    if [[ -n "$server_pid" ]]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    if [[ "${KEEP_FILES:-0}" != 1 ]]; then
+        rm -rf "$work/fio" "$store" "$work"/*.log "$work/seed.img" "$work"/*.csv "$work"/*.json "$work"/*.txt \
+            "$work/flusher.out"
+        rmdir "$work" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- a prefilled disk: every block mapped, so writes overwrite (in place, or copy-on-write after a snapshot) ----
+
+log "store in $work ($(df -T "$work" | awk 'NR == 2 { print $2 }')), disk $DISK_SIZE"
+python3 - "$work/seed.img" "$disk_bytes" <<'PY'
+import os, sys
+path, size = sys.argv[1], int(sys.argv[2])
+chunk = os.urandom(1 << 20)
+with open(path, "wb") as f:
+    for i in range(size // len(chunk)):
+        f.write(i.to_bytes(8, "little") + chunk[8:])
+PY
+"$repo_root/bin/cairn" format "$store" --size $((disk_bytes * 3 + (1 << 30))) >/dev/null
+"$repo_root/bin/cairn" import "$store" disk0 "$work/seed.img" >/dev/null
+rm -f "$work/seed.img"
+sync
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$repo_root/bin/cairn" serve "$store" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+server_pid=$!
+uri="nbd://127.0.0.1:$port/disk0"
+for ((i = 0; i < 300; i++)); do
+    nbdinfo --size "$uri" >/dev/null 2>&1 && break
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
+    sleep 0.2
+done
+log "serving $uri (pid $server_pid)"
+
+mkdir -p "$work/fio"
+fio_job() { # name seconds -> runs fio in the background, sets fio_pid
+    (cd "$work/fio" && exec fio --name="$1" --ioengine=nbd --uri="$uri" --rw=randwrite --bs=4k --iodepth=16 \
+        --numjobs=1 --size="$disk_bytes" --time_based --runtime="$2" --randrepeat=0 \
+        --output-format=json --output="$1.json" >/dev/null) &
+    fio_pid=$!
+}
+fio_iops() { python3 -c '
+import json, sys
+job = json.load(open(sys.argv[1]))["jobs"][0]
+if job.get("error"):
+    sys.exit("fio error %s" % job["error"])
+print("%.1f" % job["write"]["iops"])' "$work/fio/$1.json"; }
+
+# Stops the schedule and deletes the snapshots it kept, so that every phase starts from a disk that
+# shares nothing (else the next phase would copy-on-write every block, and the store would fill up).
+# Prints how many snapshots the schedule took.
+stop_schedule() {
+    python3 - "$repo_root/bench/lib" "$store" <<'PY'
+import json, re, sys
+sys.path.insert(0, sys.argv[1])
+import cairn_admin
+store = sys.argv[2]
+stopped = cairn_admin.run_ok(store, ["schedule", store, "disk0", "--stop"])
+listed = json.loads(cairn_admin.run_ok(store, ["snapshots", store, "disk0", "--json"]))
+for snapshot in listed["snapshots"]:
+    if snapshot["label"] is None:
+        cairn_admin.run_ok(store, ["delete", store, snapshot["reference"]])
+print(re.search(r"after (\d+) snapshot", stopped).group(1))
+PY
+}
+
+# Warm-up (JIT, node cache), with snapshots so that path is compiled too; not counted.
+admin schedule "$store" disk0 --every "$INTERVAL" --keep "$KEEP" >/dev/null
+fio_job warmup 5
+wait "$fio_pid"
+fio_pid=
+stop_schedule >/dev/null
+admin stats "$store" --reset >/dev/null
+
+interval_seconds=$(python3 -c '
+import re, sys
+amount, unit = re.fullmatch(r"([0-9]+)(us|ms|s)", sys.argv[1]).groups()
+print(int(amount) / {"us": 1e6, "ms": 1e3, "s": 1}[unit])' "$INTERVAL")
+
+# ---- throughput: rounds of (off, flush, on), the order rotating ----
+
+: >"$work/phases.csv"
+snapshots_taken=0
+modes=(off flush on)
+for ((rep = 1; rep <= REPS; rep++)); do
+    for ((k = 0; k < 3; k++)); do
+        mode=${modes[$(((k + rep - 1) % 3))]}
+        note=
+        sync
+        case $mode in
+            on) admin schedule "$store" disk0 --every "$INTERVAL" --keep "$KEEP" >/dev/null ;;
+            flush)
+                python3 "$repo_root/bench/lib/nbd_flusher.py" 127.0.0.1 "$port" disk0 "$interval_seconds" \
+                    >"$work/flusher.out" &
+                flusher_pid=$!
+                ;;
+        esac
+        fio_job "$mode-$rep" "$PHASE_SECONDS"
+        wait "$fio_pid"
+        fio_pid=
+        case $mode in
+            on)
+                taken=$(stop_schedule)
+                snapshots_taken=$((snapshots_taken + taken))
+                note=", $taken snapshots"
+                ;;
+            flush)
+                kill -TERM "$flusher_pid"
+                wait "$flusher_pid"
+                flusher_pid=
+                note=", $(cat "$work/flusher.out") flushes"
+                ;;
+        esac
+        iops=$(fio_iops "$mode-$rep")
+        echo "$mode,$rep,$iops" >>"$work/phases.csv"
+        log "rep $rep $mode: $iops IOPS$note"
+    done
+done
+admin stats "$store" --json --reset >"$work/snapshot-stats.json"
+admin stats "$store" >"$work/snapshot-stats.txt"
+
+# ---- clones: one snapshot cloned CLONES times while fio writes and the schedule runs ----
+
+admin snapshot "$store" disk0 --label base >/dev/null
+admin schedule "$store" disk0 --every "$INTERVAL" --keep "$KEEP" >/dev/null
+fio_job clones 3600
+python3 - "$repo_root/bench/lib" "$store" "$CLONES" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import cairn_admin
+store, count = sys.argv[2], int(sys.argv[3])
+for i in range(count):
+    cairn_admin.run_ok(store, ["create", store, "clone-%d" % i, "--from", "disk0@base", "--no-wait"])
+PY
+kill "$fio_pid" 2>/dev/null || true
+wait "$fio_pid" 2>/dev/null || true
+fio_pid=
+admin schedule "$store" disk0 --stop >/dev/null
+admin stats "$store" --json >"$work/clone-stats.json"
+if [[ -n "${JFR_DUMP:-}" ]]; then
+    # The server's recording (JAVA_TOOL_OPTIONS=-XX:StartFlightRecording) is dumped here: a server stopped
+    # by a signal halts without the dump at exit.
+    "$JAVA_HOME/bin/jcmd" "$server_pid" JFR.dump filename="$JFR_DUMP" >/dev/null
+fi
+
+# ---- report ----
+
+python3 - "$work/phases.csv" "$work/snapshot-stats.json" "$work/clone-stats.json" "$snapshots_taken" \
+    "$INTERVAL" "$KEEP" "$PHASE_SECONDS" "$REPS" "$DISK_SIZE" "$CLONES" <<'PY'
+import csv, json, statistics, sys
+phases, snap_path, clone_path, taken, interval, keep, seconds, reps, disk, clones = sys.argv[1:11]
+rows = list(csv.reader(open(phases)))
+runs = {mode: [float(r[2]) for r in rows if r[0] == mode] for mode in ("off", "flush", "on")}
+median = {mode: statistics.median(values) for mode, values in runs.items()}
+snap = json.load(open(snap_path))
+clone = json.load(open(clone_path))
+def ms(n):
+    return "%.3f ms" % (n / 1e6)
+def line(title, s):
+    if s["count"] == 0:
+        return "| %s | 0 | - | - | - | - | - |" % title
+    return "| %s | %d | %s | %s | %s | %s | %s |" % (title, s["count"], ms(s["p50Nanos"]), ms(s["p90Nanos"]),
+                                                    ms(s["p99Nanos"]), ms(s["p999Nanos"]), ms(s["maxNanos"]))
+print()
+print("fio randwrite 4K QD16 (nbd engine, no flushes), disk %s, %s phases of %s s; snapshot every %s, keep %s"
+      % (disk, reps, seconds, interval, keep))
+print()
+print("| fio IOPS | runs | median |")
+print("|---|---|---:|")
+titles = {"off": "no snapshots, no flushes", "flush": "a FLUSH every %s" % interval,
+          "on": "a snapshot every %s" % interval}
+for mode in ("off", "flush", "on"):
+    print("| %s | %s | %.0f |" % (titles[mode], " ".join("%.0f" % v for v in runs[mode]), median[mode]))
+print()
+for base in ("flush", "off"):
+    ratio = median["on"] / median[base]
+    print("snapshots / %s: %.3f (cost %.1f%%)" % (titles[base], ratio, (1 - ratio) * 100))
+print("%s snapshots taken" % taken)
+print()
+print("| at the server | count | p50 | p90 | p99 | p99.9 | max |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+print(line("snapshot taken", snap["snapshot_taken"]))
+print(line("snapshot durable", snap["snapshot_durable"]))
+print(line("commit (every commit of the throughput phases)", snap["commit"]))
+print(line("clone taken (%s clones)" % clones, clone["clone_taken"]))
+print(line("clone durable", clone["clone_durable"]))
+PY

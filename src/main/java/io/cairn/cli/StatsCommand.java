@@ -1,0 +1,77 @@
+package io.cairn.cli;
+
+import io.cairn.volume.LatencyHistogram;
+import io.cairn.volume.OperationLatencies;
+import io.cairn.volume.Store;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "stats",
+        description = {"Latencies a running server measured: snapshots and clones taken and durable, commits.",
+                "Percentiles are at most 3% high (bucketed); maxima are exact."})
+final class StatsCommand extends StoreCommand {
+
+    @Option(names = "--json", description = "Print JSON (nanoseconds) instead of a table.")
+    boolean json;
+
+    @Option(names = "--reset", description = "Start the figures afresh after printing them.")
+    boolean reset;
+
+    @Override
+    void run() {
+        Store served = LiveStores.requireServed(store.path, "cairn stats").store();
+        OperationLatencies.Report report = served.latencies().report();
+        if (reset) {
+            served.latencies().reset();
+        }
+        Map<String, LatencyHistogram.Summary> rows = new LinkedHashMap<>();
+        rows.put("snapshot taken", report.snapshotTaken());
+        rows.put("snapshot durable", report.snapshotDurable());
+        rows.put("clone taken", report.cloneTaken());
+        rows.put("clone durable", report.cloneDurable());
+        rows.put("commit", report.commits());
+        if (json) {
+            Json out = new Json().beginObject();
+            for (Map.Entry<String, LatencyHistogram.Summary> row : rows.entrySet()) {
+                LatencyHistogram.Summary summary = row.getValue();
+                out.name(row.getKey().replace(' ', '_')).beginObject()
+                        .field("count", summary.count())
+                        .field("p50Nanos", summary.p50Nanos())
+                        .field("p90Nanos", summary.p90Nanos())
+                        .field("p99Nanos", summary.p99Nanos())
+                        .field("p999Nanos", summary.p999Nanos())
+                        .field("maxNanos", summary.maxNanos())
+                        .field("meanNanos", summary.meanNanos())
+                        .endObject();
+            }
+            out().println(out.endObject());
+            return;
+        }
+        Table table = new Table("OPERATION", "COUNT", "P50", "P90", "P99", "P99.9", "MAX", "MEAN").alignRight(1, 2, 3, 4, 5, 6, 7);
+        for (Map.Entry<String, LatencyHistogram.Summary> row : rows.entrySet()) {
+            LatencyHistogram.Summary summary = row.getValue();
+            if (summary.count() == 0) {
+                table.row(row.getKey(), 0, "-", "-", "-", "-", "-", "-");
+            } else {
+                table.row(row.getKey(), summary.count(), time(summary.p50Nanos()), time(summary.p90Nanos()),
+                        time(summary.p99Nanos()), time(summary.p999Nanos()), time(summary.maxNanos()),
+                        time(summary.meanNanos()));
+            }
+        }
+        table.print(out());
+    }
+
+    /** Three significant digits in us, ms or s. */
+    static String time(long nanos) {
+        if (nanos < 1_000_000) {
+            return String.format(Locale.ROOT, "%.1fus", nanos / 1e3);
+        }
+        if (nanos < 1_000_000_000) {
+            return String.format(Locale.ROOT, "%.2fms", nanos / 1e6);
+        }
+        return String.format(Locale.ROOT, "%.2fs", nanos / 1e9);
+    }
+}

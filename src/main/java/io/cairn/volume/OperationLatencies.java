@@ -1,0 +1,86 @@
+package io.cairn.volume;
+
+import java.util.ArrayDeque;
+
+/**
+ * What snapshots, clones and commits cost a store, as the store itself measures them (so the figures
+ * exclude any client's start-up and transport): a server reports them with {@code cairn stats}.
+ *
+ * <ol>
+ *   <li><em>Taken</em>: from the call of {@link Store#snapshot} or {@link Store#clone} to the moment the change
+ *       is made (just before the locks are let go) — the point in time is fixed, the snapshot is listed and
+ *       exportable. It includes the wait for the volume
+ *       I/O in flight (the I/O gate) and for the metadata lock.</li>
+ *   <li><em>Durable</em>: from the same call to the end of the first commit that captured the change (the
+ *       commit whose capture began after the change was made: design note 1 of {@link Store}). Whoever runs
+ *       that commit — a client's FLUSH, a background commit, an admin command — it is measured here.</li>
+ *   <li><em>Commit</em>: one commit's own work, from capture to the second flush, whether or not it
+ *       covered a snapshot.</li>
+ *   <li>Threads: any. Histograms guard themselves; the queue of changes waiting for their commit is
+ *       guarded by its own monitor. At most {@link #MAX_WAITING} changes wait; beyond that new ones are
+ *       counted as taken but not followed to durability (a store nobody commits).</li>
+ * </ol>
+ */
+public final class OperationLatencies {
+
+    static final int MAX_WAITING = 1 << 16;
+
+    /** What kind of change waits for durability. */
+    enum Kind {
+        SNAPSHOT, CLONE
+    }
+
+    private record Waiting(Kind kind, long startNanos, long ticket) {
+    }
+
+    private final LatencyHistogram snapshotTaken = new LatencyHistogram();
+    private final LatencyHistogram snapshotDurable = new LatencyHistogram();
+    private final LatencyHistogram cloneTaken = new LatencyHistogram();
+    private final LatencyHistogram cloneDurable = new LatencyHistogram();
+    private final LatencyHistogram commits = new LatencyHistogram();
+    private final ArrayDeque<Waiting> waiting = new ArrayDeque<>();
+
+    /** Summaries of every histogram, read at one moment (each consistent in itself). */
+    public record Report(LatencyHistogram.Summary snapshotTaken, LatencyHistogram.Summary snapshotDurable,
+                         LatencyHistogram.Summary cloneTaken, LatencyHistogram.Summary cloneDurable,
+                         LatencyHistogram.Summary commits) {
+    }
+
+    public Report report() {
+        return new Report(snapshotTaken.summary(), snapshotDurable.summary(), cloneTaken.summary(),
+                cloneDurable.summary(), commits.summary());
+    }
+
+    /** Starts every histogram afresh (changes still waiting for their commit are measured when it ends). */
+    public void reset() {
+        for (LatencyHistogram histogram : new LatencyHistogram[] {snapshotTaken, snapshotDurable, cloneTaken,
+                cloneDurable, commits}) {
+            histogram.reset();
+        }
+    }
+
+    /**
+     * A change was taken: started at {@code startNanos}, made at {@code endNanos}; commits numbered above
+     * {@code ticket} capture it. Called under the store's metadata lock, which orders the tickets.
+     */
+    void taken(Kind kind, long startNanos, long endNanos, long ticket) {
+        (kind == Kind.SNAPSHOT ? snapshotTaken : cloneTaken).record(endNanos - startNanos);
+        synchronized (waiting) {
+            if (waiting.size() < MAX_WAITING) {
+                waiting.addLast(new Waiting(kind, startNanos, ticket));
+            }
+        }
+    }
+
+    /** Commit number {@code sequence} ended at {@code endNanos} after starting at {@code startNanos}. */
+    void committed(long sequence, long startNanos, long endNanos) {
+        commits.record(endNanos - startNanos);
+        synchronized (waiting) {
+            // Tickets are handed out in increasing order and commits end in sequence order: a FIFO suffices.
+            while (!waiting.isEmpty() && waiting.peekFirst().ticket() < sequence) {
+                Waiting change = waiting.removeFirst();
+                (change.kind() == Kind.SNAPSHOT ? snapshotDurable : cloneDurable).record(endNanos - change.startNanos());
+            }
+        }
+    }
+}
