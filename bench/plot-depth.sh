@@ -31,6 +31,7 @@ set multiplot layout 1,2 title "4 KiB random reads through NBD, QD16 (medians; h
 set grid ytics
 set ylabel "thousand IOPS"
 set yrange [0:*]
+set offsets 0, 0, graph 0.12, 0
 set key bottom left box opaque
 
 set title "Reads at the end of a chain of clones / backing files"

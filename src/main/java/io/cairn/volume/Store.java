@@ -148,6 +148,8 @@ public final class Store implements Closeable {
         VdiRecord record;
         RootRef ref;
         int openHandles;
+        /** Label → id of its live snapshot in this VDI's log, so label checks and lookups do not walk the log. */
+        final Map<String, Long> liveLabels = new HashMap<>();
 
         VdiState(VdiRecord record) {
             this.record = record;
@@ -363,7 +365,11 @@ public final class Store implements Closeable {
                     damaged(new CorruptionException(durable.snapshotTable().rootBlock(), "snapshot " + id
                             + " in the log of disk '" + state.record.name() + "' is missing"));
                     state.record = state.record.withSnapshotLogHead(0);
+                    state.liveLabels.clear();
                     break;
+                }
+                if (!record.deleted() && !record.label().isEmpty()) {
+                    state.liveLabels.putIfAbsent(record.label(), id); // newest first, as lookups always found it
                 }
                 id = record.previousSnapshotId();
             }
@@ -661,6 +667,9 @@ public final class Store implements Closeable {
                         System.currentTimeMillis(), state.record.sizeBytes(), state.ref.height(), false, text);
                 snapshots.put(id, record);
                 snapshotTable.markDirty(id);
+                if (!text.isEmpty()) {
+                    state.liveLabels.put(text, id);
+                }
                 state.record = state.record.withSnapshotLogHead(id);
                 vdiTable.markDirty(state.record.id());
                 return snapshotInfo(record);
@@ -711,6 +720,10 @@ public final class Store implements Closeable {
                 requireFreeLabel(state, label);
             }
             SnapshotRecord relabeled = record.withLabel(label);
+            state.liveLabels.remove(record.label(), record.id());
+            if (!label.isEmpty()) {
+                state.liveLabels.put(label, record.id());
+            }
             snapshots.put(record.id(), relabeled);
             snapshotTable.markDirty(record.id());
             return snapshotInfo(relabeled);
@@ -778,6 +791,7 @@ public final class Store implements Closeable {
         releaseSketchBlob(record);
         trees.release(record.rootBlock(), record.height(), LeafKind.DATA);
         snapshots.put(record.id(), record.asDeleted());
+        vdis.get(record.vdiId()).liveLabels.remove(record.label(), record.id());
         snapshotTable.markDirty(record.id());
         // The snapshots whose base this was now have another (sketch note 4): the next one in the log, and
         // possibly the first snapshot of a clone.
@@ -817,12 +831,10 @@ public final class Store implements Closeable {
     }
 
     private void requireFreeLabel(VdiState state, String label) {
-        for (long id = state.record.snapshotLogHead(); id != 0; id = snapshots.get(id).previousSnapshotId()) {
-            SnapshotRecord record = snapshots.get(id);
-            if (!record.deleted() && record.label().equals(label)) {
-                throw new IllegalArgumentException("disk '" + state.record.name() + "' already has a snapshot labelled '"
-                        + label + "' (id " + id + ")");
-            }
+        Long id = state.liveLabels.get(label);
+        if (id != null) {
+            throw new IllegalArgumentException("disk '" + state.record.name() + "' already has a snapshot labelled '"
+                    + label + "' (id " + id + ")");
         }
     }
 
@@ -835,14 +847,25 @@ public final class Store implements Closeable {
         VdiState state = live(reference.substring(0, at));
         String which = reference.substring(at + 1);
         boolean byId = Names.isSnapshotId(which);
-        for (long id = state.record.snapshotLogHead(); id != 0; id = snapshots.get(id).previousSnapshotId()) {
-            SnapshotRecord record = snapshots.get(id);
-            if (!record.deleted() && (byId ? Long.toString(id).equals(which) : record.label().equals(which))) {
-                return record;
-            }
+        // By id or label directly, not by walking the log: a VDI may have 100,000 snapshots. A live snapshot
+        // whose record names this VDI is in its log (the log is every snapshot taken of it).
+        Long id = byId ? parseSnapshotId(which) : state.liveLabels.get(which);
+        SnapshotRecord record = id == null ? null : snapshots.get(id);
+        if (record != null && record.vdiId() == state.record.id() && !record.deleted()
+                && (byId ? Long.toString(record.id()).equals(which) : record.label().equals(which))) {
+            return record;
         }
         throw new NoSuchElementException("disk '" + state.record.name() + "' has no snapshot "
                 + (byId ? "with id " : "labelled ") + which);
+    }
+
+    /** The id written in a reference, or null if it is beyond any id (or written with leading zeros). */
+    private static Long parseSnapshotId(String digits) {
+        try {
+            return Long.parseLong(digits);
+        } catch (NumberFormatException tooLarge) {
+            return null;
+        }
     }
 
     private static void checkVdiSize(long sizeBytes) {

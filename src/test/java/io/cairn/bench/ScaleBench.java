@@ -25,12 +25,21 @@ import java.util.function.LongSupplier;
  * steps to each size in SIZES — in mode {@code vdis} by creating empty VDIs, in mode {@code snapshots} by
  * taking snapshots of {@code data} with a 4 KiB write to a random block before each (so every snapshot
  * holds its own path of nodes, as a real history does) — committing every {@value #BATCH} changes. At
- * each size it measures, on the open store: {@code listVdis}, the snapshot log of {@code data}, a durable
- * snapshot ({@code snapshot} + {@code commit}) without and with a label, a durable {@code create}, opening
- * the oldest snapshot of {@code data} by reference, and 4 KiB random reads of {@code data}
- * ({@link Volume#read}, median and 99th percentile); then it closes the store and measures opening it
- * (and the Java heap it then holds), and the wall time of the command line {@code cairn list STORE
- * --json} (a new JVM: about half a second of it is start-up).
+ * each size it prints (medians; the machine's other load shows in single figures):
+ * <ul>
+ *   <li>{@code grow/s}: VDIs created or snapshots taken per second while growing to this size;</li>
+ *   <li>{@code list}: {@link Store#listVdis}, ms; {@code log}: {@link Store#snapshots} of {@code data}, ms;</li>
+ *   <li>{@code snap}, {@code label}, {@code create}: {@link Store#snapshot} without and with a new label, and
+ *       {@link Store#create}, µs, without the commit; {@code snap+c}: a durable snapshot (snapshot and
+ *       commit, which flushes the device twice), ms;</li>
+ *   <li>{@code open@old}: opening and closing the oldest snapshot of {@code data} as {@code data@ID}
+ *       (what an NBD client's export name costs), µs;</li>
+ *   <li>{@code read50}, {@code read99}: 4 KiB random reads of {@code data} through {@link Volume#read}, µs;</li>
+ *   <li>{@code open}: {@link Store#openFile} of the closed store (writable, as a server opens it), ms, and
+ *       {@code heap}: the Java heap in use with it open, MiB;</li>
+ *   <li>{@code cli-list}: wall time of {@code cairn list STORE --json} in a new JVM (about half a second of
+ *       it is the JVM's start), s.</li>
+ * </ul>
  *
  * <p>Arguments: {@code PATH vdis|snapshots SIZES CAIRN}, e.g. {@code target/scale.cairn vdis
  * 1000,10000,100000 bin/cairn}. PATH must not exist; it is deleted at the end.
