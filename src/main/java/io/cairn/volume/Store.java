@@ -118,6 +118,12 @@ public final class Store implements Closeable {
     private final TreeMap<Long, SnapshotRecord> snapshots = new TreeMap<>();
     private final Map<String, VdiState> liveByName = new HashMap<>();
     private final Map<Long, Integer> openSnapshotHandles = new HashMap<>();
+    /**
+     * VDIs whose tree was changed since the last commit ({@link #link} and {@link #punch} are the only paths
+     * that change a VDI's tree): only their roots can differ from their records, so a commit looks at these
+     * instead of at every VDI (a store may hold 100,000). Guarded by metaLock.
+     */
+    private final java.util.Set<VdiState> changedTrees = new java.util.HashSet<>();
     /** References held on live roots by a garbage collection in progress (guarded by metaLock). */
     private final List<PinnedRoot> pins = new ArrayList<>();
     private long nextVdiId;
@@ -500,7 +506,7 @@ public final class Store implements Closeable {
     }
 
     private CommitPlan prepareCommit() {
-        for (VdiState state : vdis.values()) {
+        for (VdiState state : changedTrees) {
             if (!state.record.deleted() && state.record.rootBlock() != state.ref.root()) {
                 cache.unpin(state.record.rootBlock());
                 cache.pin(state.ref.root());
@@ -508,6 +514,7 @@ public final class Store implements Closeable {
                 vdiTable.markDirty(state.record.id());
             }
         }
+        changedTrees.clear();
         boolean changed = trees.dirtyNodeCount() > 0 || trees.pendingReleaseCount() > 0 || space.hasDirtyCounters()
                 || space.hasDirtyExtentRecords() || vdiTable.isDirty() || snapshotTable.isDirty() || extentTable.isDirty()
                 || nextVdiId != durable.nextVdiId() || nextSnapshotId != durable.nextSnapshotId();
@@ -1435,6 +1442,7 @@ public final class Store implements Closeable {
         metaLock.lock();
         try {
             VdiState state = volume.vdi;
+            changedTrees.add(state);
             for (int i = 0; i < count; i++) {
                 if (inPlace[i]) {
                     continue;
@@ -1457,6 +1465,7 @@ public final class Store implements Closeable {
         try {
             checkWritable();
             VdiState state = volume.vdi;
+            changedTrees.add(state);
             List<Long> mapped = new ArrayList<>();
             trees.forEachMapped(state.ref.root(), state.ref.height(), firstBlock, firstBlock + count,
                     (index, pointer) -> mapped.add(index));
