@@ -156,6 +156,8 @@ public final class Store implements Closeable {
         int openHandles;
         /** Label → id of its live snapshot in this VDI's log, so label checks and lookups do not walk the log. */
         final Map<String, Long> liveLabels = new HashMap<>();
+        /** Live snapshots in this VDI's log, so listing disks does not walk every log. */
+        int liveSnapshots;
 
         VdiState(VdiRecord record) {
             this.record = record;
@@ -372,10 +374,14 @@ public final class Store implements Closeable {
                             + " in the log of disk '" + state.record.name() + "' is missing"));
                     state.record = state.record.withSnapshotLogHead(0);
                     state.liveLabels.clear();
+                    state.liveSnapshots = 0;
                     break;
                 }
-                if (!record.deleted() && !record.label().isEmpty()) {
-                    state.liveLabels.putIfAbsent(record.label(), id); // newest first, as lookups always found it
+                if (!record.deleted()) {
+                    state.liveSnapshots++;
+                    if (!record.label().isEmpty()) {
+                        state.liveLabels.putIfAbsent(record.label(), id); // newest first, as lookups always found it
+                    }
                 }
                 id = record.previousSnapshotId();
             }
@@ -604,14 +610,8 @@ public final class Store implements Closeable {
                 parentName = vdis.get(parent.vdiId()).record.name() + "@" + parent.id();
             }
         }
-        int snapshotCount = 0;
-        for (long id = record.snapshotLogHead(); id != 0; id = snapshots.get(id).previousSnapshotId()) {
-            if (!snapshots.get(id).deleted()) {
-                snapshotCount++;
-            }
-        }
         return new VdiInfo(record.id(), record.name(), record.sizeBytes(), record.parentSnapshotId(), parentName,
-                record.createdMillis(), snapshotCount, record.deleted());
+                record.createdMillis(), state.liveSnapshots, record.deleted());
     }
 
     /** Creates an empty thin VDI: one zeroed root, nothing else. */
@@ -677,6 +677,7 @@ public final class Store implements Closeable {
                 if (!text.isEmpty()) {
                     state.liveLabels.put(text, id);
                 }
+                state.liveSnapshots++;
                 state.record = state.record.withSnapshotLogHead(id);
                 vdiTable.markDirty(state.record.id());
                 return snapshotInfo(record);
@@ -798,7 +799,9 @@ public final class Store implements Closeable {
         releaseSketchBlob(record);
         trees.release(record.rootBlock(), record.height(), LeafKind.DATA);
         snapshots.put(record.id(), record.asDeleted());
-        vdis.get(record.vdiId()).liveLabels.remove(record.label(), record.id());
+        VdiState owner = vdis.get(record.vdiId());
+        owner.liveLabels.remove(record.label(), record.id());
+        owner.liveSnapshots--;
         snapshotTable.markDirty(record.id());
         // The snapshots whose base this was now have another (sketch note 4): the next one in the log, and
         // possibly the first snapshot of a clone.
