@@ -124,6 +124,8 @@ public final class Store implements Closeable {
      * instead of at every VDI (a store may hold 100,000). Guarded by metaLock.
      */
     private final java.util.Set<VdiState> changedTrees = new java.util.HashSet<>();
+    /** Every VDI made as a clone (deleted ones stay), so deletions visit clones rather than every VDI. */
+    private final List<VdiState> clones = new ArrayList<>();
     /** References held on live roots by a garbage collection in progress (guarded by metaLock). */
     private final List<PinnedRoot> pins = new ArrayList<>();
     private long nextVdiId;
@@ -350,6 +352,9 @@ public final class Store implements Closeable {
                 vdis.put(record.id(), state);
                 if (!record.deleted()) {
                     liveByName.put(record.name(), state);
+                }
+                if (record.parentSnapshotId() != 0) {
+                    clones.add(state);
                 }
             }
         }, this::damaged);
@@ -644,6 +649,9 @@ public final class Store implements Closeable {
         VdiState state = new VdiState(record);
         vdis.put(id, state);
         liveByName.put(name, state);
+        if (parentSnapshotId != 0) {
+            clones.add(state);
+        }
         vdiTable.markDirty(id);
         cache.pin(root);
         return state;
@@ -815,8 +823,8 @@ public final class Store implements Closeable {
 
     /** The first live snapshot of every clone may have had a deleted snapshot as its base (sketch note 4). */
     private void markCloneSketchesSuspect() {
-        for (VdiState state : vdis.values()) {
-            if (!state.record.deleted() && state.record.parentSnapshotId() != 0) {
+        for (VdiState state : clones) {
+            if (!state.record.deleted()) {
                 long oldest = oldestLiveSnapshot(state);
                 if (oldest != 0) {
                     suspectSketches.add(oldest);

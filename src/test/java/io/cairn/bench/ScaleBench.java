@@ -33,6 +33,7 @@ import java.util.function.LongSupplier;
  *       {@link Store#create}, µs, without the commit; {@code snap+c}: a durable snapshot (snapshot and
  *       commit, which flushes the device twice), ms, and the same on the thread's CPU clock (no waiting for
  *       the flushes or for other processes), µs;</li>
+ *   <li>{@code delete}: {@link Store#deleteSnapshot} of one of the snapshots just taken, in memory, µs;</li>
  *   <li>{@code open@old}: opening and closing the oldest snapshot of {@code data} as {@code data@ID}
  *       (what an NBD client's export name costs), µs;</li>
  *   <li>{@code read50}, {@code read99}: 4 KiB random reads of {@code data} through {@link Volume#read}, µs;</li>
@@ -98,11 +99,11 @@ public final class ScaleBench {
         }
         store.commit();
         System.out.printf(Locale.ROOT, "%s: %s%n", snapshotMode ? "snapshots of one VDI" : "VDIs in one store", path);
-        System.out.printf(Locale.ROOT, "%8s %9s %8s %8s %8s %8s %8s %8s %9s %9s %8s %8s %8s %8s %8s%n",
-                "size", "grow/s", "list", "log", "snap", "label", "create", "snap+c", "snap+c", "open@old", "read50", "read99",
-                "open", "heap", "cli-list");
-        System.out.printf(Locale.ROOT, "%8s %9s %8s %8s %8s %8s %8s %8s %9s %9s %8s %8s %8s %8s %8s%n",
-                "", "", "ms", "ms", "µs", "µs", "µs", "ms", "cpu µs", "µs", "µs", "µs", "ms", "MiB", "s");
+        System.out.printf(Locale.ROOT, "%8s %9s %8s %8s %8s %8s %8s %8s %9s %8s %9s %8s %8s %8s %8s %8s%n",
+                "size", "grow/s", "list", "log", "snap", "label", "create", "snap+c", "snap+c", "delete", "open@old", "read50",
+                "read99", "open", "heap", "cli-list");
+        System.out.printf(Locale.ROOT, "%8s %9s %8s %8s %8s %8s %8s %8s %9s %8s %9s %8s %8s %8s %8s %8s%n",
+                "", "", "ms", "ms", "µs", "µs", "µs", "ms", "cpu µs", "µs", "µs", "µs", "µs", "ms", "MiB", "s");
         for (int size : sizes) {
             long started = System.nanoTime();
             int grown = grow(store, size);
@@ -112,9 +113,9 @@ public final class ScaleBench {
             store = null; // the closed store's cache still holds nodes: let the heap figure leave it out
             long[] open = openAndHeap();
             double cliSeconds = cliList();
-            System.out.printf(Locale.ROOT, "%8d %9.0f %8.2f %8.2f %8.1f %8.1f %8.1f %8.2f %9.0f %9.0f %8.1f %8.1f %8.0f %8.0f %8.2f%n",
+            System.out.printf(Locale.ROOT, "%8d %9.0f %8.2f %8.2f %8.1f %8.1f %8.1f %8.2f %9.0f %8.1f %9.0f %8.1f %8.1f %8.0f %8.0f %8.2f%n",
                     size, growPerSecond, row.listMillis, row.logMillis, row.snapshotMicros, row.labelledMicros,
-                    row.createMicros, row.snapshotCommitMillis, row.snapshotCommitCpuMicros, row.openOldestMicros, row.read50Micros, row.read99Micros,
+                    row.createMicros, row.snapshotCommitMillis, row.snapshotCommitCpuMicros, row.deleteMicros, row.openOldestMicros, row.read50Micros, row.read99Micros,
                     open[0] / 1e6, open[1] / 1048576.0, cliSeconds);
             store = Store.openFile(path, StoreOptions.defaults());
         }
@@ -150,7 +151,7 @@ public final class ScaleBench {
     }
 
     private record Row(double listMillis, double logMillis, double snapshotMicros, double labelledMicros,
-                       double createMicros, double snapshotCommitMillis, double snapshotCommitCpuMicros, double openOldestMicros, double read50Micros, double read99Micros) {
+                       double createMicros, double snapshotCommitMillis, double snapshotCommitCpuMicros, double deleteMicros, double openOldestMicros, double read50Micros, double read99Micros) {
     }
 
     private Row measureOpen(Store store) {
@@ -209,6 +210,17 @@ public final class ScaleBench {
         }) / 1e3;
         List<SnapshotInfo> log0 = store.snapshots("data");
         String oldest = log0.getFirst().reference();
+        // Deletes the newest snapshots, which the measurements above added (the sizes stay as grown).
+        List<SnapshotInfo> newest = log0.subList(log0.size() - 11, log0.size());
+        int[] next = {0};
+        double delete = median(11, () -> {
+            String reference = newest.get(next[0]++).reference();
+            long t = System.nanoTime();
+            store.deleteSnapshot(reference);
+            return System.nanoTime() - t;
+        }) / 1e3;
+        snapshotCount -= 11;
+        store.commit();
         double openOldest = median(11, () -> {
             long t = System.nanoTime();
             store.openVolume(oldest).close();
@@ -228,7 +240,7 @@ public final class ScaleBench {
             }
         }
         Arrays.sort(reads);
-        return new Row(list, log, snapshot, labelled, create, snapshotCommit, snapshotCommitCpu, openOldest, reads[READS / 2] / 1e3,
+        return new Row(list, log, snapshot, labelled, create, snapshotCommit, snapshotCommitCpu, delete, openOldest, reads[READS / 2] / 1e3,
                 reads[READS * 99 / 100] / 1e3);
     }
 
