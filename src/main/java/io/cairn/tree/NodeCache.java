@@ -6,21 +6,40 @@ import io.cairn.format.NodeCodec;
 import io.cairn.io.BlockDevice;
 
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
  * Radix nodes in memory (seed 003 §3.4.4): metadata only, least recently used evicted first,
  * dirty nodes and pinned roots never evicted. Not thread-safe: used under the store's
  * metadata lock.
+ *
+ * <p>Invariants.
+ * <ol>
+ *   <li>A cached node is in exactly one of two maps: {@code pinnedNodes} if its block is pinned,
+ *       else {@code nodes} (in access order, the eviction candidates). Pinned roots therefore neither
+ *       count against the capacity nor stand in the way of eviction: a store with more live VDIs than
+ *       the cache has room for (their roots pinned, one node each) still caches {@code capacity} other
+ *       nodes, and finding one to evict never walks past the roots.</li>
+ *   <li>The capacity bounds the unpinned nodes except while dirty nodes hold them in (a transaction
+ *       may dirty more nodes than fit); eviction skips a dirty node by moving it to the recent end, and
+ *       skips at most {@link #MAX_SKIPPED} per call, so one call costs O(evicted + MAX_SKIPPED) whatever
+ *       is cached. The overshoot is given back by later calls once the nodes are written.</li>
+ * </ol>
  */
 public final class NodeCache {
+
+    /** Dirty nodes one eviction may step over before giving up until the next insertion. */
+    static final int MAX_SKIPPED = 64;
 
     private final BlockDevice device;
     private final int capacityNodes;
     private final LinkedHashMap<Long, Node> nodes = new LinkedHashMap<>(1024, 0.75f, true);
+    private final Map<Long, Node> pinnedNodes = new HashMap<>();
     private final Map<Long, Integer> pins = new HashMap<>();
     private long hits;
     private long misses;
@@ -33,6 +52,9 @@ public final class NodeCache {
     /** The node at {@code block}, read and verified on a miss. */
     public Node get(long block, int level) {
         Node node = nodes.get(block);
+        if (node == null) {
+            node = pinnedNodes.get(block);
+        }
         if (node != null) {
             hits++;
             if (node.level != level) {
@@ -51,6 +73,10 @@ public final class NodeCache {
     }
 
     void put(Node node) {
+        if (pins.containsKey(node.block)) {
+            pinnedNodes.put(node.block, node);
+            return;
+        }
         nodes.put(node.block, node);
         evictIfNeeded();
     }
@@ -58,35 +84,75 @@ public final class NodeCache {
     /** Forgets a block that was freed (its number may be reused for anything). */
     void forget(long block) {
         nodes.remove(block);
+        pinnedNodes.remove(block);
     }
 
     public void pin(long block) {
-        pins.merge(block, 1, Integer::sum);
-    }
-
-    public void unpin(long block) {
-        pins.computeIfPresent(block, (b, count) -> count == 1 ? null : count - 1);
-    }
-
-    private void evictIfNeeded() {
-        if (nodes.size() <= capacityNodes) {
-            return;
-        }
-        Iterator<Node> iterator = nodes.values().iterator();
-        while (nodes.size() > capacityNodes && iterator.hasNext()) {
-            Node candidate = iterator.next();
-            if (!candidate.dirty && !pins.containsKey(candidate.block)) {
-                iterator.remove();
+        if (pins.merge(block, 1, Integer::sum) == 1) {
+            Node node = nodes.remove(block);
+            if (node != null) {
+                pinnedNodes.put(block, node);
             }
         }
     }
 
+    public void unpin(long block) {
+        pins.computeIfPresent(block, (b, count) -> count == 1 ? null : count - 1);
+        if (!pins.containsKey(block)) {
+            Node node = pinnedNodes.remove(block);
+            if (node != null) {
+                nodes.put(block, node);
+                evictIfNeeded();
+            }
+        }
+    }
+
+    private void evictIfNeeded() {
+        int excess = nodes.size() - capacityNodes;
+        if (excess <= 0) {
+            return;
+        }
+        List<Node> skipped = null;
+        Iterator<Node> iterator = nodes.values().iterator();
+        while (excess > 0 && iterator.hasNext()) {
+            Node candidate = iterator.next();
+            iterator.remove();
+            if (candidate.dirty) {
+                if (skipped == null) {
+                    skipped = new ArrayList<>();
+                }
+                skipped.add(candidate);
+                if (skipped.size() == MAX_SKIPPED) {
+                    break;
+                }
+            } else {
+                excess--;
+            }
+        }
+        if (skipped != null) {
+            for (Node node : skipped) {
+                nodes.put(node.block, node); // back in, at the recent end: the next call starts past them
+            }
+        }
+    }
+
+    /** Nodes in memory, pinned roots included. */
     public int sizeNodes() {
-        return nodes.size();
+        return nodes.size() + pinnedNodes.size();
+    }
+
+    /** Nodes in memory that are pinned roots (not limited by the capacity). */
+    public int pinnedResidentNodes() {
+        return pinnedNodes.size();
     }
 
     public int capacityNodes() {
         return capacityNodes;
+    }
+
+    /** Whether the node at {@code block} is in memory (does not count as a use). */
+    public boolean contains(long block) {
+        return nodes.containsKey(block) || pinnedNodes.containsKey(block);
     }
 
     public long hits() {

@@ -124,6 +124,14 @@ public final class Store implements Closeable {
     private final TreeMap<Long, SnapshotRecord> snapshots = new TreeMap<>();
     private final Map<String, VdiState> liveByName = new HashMap<>();
     private final Map<Long, Integer> openSnapshotHandles = new HashMap<>();
+    /**
+     * VDIs whose tree was changed since the last commit ({@link #link} and {@link #punch} are the only paths
+     * that change a VDI's tree): only their roots can differ from their records, so a commit looks at these
+     * instead of at every VDI (a store may hold 100,000). Guarded by metaLock.
+     */
+    private final java.util.Set<VdiState> changedTrees = new java.util.HashSet<>();
+    /** Every VDI made as a clone (deleted ones stay), so deletions visit clones rather than every VDI. */
+    private final List<VdiState> clones = new ArrayList<>();
     /** References held on live roots by a garbage collection in progress (guarded by metaLock). */
     private final List<PinnedRoot> pins = new ArrayList<>();
     private long nextVdiId;
@@ -160,6 +168,10 @@ public final class Store implements Closeable {
         VdiRecord record;
         RootRef ref;
         int openHandles;
+        /** Label → id of its live snapshot in this VDI's log, so label checks and lookups do not walk the log. */
+        final Map<String, Long> liveLabels = new HashMap<>();
+        /** Live snapshots in this VDI's log, so listing disks does not walk every log. */
+        int liveSnapshots;
 
         VdiState(VdiRecord record) {
             this.record = record;
@@ -353,6 +365,9 @@ public final class Store implements Closeable {
                 if (!record.deleted()) {
                     liveByName.put(record.name(), state);
                 }
+                if (record.parentSnapshotId() != 0) {
+                    clones.add(state);
+                }
             }
         }, this::damaged);
         snapshotTable.load(trees, device, (page, offset, pageBlock, entry) -> {
@@ -375,7 +390,15 @@ public final class Store implements Closeable {
                     damaged(new CorruptionException(durable.snapshotTable().rootBlock(), "snapshot " + id
                             + " in the log of disk '" + state.record.name() + "' is missing"));
                     state.record = state.record.withSnapshotLogHead(0);
+                    state.liveLabels.clear();
+                    state.liveSnapshots = 0;
                     break;
+                }
+                if (!record.deleted()) {
+                    state.liveSnapshots++;
+                    if (!record.label().isEmpty()) {
+                        state.liveLabels.putIfAbsent(record.label(), id); // newest first, as lookups always found it
+                    }
                 }
                 id = record.previousSnapshotId();
             }
@@ -543,7 +566,7 @@ public final class Store implements Closeable {
     }
 
     private CommitPlan prepareCommit() {
-        for (VdiState state : vdis.values()) {
+        for (VdiState state : changedTrees) {
             if (!state.record.deleted() && state.record.rootBlock() != state.ref.root()) {
                 cache.unpin(state.record.rootBlock());
                 cache.pin(state.ref.root());
@@ -551,6 +574,7 @@ public final class Store implements Closeable {
                 vdiTable.markDirty(state.record.id());
             }
         }
+        changedTrees.clear();
         boolean changed = trees.dirtyNodeCount() > 0 || trees.pendingReleaseCount() > 0 || space.hasDirtyCounters()
                 || space.hasDirtyExtentRecords() || vdiTable.isDirty() || snapshotTable.isDirty() || extentTable.isDirty()
                 || nextVdiId != durable.nextVdiId() || nextSnapshotId != durable.nextSnapshotId();
@@ -640,14 +664,8 @@ public final class Store implements Closeable {
                 parentName = vdis.get(parent.vdiId()).record.name() + "@" + parent.id();
             }
         }
-        int snapshotCount = 0;
-        for (long id = record.snapshotLogHead(); id != 0; id = snapshots.get(id).previousSnapshotId()) {
-            if (!snapshots.get(id).deleted()) {
-                snapshotCount++;
-            }
-        }
         return new VdiInfo(record.id(), record.name(), record.sizeBytes(), record.parentSnapshotId(), parentName,
-                record.createdMillis(), snapshotCount, record.deleted());
+                record.createdMillis(), state.liveSnapshots, record.deleted());
     }
 
     /** Creates an empty thin VDI: one zeroed root, nothing else. */
@@ -683,6 +701,9 @@ public final class Store implements Closeable {
         VdiState state = new VdiState(record);
         vdis.put(id, state);
         liveByName.put(name, state);
+        if (parentSnapshotId != 0) {
+            clones.add(state);
+        }
         vdiTable.markDirty(id);
         cache.pin(root);
         return state;
@@ -714,6 +735,10 @@ public final class Store implements Closeable {
                         System.currentTimeMillis(), state.record.sizeBytes(), state.ref.height(), false, text);
                 snapshots.put(id, record);
                 snapshotTable.markDirty(id);
+                if (!text.isEmpty()) {
+                    state.liveLabels.put(text, id);
+                }
+                state.liveSnapshots++;
                 state.record = state.record.withSnapshotLogHead(id);
                 vdiTable.markDirty(state.record.id());
                 latencies.taken(OperationLatencies.Kind.SNAPSHOT, startNanos, System.nanoTime(), commitsCaptured);
@@ -765,6 +790,10 @@ public final class Store implements Closeable {
                 requireFreeLabel(state, label);
             }
             SnapshotRecord relabeled = record.withLabel(label);
+            state.liveLabels.remove(record.label(), record.id());
+            if (!label.isEmpty()) {
+                state.liveLabels.put(label, record.id());
+            }
             snapshots.put(record.id(), relabeled);
             snapshotTable.markDirty(record.id());
             return snapshotInfo(relabeled);
@@ -832,6 +861,9 @@ public final class Store implements Closeable {
         releaseSketchBlob(record);
         trees.release(record.rootBlock(), record.height(), LeafKind.DATA);
         snapshots.put(record.id(), record.asDeleted());
+        VdiState owner = vdis.get(record.vdiId());
+        owner.liveLabels.remove(record.label(), record.id());
+        owner.liveSnapshots--;
         snapshotTable.markDirty(record.id());
         // The snapshots whose base this was now have another (sketch note 4): the next one in the log, and
         // possibly the first snapshot of a clone.
@@ -845,8 +877,8 @@ public final class Store implements Closeable {
 
     /** The first live snapshot of every clone may have had a deleted snapshot as its base (sketch note 4). */
     private void markCloneSketchesSuspect() {
-        for (VdiState state : vdis.values()) {
-            if (!state.record.deleted() && state.record.parentSnapshotId() != 0) {
+        for (VdiState state : clones) {
+            if (!state.record.deleted()) {
                 long oldest = oldestLiveSnapshot(state);
                 if (oldest != 0) {
                     suspectSketches.add(oldest);
@@ -871,12 +903,10 @@ public final class Store implements Closeable {
     }
 
     private void requireFreeLabel(VdiState state, String label) {
-        for (long id = state.record.snapshotLogHead(); id != 0; id = snapshots.get(id).previousSnapshotId()) {
-            SnapshotRecord record = snapshots.get(id);
-            if (!record.deleted() && record.label().equals(label)) {
-                throw new IllegalArgumentException("disk '" + state.record.name() + "' already has a snapshot labelled '"
-                        + label + "' (id " + id + ")");
-            }
+        Long id = state.liveLabels.get(label);
+        if (id != null) {
+            throw new IllegalArgumentException("disk '" + state.record.name() + "' already has a snapshot labelled '"
+                    + label + "' (id " + id + ")");
         }
     }
 
@@ -889,14 +919,25 @@ public final class Store implements Closeable {
         VdiState state = live(reference.substring(0, at));
         String which = reference.substring(at + 1);
         boolean byId = Names.isSnapshotId(which);
-        for (long id = state.record.snapshotLogHead(); id != 0; id = snapshots.get(id).previousSnapshotId()) {
-            SnapshotRecord record = snapshots.get(id);
-            if (!record.deleted() && (byId ? Long.toString(id).equals(which) : record.label().equals(which))) {
-                return record;
-            }
+        // By id or label directly, not by walking the log: a VDI may have 100,000 snapshots. A live snapshot
+        // whose record names this VDI is in its log (the log is every snapshot taken of it).
+        Long id = byId ? parseSnapshotId(which) : state.liveLabels.get(which);
+        SnapshotRecord record = id == null ? null : snapshots.get(id);
+        if (record != null && record.vdiId() == state.record.id() && !record.deleted()
+                && (byId ? Long.toString(record.id()).equals(which) : record.label().equals(which))) {
+            return record;
         }
         throw new NoSuchElementException("disk '" + state.record.name() + "' has no snapshot "
                 + (byId ? "with id " : "labelled ") + which);
+    }
+
+    /** The id written in a reference, or null if it is beyond any id (or written with leading zeros). */
+    private static Long parseSnapshotId(String digits) {
+        try {
+            return Long.parseLong(digits);
+        } catch (NumberFormatException tooLarge) {
+            return null;
+        }
     }
 
     private static void checkVdiSize(long sizeBytes) {
@@ -1518,6 +1559,7 @@ public final class Store implements Closeable {
         metaLock.lock();
         try {
             VdiState state = volume.vdi;
+            changedTrees.add(state);
             for (int i = 0; i < count; i++) {
                 if (inPlace[i]) {
                     continue;
@@ -1540,6 +1582,7 @@ public final class Store implements Closeable {
         try {
             checkWritable();
             VdiState state = volume.vdi;
+            changedTrees.add(state);
             List<Long> mapped = new ArrayList<>();
             trees.forEachMapped(state.ref.root(), state.ref.height(), firstBlock, firstBlock + count,
                     (index, pointer) -> mapped.add(index));

@@ -1,0 +1,107 @@
+package io.cairn.tree;
+
+import io.cairn.format.Layout;
+import io.cairn.io.MemoryBlockDevice;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Eviction order and what is never evicted; the cache's smallest capacity is 64 nodes. */
+class NodeCacheTest {
+
+    private static final int CAPACITY = 64;
+
+    private final NodeCache cache = new NodeCache(new MemoryBlockDevice(), (long) CAPACITY * Layout.BLOCK_BYTES);
+
+    private static Node node(long block, boolean dirty) {
+        return new Node(block, 1, new long[Layout.POINTERS_PER_NODE], 1, dirty);
+    }
+
+    @Test
+    void evictsTheLeastRecentlyUsedCleanNode() {
+        for (long block = 1; block <= CAPACITY; block++) {
+            cache.put(node(block, false));
+        }
+        cache.get(1, 1); // now the most recently used
+        cache.put(node(1000, false));
+        assertTrue(cache.contains(1));
+        assertFalse(cache.contains(2), "block 2 was the least recently used");
+        assertTrue(cache.contains(1000));
+        assertEquals(CAPACITY, cache.sizeNodes());
+    }
+
+    @Test
+    void pinnedRootsBeyondTheCapacityLeaveRoomForOtherNodes() {
+        for (long block = 1; block <= 3L * CAPACITY; block++) {
+            cache.pin(block);
+            cache.put(node(block, false));
+        }
+        for (long block = 10_000; block < 10_000 + CAPACITY; block++) {
+            cache.put(node(block, false));
+        }
+        for (long block = 10_000; block < 10_000 + CAPACITY; block++) {
+            assertTrue(cache.contains(block), "unpinned node " + block + " was evicted although only pinned roots are over the capacity");
+        }
+        for (long block = 1; block <= 3L * CAPACITY; block++) {
+            assertTrue(cache.contains(block), "pinned root " + block + " was evicted");
+        }
+        assertEquals(3 * CAPACITY, cache.pinnedResidentNodes());
+        cache.put(node(20_000, false));
+        assertFalse(cache.contains(10_000), "the capacity still bounds the unpinned nodes");
+    }
+
+    @Test
+    void anUnpinnedRootBecomesEvictableAgain() {
+        cache.put(node(1, false));
+        cache.pin(1);
+        cache.pin(1);
+        for (long block = 100; block < 100 + 2 * CAPACITY; block++) {
+            cache.put(node(block, false));
+        }
+        cache.unpin(1);
+        assertTrue(cache.contains(1), "still pinned once");
+        cache.unpin(1);
+        for (long block = 1000; block < 1000 + CAPACITY; block++) {
+            cache.put(node(block, false));
+        }
+        assertFalse(cache.contains(1));
+        assertEquals(0, cache.pinnedResidentNodes());
+    }
+
+    @Test
+    void dirtyNodesStayUntilWrittenThenGo() {
+        Node[] dirty = new Node[2 * CAPACITY + 5];
+        for (int i = 0; i < dirty.length; i++) {
+            dirty[i] = node(i + 1, true);
+            cache.put(dirty[i]);
+        }
+        for (Node node : dirty) {
+            assertTrue(cache.contains(node.block), "dirty node " + node.block + " was evicted");
+        }
+        for (Node node : dirty) {
+            node.dirty = false;
+        }
+        cache.put(node(5000, false));
+        assertEquals(CAPACITY, cache.sizeNodes(), "written nodes are evicted down to the capacity again");
+        assertTrue(cache.contains(5000));
+    }
+
+    @Test
+    void cleanNodesBehindManyDirtyOnesAreStillEvicted() {
+        cache.put(node(1, false));
+        for (long block = 2; block <= CAPACITY; block++) {
+            cache.put(node(block, true));
+        }
+        cache.get(1, 1); // the clean node is the most recent: every older node is dirty
+        cache.put(node(1000, true));
+        cache.put(node(1001, true));
+        // Each insertion steps over at most 64 dirty nodes, moving them to the recent end; the clean
+        // node is reached within a few insertions.
+        for (long block = 1002; block < 1010; block++) {
+            cache.put(node(block, true));
+        }
+        assertFalse(cache.contains(1));
+    }
+}
