@@ -107,23 +107,27 @@ final class PosixFile {
         if (!buffer.isDirect()) {
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment bounce = arena.allocate(length);
-                int count = pread(bounce, length, offset);
+                int count = transfer(PREAD, bounce, length, offset);
                 MemorySegment.ofBuffer(buffer).copyFrom(bounce.asSlice(0, count));
                 buffer.position(buffer.position() + count);
                 return count;
             }
         }
-        int count = pread(MemorySegment.ofBuffer(buffer), length, offset);
+        int count = transfer(PREAD, MemorySegment.ofBuffer(buffer), length, offset);
         buffer.position(buffer.position() + count);
         return count;
     }
 
-    private int pread(MemorySegment target, int length, long offset) throws IOException {
+    /**
+     * One {@code pread} or {@code pwrite} (same signature: descriptor, memory, length, offset), retried
+     * on EINTR; returns the count.
+     */
+    private int transfer(MethodHandle call, MemorySegment memory, int length, long offset) throws IOException {
         MemorySegment state = CALL_STATE_OF_THREAD.get();
         try {
             long count;
             do {
-                count = (long) PREAD.invokeExact(state, fd, target, (long) length, offset);
+                count = (long) call.invokeExact(state, fd, memory, (long) length, offset);
             } while (count < 0 && errno(state) == EINTR);
             if (count < 0) {
                 throw new IOException(describe(errno(state)));
@@ -141,34 +145,16 @@ final class PosixFile {
         int length = Math.min(buffer.remaining(), MAX_TRANSFER_BYTES);
         int count;
         if (buffer.isDirect() && !buffer.isReadOnly()) {
-            count = pwrite(MemorySegment.ofBuffer(buffer), length, offset);
+            count = transfer(PWRITE, MemorySegment.ofBuffer(buffer), length, offset);
         } else {
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment bounce = arena.allocate(length);
                 bounce.copyFrom(MemorySegment.ofBuffer(buffer).asSlice(0, length));
-                count = pwrite(bounce, length, offset);
+                count = transfer(PWRITE, bounce, length, offset);
             }
         }
         buffer.position(buffer.position() + count);
         return count;
-    }
-
-    private int pwrite(MemorySegment source, int length, long offset) throws IOException {
-        MemorySegment state = CALL_STATE_OF_THREAD.get();
-        try {
-            long count;
-            do {
-                count = (long) PWRITE.invokeExact(state, fd, source, (long) length, offset);
-            } while (count < 0 && errno(state) == EINTR);
-            if (count < 0) {
-                throw new IOException(describe(errno(state)));
-            }
-            return (int) count;
-        } catch (IOException | RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
     }
 
     /** {@code fsync}: data and metadata (a grown file's size) are durable on return. */
