@@ -1,5 +1,6 @@
 package io.cairn.alloc;
 
+import io.cairn.format.ExtentRecord;
 import io.cairn.format.Layout;
 import io.cairn.format.StoreGeometry;
 import io.cairn.io.StorageException;
@@ -31,13 +32,23 @@ import java.util.function.Consumer;
  *
  * <p>File layout (little-endian; all regions start on a 4096-byte boundary):
  * <pre>
- *   header     0  u32 magic "CLIV"   4 u32 version 1   8 u64 store UUID msb   16 u64 store UUID lsb
+ *   header     0  u32 magic "CLIV"   4 u32 version 2   8 u64 store UUID msb   16 u64 store UUID lsb
  *             24  u64 store blocks  32 u32 extent blocks  36 u32 state (0 building, 1 ready)
  *             40  u64 generation the counters were loaded at   48 u64 attachments so far
+ *             56  u64 highest generation any commit has used (or any counter slot carried at build)
  *   free       one u64 per extent: its blocks with counter 0 (kept only for held extents)
+ *   holders    one u64 per extent: 0 unclaimed, else (holder node id &lt;&lt; 8) | (extent type ordinal)
+ *   slots      one byte per counter block: its durable slot, 0 or 1, or 0xFF if neither is
  *   dirty      one bit per counter block (extent * counterBlocksPerExtent + i): changed since a commit took it
+ *   in flight  the same bits: taken by the commit running now (or by one whose process died before it finished)
  *   counters   one u16 per block, four to a u64 word: block b is lane b % 4 of word b / 4
  * </pre>
+ *
+ * <p>Attachment. Every attached process holds a shared lock on one byte of the file (far beyond its
+ * end) for as long as it is attached. An attacher that can take that byte exclusively is alone: the file
+ * may then be stale (its last users exited, and the store may have been changed since by a process that
+ * did not use it), so it is rebuilt from the store. Several attachments within one process share one
+ * mapping and one lock, since POSIX record locks belong to processes.
  *
  * <p>Invariants.
  * <ol>
@@ -53,11 +64,11 @@ import java.util.function.Consumer;
  * Thread-safe; usable from several processes. Mapped memory is not durable storage: after a host
  * crash the file is rebuilt from the store.
  */
-public final class SharedCounters implements AutoCloseable {
+public final class SharedCounters implements CounterStore, AutoCloseable {
 
     /** "CLIV" as a little-endian u32. */
     static final int MAGIC = 0x56494C43;
-    static final int VERSION = 1;
+    static final int VERSION = 2;
     private static final int STATE_READY = 1;
     private static final long HEADER_BYTES = Layout.BLOCK_BYTES;
     private static final long OFFSET_MAGIC = 0;
@@ -69,8 +80,16 @@ public final class SharedCounters implements AutoCloseable {
     private static final long OFFSET_STATE = 36;
     private static final long OFFSET_GENERATION = 40;
     private static final long OFFSET_ATTACHMENTS = 48;
+    private static final long OFFSET_HIGHEST_GENERATION = 56;
+    /** Lock positions beyond any file's end: one shared lock per attached process, and the host commit lock. */
+    private static final long LIVE_LOCK_POSITION = 1L << 60;
+    private static final long COMMIT_LOCK_POSITION = LIVE_LOCK_POSITION + 1;
+    private static final byte NO_SLOT = (byte) 0xFF;
+    /** The attachments of this process, by real path of the file (POSIX locks are per process). */
+    private static final java.util.Map<Path, Mapping> MAPPINGS = new java.util.HashMap<>();
 
     private static final VarHandle WORD = ValueLayout.JAVA_LONG.varHandle();
+    private static final VarHandle BYTE = ValueLayout.JAVA_BYTE.varHandle();
     private static final long LANE_MASK = 0xFFFFL;
     /** Bit tricks for "does this word hold a 16-bit lane equal to zero". */
     private static final long LOW_BITS = 0x0001_0001_0001_0001L;
@@ -78,34 +97,63 @@ public final class SharedCounters implements AutoCloseable {
 
     private final StoreGeometry geometry;
     private final int counterBlocksPerExtent;
-    private final Arena arena;
+    private final Mapping mapping;
     private final MemorySegment map;
     private final long freeOffset;
+    private final long holdersOffset;
+    private final long slotsOffset;
     private final long dirtyOffset;
+    private final long inFlightOffset;
+    private final long dirtyBytes;
     private final long countersOffset;
     private final boolean rebuilt;
+    private boolean closed;
 
-    private SharedCounters(StoreGeometry geometry, Arena arena, MemorySegment map, boolean rebuilt) {
+    /** One process's mapping of a counter file: the channel holding its locks, shared by its attachments. */
+    private static final class Mapping {
+        final Path key;
+        final FileChannel channel;
+        final Arena arena;
+        final MemorySegment map;
+        final java.util.concurrent.locks.ReentrantLock commits = new java.util.concurrent.locks.ReentrantLock();
+        int users;
+
+        Mapping(Path key, FileChannel channel, Arena arena, MemorySegment map) {
+            this.key = key;
+            this.channel = channel;
+            this.arena = arena;
+            this.map = map;
+        }
+    }
+
+    private SharedCounters(StoreGeometry geometry, Mapping mapping, boolean rebuilt) {
         this.geometry = geometry;
         this.counterBlocksPerExtent = geometry.counterBlocksPerExtent();
-        this.arena = arena;
-        this.map = map;
+        this.mapping = mapping;
+        this.map = mapping.map;
         this.rebuilt = rebuilt;
         Regions regions = Regions.of(geometry);
         this.freeOffset = regions.free;
+        this.holdersOffset = regions.holders;
+        this.slotsOffset = regions.slots;
         this.dirtyOffset = regions.dirty;
+        this.inFlightOffset = regions.inFlight;
+        this.dirtyBytes = regions.inFlight - regions.dirty;
         this.countersOffset = regions.counters;
     }
 
     /** Where each region of the file starts, and its whole size. */
-    private record Regions(long free, long dirty, long counters, long fileBytes) {
+    private record Regions(long free, long holders, long slots, long dirty, long inFlight, long counters, long fileBytes) {
         static Regions of(StoreGeometry geometry) {
             long free = HEADER_BYTES;
-            long dirty = free + roundUp(8L * geometry.extentCount());
+            long holders = free + roundUp(8L * geometry.extentCount());
             long counterBlocks = (long) geometry.extentCount() * geometry.counterBlocksPerExtent();
-            long counters = dirty + roundUp(8L * ((counterBlocks + 63) / 64));
+            long slots = holders + roundUp(8L * geometry.extentCount());
+            long dirty = slots + roundUp(counterBlocks);
+            long inFlight = dirty + roundUp(8L * ((counterBlocks + 63) / 64));
+            long counters = inFlight + (inFlight - dirty);
             long fileBytes = counters + roundUp(8L * ((geometry.storeBlocks() + 3) / 4));
-            return new Regions(free, dirty, counters, fileBytes);
+            return new Regions(free, holders, slots, dirty, inFlight, counters, fileBytes);
         }
 
         private static long roundUp(long bytes) {
@@ -114,70 +162,134 @@ public final class SharedCounters implements AutoCloseable {
     }
 
     /**
-     * Maps the counter file of a store, building it if it is new, belongs to another store or geometry,
-     * or was left half-built. Building runs under an exclusive lock on the file (so exactly one of
-     * several processes attaching at once builds it, and the others wait and then map the result):
-     * {@code build} receives the zeroed counters and sets every counter (reserved blocks included) and
-     * every held extent's free count, e.g. from the durable counter blocks.
+     * Maps the counter file of a store, building it if this process is the only one attached (see the class
+     * notes), or if it belongs to another store or geometry, or was left half-built. Building runs under an
+     * exclusive lock on the header (so exactly one of several processes attaching at once builds it, and
+     * the others wait and then map the result): {@code build} receives the zeroed counters and sets every
+     * counter (reserved blocks included), every held extent's free count, holder and durable slots, and the
+     * highest generation, e.g. from the durable counter blocks.
      *
      * @param generation the superblock generation {@code build} loads from, recorded in the header
      */
     public static SharedCounters attach(Path file, UUID storeId, StoreGeometry geometry, long generation,
                                         Consumer<SharedCounters> build) {
         Regions regions = Regions.of(geometry);
-        Arena arena = Arena.ofShared();
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                StandardOpenOption.WRITE)) {
-            try (FileLock ignored = channel.lock(0, HEADER_BYTES, false)) {
-                boolean matches = channel.size() == regions.fileBytes && headerMatches(channel, storeId, geometry);
-                if (!matches) {
-                    channel.truncate(0);
-                    // A sparse file of zeros: counters 0, no dirty bits, state "building".
-                    channel.write(java.nio.ByteBuffer.allocate(1), regions.fileBytes - 1);
+        Path key = file.toAbsolutePath().normalize();
+        synchronized (MAPPINGS) {
+            Mapping existing = MAPPINGS.get(key);
+            if (existing != null) {
+                if (existing.map.byteSize() != regions.fileBytes || !headerMatches(existing.map, storeId, geometry)) {
+                    throw new IllegalStateException("the shared counter file " + file + " is in use by this process for "
+                            + "another store or geometry");
                 }
-                MemorySegment map = channel.map(FileChannel.MapMode.READ_WRITE, 0, regions.fileBytes, arena);
-                SharedCounters counters = new SharedCounters(geometry, arena, map, !matches);
-                if (!matches) {
-                    map.set(ValueLayout.JAVA_INT_UNALIGNED, OFFSET_STATE, 0);
-                    map.set(ValueLayout.JAVA_INT_UNALIGNED, OFFSET_MAGIC, MAGIC);
-                    map.set(ValueLayout.JAVA_INT_UNALIGNED, OFFSET_VERSION, VERSION);
-                    map.set(ValueLayout.JAVA_LONG_UNALIGNED, OFFSET_UUID_MSB, storeId.getMostSignificantBits());
-                    map.set(ValueLayout.JAVA_LONG_UNALIGNED, OFFSET_UUID_LSB, storeId.getLeastSignificantBits());
-                    map.set(ValueLayout.JAVA_LONG_UNALIGNED, OFFSET_STORE_BLOCKS, geometry.storeBlocks());
-                    map.set(ValueLayout.JAVA_INT_UNALIGNED, OFFSET_EXTENT_BLOCKS, geometry.extentBlocks());
-                    map.set(ValueLayout.JAVA_LONG_UNALIGNED, OFFSET_GENERATION, generation);
-                    build.accept(counters);
-                    VarHandle.fullFence();
-                    map.set(ValueLayout.JAVA_INT_UNALIGNED, OFFSET_STATE, STATE_READY);
-                }
-                WORD.getAndAdd(map, OFFSET_ATTACHMENTS, 1L);
-                return counters;
+                existing.users++;
+                WORD.getAndAdd(existing.map, OFFSET_ATTACHMENTS, 1L);
+                return new SharedCounters(geometry, existing, false);
             }
-        } catch (IOException e) {
-            arena.close();
-            throw new StorageException(StorageException.Code.IO, "cannot map the shared counter file " + file + ": "
-                    + e.getMessage());
-        } catch (RuntimeException | Error e) {
-            arena.close();
-            throw e;
+            Arena arena = Arena.ofShared();
+            FileChannel channel = null;
+            try {
+                channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+                try (FileLock ignored = channel.lock(0, HEADER_BYTES, false)) {
+                    boolean alone;
+                    try (FileLock exclusive = channel.tryLock(LIVE_LOCK_POSITION, 1, false)) {
+                        alone = exclusive != null;
+                    }
+                    channel.lock(LIVE_LOCK_POSITION, 1, true); // held until the channel closes
+                    boolean rebuild = alone || channel.size() != regions.fileBytes;
+                    if (!rebuild) {
+                        MemorySegment header = channel.map(FileChannel.MapMode.READ_ONLY, 0, HEADER_BYTES, arena);
+                        rebuild = !headerMatches(header, storeId, geometry);
+                    }
+                    if (rebuild) {
+                        channel.truncate(0);
+                        // A sparse file of zeros: counters 0, no dirty bits, no holders, state "building".
+                        channel.write(java.nio.ByteBuffer.allocate(1), regions.fileBytes - 1);
+                    }
+                    MemorySegment map = channel.map(FileChannel.MapMode.READ_WRITE, 0, regions.fileBytes, arena);
+                    Mapping mapping = new Mapping(key, channel, arena, map);
+                    SharedCounters counters = new SharedCounters(geometry, mapping, rebuild);
+                    if (rebuild) {
+                        map.set(ValueLayout.JAVA_INT_UNALIGNED, OFFSET_STATE, 0);
+                        map.set(ValueLayout.JAVA_INT_UNALIGNED, OFFSET_MAGIC, MAGIC);
+                        map.set(ValueLayout.JAVA_INT_UNALIGNED, OFFSET_VERSION, VERSION);
+                        map.set(ValueLayout.JAVA_LONG_UNALIGNED, OFFSET_UUID_MSB, storeId.getMostSignificantBits());
+                        map.set(ValueLayout.JAVA_LONG_UNALIGNED, OFFSET_UUID_LSB, storeId.getLeastSignificantBits());
+                        map.set(ValueLayout.JAVA_LONG_UNALIGNED, OFFSET_STORE_BLOCKS, geometry.storeBlocks());
+                        map.set(ValueLayout.JAVA_INT_UNALIGNED, OFFSET_EXTENT_BLOCKS, geometry.extentBlocks());
+                        map.set(ValueLayout.JAVA_LONG_UNALIGNED, OFFSET_GENERATION, generation);
+                        map.set(ValueLayout.JAVA_LONG_UNALIGNED, OFFSET_HIGHEST_GENERATION, generation);
+                        map.asSlice(regions.slots, regions.dirty - regions.slots).fill(NO_SLOT);
+                        build.accept(counters);
+                        VarHandle.fullFence();
+                        map.set(ValueLayout.JAVA_INT_UNALIGNED, OFFSET_STATE, STATE_READY);
+                    }
+                    mapping.users = 1;
+                    WORD.getAndAdd(map, OFFSET_ATTACHMENTS, 1L);
+                    MAPPINGS.put(key, mapping);
+                    return counters;
+                }
+            } catch (IOException e) {
+                closeQuietly(channel);
+                arena.close();
+                throw new StorageException(StorageException.Code.IO, "cannot map the shared counter file " + file + ": "
+                        + e.getMessage());
+            } catch (RuntimeException | Error e) {
+                closeQuietly(channel);
+                arena.close();
+                throw e;
+            }
         }
     }
 
-    private static boolean headerMatches(FileChannel channel, UUID storeId, StoreGeometry geometry) throws IOException {
-        java.nio.ByteBuffer header = java.nio.ByteBuffer.allocate(56).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        while (header.hasRemaining() && channel.read(header, header.position()) > 0) {
-            // read the whole header prefix
+    private static void closeQuietly(FileChannel channel) {
+        if (channel != null) {
+            try {
+                channel.close(); // releases this process's locks on the file
+            } catch (IOException ignored) {
+                // Nothing more to give back.
+            }
         }
-        if (header.hasRemaining()) {
-            return false;
+    }
+
+    private static boolean headerMatches(MemorySegment map, UUID storeId, StoreGeometry geometry) {
+        return map.get(ValueLayout.JAVA_INT_UNALIGNED, OFFSET_MAGIC) == MAGIC
+                && map.get(ValueLayout.JAVA_INT_UNALIGNED, OFFSET_VERSION) == VERSION
+                && map.get(ValueLayout.JAVA_LONG_UNALIGNED, OFFSET_UUID_MSB) == storeId.getMostSignificantBits()
+                && map.get(ValueLayout.JAVA_LONG_UNALIGNED, OFFSET_UUID_LSB) == storeId.getLeastSignificantBits()
+                && map.get(ValueLayout.JAVA_LONG_UNALIGNED, OFFSET_STORE_BLOCKS) == geometry.storeBlocks()
+                && map.get(ValueLayout.JAVA_INT_UNALIGNED, OFFSET_EXTENT_BLOCKS) == geometry.extentBlocks()
+                && map.get(ValueLayout.JAVA_INT_UNALIGNED, OFFSET_STATE) == STATE_READY;
+    }
+
+    /**
+     * Takes the host-wide commit lock: one commit at a time among every process attached to this file
+     * (an exclusive record lock, and a lock among this process's attachments). Close the result to release.
+     */
+    public CommitLock lockCommits() {
+        mapping.commits.lock();
+        try {
+            FileLock lock = mapping.channel.lock(COMMIT_LOCK_POSITION, 1, false);
+            return () -> {
+                try {
+                    lock.release();
+                } catch (IOException e) {
+                    throw new StorageException(StorageException.Code.IO, "cannot release the commit lock: " + e.getMessage());
+                } finally {
+                    mapping.commits.unlock();
+                }
+            };
+        } catch (IOException | RuntimeException e) {
+            mapping.commits.unlock();
+            throw new StorageException(StorageException.Code.IO, "cannot take the commit lock of the shared counter file: "
+                    + e.getMessage());
         }
-        return header.getInt((int) OFFSET_MAGIC) == MAGIC
-                && header.getInt((int) OFFSET_VERSION) == VERSION
-                && header.getLong((int) OFFSET_UUID_MSB) == storeId.getMostSignificantBits()
-                && header.getLong((int) OFFSET_UUID_LSB) == storeId.getLeastSignificantBits()
-                && header.getLong((int) OFFSET_STORE_BLOCKS) == geometry.storeBlocks()
-                && header.getInt((int) OFFSET_EXTENT_BLOCKS) == geometry.extentBlocks()
-                && header.getInt((int) OFFSET_STATE) == STATE_READY;
+    }
+
+    /** The host-wide commit lock, held until closed. */
+    public interface CommitLock extends AutoCloseable {
+        @Override
+        void close();
     }
 
     /** True if this attachment built the file (from the store) rather than finding it ready. */
@@ -333,6 +445,85 @@ public final class SharedCounters implements AutoCloseable {
         return -1;
     }
 
+    // ---------------------------------------------------------------- generations, holders, slots
+
+    /** The highest generation any commit of any attached process has used (or a counter slot carried at build). */
+    public long highestGeneration() {
+        return (long) WORD.getVolatile(map, OFFSET_HIGHEST_GENERATION);
+    }
+
+    /** Raises the highest generation to at least {@code generation} (a commit does this before it writes a slot). */
+    public void raiseHighestGeneration(long generation) {
+        while (true) {
+            long current = highestGeneration();
+            if (current >= generation || WORD.compareAndSet(map, OFFSET_HIGHEST_GENERATION, current, generation)) {
+                return;
+            }
+        }
+    }
+
+    /** The node holding {@code extent} for allocation (0 = none). */
+    public int extentHolder(int extent) {
+        return (int) (holderWord(extent) >>> 8);
+    }
+
+    /** The type {@code extent} was claimed as ({@code FREE} if unclaimed). */
+    public ExtentRecord.Type extentType(int extent) {
+        return ExtentRecord.Type.values()[(int) (holderWord(extent) & 0xFF)];
+    }
+
+    private long holderWord(int extent) {
+        return (long) WORD.getVolatile(map, holdersOffset + 8L * checkExtent(extent));
+    }
+
+    /**
+     * Claims an unclaimed extent for {@code node} as {@code type}, by one CAS: of several processes claiming
+     * one extent at once exactly one wins. False if the extent is held already.
+     */
+    public boolean claimExtent(int extent, int node, ExtentRecord.Type type) {
+        if (node <= 0 || type == ExtentRecord.Type.FREE) {
+            throw new IllegalArgumentException("an extent is claimed by a node id above 0 for a type; got node " + node
+                    + " and " + type);
+        }
+        return WORD.compareAndSet(map, holdersOffset + 8L * checkExtent(extent), 0L, ((long) node << 8) | type.ordinal());
+    }
+
+    /** Records who holds {@code extent} outright (building the file from the catalogue; a takeover). */
+    public void setExtentHolder(int extent, int node, ExtentRecord.Type type) {
+        long word = type == ExtentRecord.Type.FREE ? 0 : ((long) node << 8) | type.ordinal();
+        WORD.setVolatile(map, holdersOffset + 8L * checkExtent(extent), word);
+    }
+
+    /** The durable slot (0 or 1) of a counter block, or -1 if neither slot is (a counter block never written). */
+    public int durableSlot(int extent, int counterBlock) {
+        byte slot = (byte) BYTE.getVolatile(map, slotsOffset + slotIndex(extent, counterBlock));
+        return slot == NO_SLOT ? -1 : slot;
+    }
+
+    /** Records the durable slot of a counter block (under the commit lock, once the commit is durable). */
+    public void setDurableSlot(int extent, int counterBlock, int slot) {
+        if (slot < -1 || slot > 1) {
+            throw new IllegalArgumentException("a counter slot is 0, 1 or -1 (none), got " + slot);
+        }
+        BYTE.setVolatile(map, slotsOffset + slotIndex(extent, counterBlock), slot < 0 ? NO_SLOT : (byte) slot);
+    }
+
+    private long slotIndex(int extent, int counterBlock) {
+        checkExtent(extent);
+        if (counterBlock < 0 || counterBlock >= counterBlocksPerExtent) {
+            throw new IllegalArgumentException("counter block " + counterBlock + " outside 0.." + (counterBlocksPerExtent - 1));
+        }
+        return (long) extent * counterBlocksPerExtent + counterBlock;
+    }
+
+    private int checkExtent(int extent) {
+        if (extent < 0 || extent >= geometry.extentCount()) {
+            throw new IllegalArgumentException("extent " + extent + " is outside the store of " + geometry.extentCount()
+                    + " extents");
+        }
+        return extent;
+    }
+
     // ---------------------------------------------------------------- free counts
 
     /** Blocks of {@code extent} with counter 0, as far as the builder and later updates have kept it. */
@@ -371,19 +562,52 @@ public final class SharedCounters implements AutoCloseable {
     /**
      * Clears and returns the dirty counter blocks of {@code extent} (indexes 0 ..
      * counterBlocksPerExtent - 1), for a commit that then reads their counters with {@link #copyInto}.
+     * The taken bits stay recorded as in flight until {@link #commitFinished}.
      */
+    @Override
     public java.util.BitSet takeDirty(int extent) {
         java.util.BitSet taken = new java.util.BitSet(counterBlocksPerExtent);
         for (int i = 0; i < counterBlocksPerExtent; i++) {
             long index = (long) extent * counterBlocksPerExtent + i;
             long bit = 1L << (index & 63);
-            long offset = dirtyOffset + 8L * (index >>> 6);
-            long before = (long) WORD.getAndBitwiseAnd(map, offset, ~bit);
+            long before = (long) WORD.getAndBitwiseAnd(map, dirtyOffset + 8L * (index >>> 6), ~bit);
             if ((before & bit) != 0) {
+                WORD.getAndBitwiseOr(map, inFlightOffset + 8L * (index >>> 6), bit);
                 taken.set(i);
             }
         }
         return taken;
+    }
+
+    /** Whether any counter block of the host is dirty. */
+    @Override
+    public boolean anyDirty() {
+        for (long offset = 0; offset < dirtyBytes; offset += 8) {
+            if ((long) WORD.getVolatile(map, dirtyOffset + offset) != 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Under the commit lock, before a commit takes dirty bits: bits still in flight were taken by a commit
+     * whose process died before its superblock was durable; they are dirty again.
+     */
+    public void recoverInterruptedCommit() {
+        for (long offset = 0; offset < dirtyBytes; offset += 8) {
+            long left = (long) WORD.getAndSet(map, inFlightOffset + offset, 0L);
+            if (left != 0) {
+                WORD.getAndBitwiseOr(map, dirtyOffset + offset, left);
+            }
+        }
+    }
+
+    /** The commit holding the commit lock is durable: nothing it took is in flight any more. */
+    public void commitFinished() {
+        for (long offset = 0; offset < dirtyBytes; offset += 8) {
+            WORD.setVolatile(map, inFlightOffset + offset, 0L);
+        }
     }
 
     /** Copies the counters of blocks [firstBlock, firstBlock + count) into {@code target} from {@code at}. */
@@ -414,9 +638,23 @@ public final class SharedCounters implements AutoCloseable {
         }
     }
 
-    /** Unmaps the file (the file and its counters stay for the other processes). */
+    /**
+     * Ends this attachment; the last one of the process unmaps the file and drops the process's locks (the
+     * file and its counters stay for the other processes). Idempotent.
+     */
     @Override
     public void close() {
-        arena.close();
+        synchronized (MAPPINGS) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            if (--mapping.users > 0) {
+                return;
+            }
+            MAPPINGS.remove(mapping.key);
+            mapping.arena.close();
+            closeQuietly(mapping.channel);
+        }
     }
 }

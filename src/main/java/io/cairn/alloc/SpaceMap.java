@@ -33,6 +33,13 @@ import java.util.List;
  *       the superblock's was written by a commit that never finished: its counter block is marked
  *       dirty so the next commit overwrites it before any later generation could make it look valid.</li>
  *   <li>Not thread-safe: the store calls it under its metadata lock.</li>
+ *   <li>Shared mode (several node processes serving one store on one host, docs/CLUSTER.md): the counters,
+ *       free counts, dirty bits and durable slots live in {@link SharedCounters}, changed by CAS, and the
+ *       extents' holders too. A node allocates only in extents it holds (claimed by CAS on the holder word),
+ *       so the data path needs no coordination; increments and decrements may hit any block. A commit writes
+ *       every dirty counter block of the host; the bits it took stay recorded as in flight until its
+ *       superblock is durable, so a commit that dies half-way leaves them for the next one
+ *       ({@link #beginCommit}).</li>
  * </ol>
  */
 public final class SpaceMap {
@@ -48,17 +55,17 @@ public final class SpaceMap {
 
     private final StoreGeometry geometry;
     private final int maxRefcount;
+    /** This process's view of the catalogue (in shared mode other nodes' entries are as of the last rebase). */
     private final ExtentRecord[] extents;
-    /** Counters per held extent; null for free extents. */
-    private final char[][] counters;
-    private final int[] freeBlocks;
-    /** Free blocks per extent type (indexed by ordinal), and blocks that free extents could provide. */
+    private final CounterStore counters;
+    /** Non-null in shared mode. */
+    private final SharedCounters shared;
+    /** The node id this map allocates for (shared mode), and the fencing token its extent records carry. */
+    private final int node;
+    private long holderToken;
+    /** Free blocks per extent type (indexed by ordinal), and blocks that free extents could provide (local mode). */
     private final long[] freeByType = new long[ExtentRecord.Type.values().length];
     private long unclaimedBlocks;
-    /** Per extent: counter blocks changed since the last commit captured them. */
-    private final BitSet[] dirtyCounterBlocks;
-    /** Per extent and counter block: the durable slot (0 or 1), or -1 if neither is. */
-    private final byte[][] durableSlot;
     private final BitSet dirtyExtentRecords = new BitSet();
     private final int[] cursorExtent = new int[Purpose.values().length];
     private final int[] cursorOffset = new int[Purpose.values().length];
@@ -67,23 +74,44 @@ public final class SpaceMap {
     private final long metadataReserveBlocks;
     private boolean commitAllocations;
 
+    /** A map for a store served by this process alone. */
     public SpaceMap(StoreGeometry geometry, int maxRefcount) {
+        this(geometry, maxRefcount, null, 0);
+    }
+
+    /**
+     * A map over counters shared by the node processes of one host; {@code node} (above 0) is the id this
+     * process allocates for. The shared counters must have been built ({@link #build}) or found ready.
+     */
+    public SpaceMap(StoreGeometry geometry, int maxRefcount, SharedCounters shared, int node) {
         if (maxRefcount < 2 || maxRefcount > Layout.MAX_REFCOUNT) {
             throw new IllegalArgumentException("maximum reference count must be in [2, 65535], got " + maxRefcount);
         }
+        if (shared != null && node <= 0) {
+            throw new IllegalArgumentException("a node id is above 0, got " + node);
+        }
         this.geometry = geometry;
         this.maxRefcount = maxRefcount;
+        this.shared = shared;
+        this.node = node;
+        this.counters = shared != null ? shared : new LocalCounters(geometry);
         int extentCount = geometry.extentCount();
         this.extents = new ExtentRecord[extentCount];
         java.util.Arrays.fill(extents, ExtentRecord.FREE);
-        this.counters = new char[extentCount][];
-        this.freeBlocks = new int[extentCount];
-        this.dirtyCounterBlocks = new BitSet[extentCount];
-        this.durableSlot = new byte[extentCount][];
         for (int extent = 0; extent < extentCount; extent++) {
             unclaimedBlocks += geometry.extentBlocks() - geometry.reservedBlocks(extent);
         }
         this.metadataReserveBlocks = Math.clamp(geometry.storeBlocks() / 256, 32, Math.min(4096, geometry.extentBlocks() / 2));
+    }
+
+    /** True in shared mode. */
+    public boolean isShared() {
+        return shared != null;
+    }
+
+    /** The fencing token this node writes into the extent records it claims from now on (shared mode). */
+    public void holderToken(long token) {
+        this.holderToken = token;
     }
 
     /**
@@ -123,6 +151,33 @@ public final class SpaceMap {
             return;
         }
         unclaimedBlocks -= geometry.extentBlocks() - geometry.reservedBlocks(extent);
+        if (shared != null) {
+            return; // the shared counters were built from the device (build) or are live already
+        }
+        ((LocalCounters) counters).open(extent);
+        long free = readCounters(extent, device, superblockGeneration, counters);
+        freeByType[record.type().ordinal()] += free;
+    }
+
+    /**
+     * Builds freshly mapped shared counters from the device: the counters, free counts, durable slots and
+     * holders of every held extent in {@code records}, and the highest generation any slot carries.
+     */
+    public static void build(SharedCounters target, ExtentRecord[] records, BlockDevice device, long superblockGeneration) {
+        SpaceMap reader = new SpaceMap(target.geometry(), Layout.MAX_REFCOUNT);
+        for (int extent = 0; extent < records.length; extent++) {
+            ExtentRecord record = records[extent];
+            if (record == null || record.type() == ExtentRecord.Type.FREE) {
+                continue;
+            }
+            target.setExtentHolder(extent, Math.max(1, record.holder()), record.type());
+            reader.readCounters(extent, device, superblockGeneration, target);
+        }
+        target.raiseHighestGeneration(reader.highestGenerationSeen);
+    }
+
+    /** Loads the counters of a held extent from its valid slots into {@code into}; returns its free blocks. */
+    private long readCounters(int extent, BlockDevice device, long superblockGeneration, CounterStore into) {
         int counterBlocks = geometry.counterBlocksPerExtent();
         char[] extentCounters = new char[geometry.extentBlocks()];
         byte[] slots = new byte[counterBlocks];
@@ -168,17 +223,24 @@ public final class SpaceMap {
             RefcountBlockCodec.decodeInto(images[best], extentCounters, i * Layout.COUNTERS_PER_REFCOUNT_BLOCK);
             slots[i] = (byte) best;
         }
-        counters[extent] = extentCounters;
-        durableSlot[extent] = slots;
-        dirtyCounterBlocks[extent] = dirty;
+        long start = geometry.extentStart(extent);
         int free = 0;
-        for (char c : extentCounters) {
-            if (c == 0) {
+        for (int offset = 0; offset < extentCounters.length; offset++) {
+            if (extentCounters[offset] == 0) {
                 free++;
+            } else {
+                into.set(start + offset, extentCounters[offset]);
             }
         }
-        freeBlocks[extent] = free;
-        freeByType[record.type().ordinal()] += free;
+        into.setFreeBlocks(extent, free);
+        into.takeDirty(extent);
+        for (int i = 0; i < counterBlocks; i++) {
+            into.setDurableSlot(extent, i, slots[i]);
+            if (dirty.get(i)) {
+                into.markDirty(extent, i);
+            }
+        }
+        return free;
     }
 
     /** Highest generation stamped on any counter slot read at open. */
@@ -189,8 +251,7 @@ public final class SpaceMap {
     // ---------------------------------------------------------------- counters
 
     public int count(long block) {
-        char[] extentCounters = counters[geometry.extentOf(block)];
-        return extentCounters == null ? 0 : extentCounters[geometry.offsetInExtent(block)];
+        return counters.count(block);
     }
 
     /**
@@ -199,27 +260,16 @@ public final class SpaceMap {
      * @throws RefcountSaturatedException if the counter is at its maximum (the caller copies instead)
      */
     public void increment(long block) {
-        int count = count(block);
-        if (count == 0) {
-            throw new IllegalStateException("increment of free block " + block);
-        }
-        if (count >= maxRefcount) {
-            throw new RefcountSaturatedException(block, maxRefcount);
-        }
-        set(block, count + 1);
+        counters.increment(block, maxRefcount);
     }
 
     /** Removes a reference; returns the new count (0 = the block is free again). */
     public int decrement(long block) {
-        int count = count(block);
-        if (count == 0) {
-            throw new IllegalStateException("decrement of free block " + block);
+        int count = counters.decrement(block);
+        if (count == 0 && shared == null) {
+            freeByType[extents[geometry.extentOf(block)].type().ordinal()]++;
         }
-        set(block, count - 1);
-        if (count == 1) {
-            adjustFree(geometry.extentOf(block), 1);
-        }
-        return count - 1;
+        return count;
     }
 
     /**
@@ -227,47 +277,47 @@ public final class SpaceMap {
      * is free (the checkpoint of the allocation maps that the garbage collector scans against).
      */
     public char[] copyCounters(int extent) {
-        char[] extentCounters = counters[extent];
-        return extentCounters == null ? null : extentCounters.clone();
+        if (!isHeld(extent)) {
+            return null;
+        }
+        char[] copy = new char[geometry.extentBlocks()];
+        counters.copyInto(geometry.extentStart(extent), copy.length, copy, 0);
+        return copy;
     }
 
     /** Overwrites a counter (the checker's repair and the garbage collector use this). */
     public void repairCount(long block, int count) {
-        int old = count(block);
-        if (old == count) {
-            return;
-        }
-        set(block, count);
         int extent = geometry.extentOf(block);
-        if (old == 0) {
-            adjustFree(extent, -1);
-        } else if (count == 0) {
-            adjustFree(extent, 1);
+        if (!isHeld(extent)) {
+            throw new IllegalStateException("block " + block + " is in free extent " + extent);
+        }
+        int old = counters.set(block, count);
+        if (shared == null && old != count) {
+            int type = extents[extent].type().ordinal();
+            if (old == 0) {
+                freeByType[type]--;
+            } else if (count == 0) {
+                freeByType[type]++;
+            }
         }
     }
 
-    private void set(long block, int count) {
-        int extent = geometry.extentOf(block);
-        int offset = geometry.offsetInExtent(block);
-        char[] extentCounters = counters[extent];
-        if (extentCounters == null) {
-            throw new IllegalStateException("block " + block + " is in free extent " + extent);
-        }
-        extentCounters[offset] = (char) count;
-        dirtyCounterBlocks[extent].set(offset / Layout.COUNTERS_PER_REFCOUNT_BLOCK);
+    /** Whether {@code extent} has counters: claimed by some node (shared mode) or held (local mode). */
+    private boolean isHeld(int extent) {
+        return shared != null ? shared.extentHolder(extent) != 0 : extents[extent].type() != ExtentRecord.Type.FREE;
     }
 
     // ---------------------------------------------------------------- allocation
 
     /**
      * Allocates a free block for {@code purpose}, with a count of 1. Next-fit from the last
-     * allocation, so sequential writes land on sequential blocks.
+     * allocation, so sequential writes land on sequential blocks. In shared mode only extents this node
+     * holds are used, and a new one is claimed by CAS when they are full.
      *
      * @throws StorageException NO_SPACE if no extent of that purpose has a free block and none is left to claim
      */
     public long allocate(Purpose purpose) {
-        if (purpose == Purpose.METADATA && !commitAllocations
-                && allocatableBlocks(Purpose.METADATA) <= metadataReserveBlocks) {
+        if (purpose == Purpose.METADATA && !commitAllocations && metadataReserveReached()) {
             throw new StorageException(StorageException.Code.NO_SPACE, "the store is full: only the "
                     + metadataReserveBlocks + " metadata blocks kept for commits are left");
         }
@@ -275,51 +325,67 @@ public final class SpaceMap {
         int extentCount = extents.length;
         for (int step = 0; step <= extentCount; step++) {
             int extent = (cursorExtent[p] + step) % extentCount;
-            if (!serves(extent, purpose) || freeBlocks[extent] == 0) {
+            if (!serves(extent, purpose) || counters.freeBlocks(extent) <= 0) {
                 continue;
             }
-            int start = step == 0 ? cursorOffset[p] : 0;
-            int offset = findFree(counters[extent], start);
-            if (offset < 0 && start > 0) {
-                offset = findFree(counters[extent], 0);
-            }
-            if (offset >= 0) {
-                return take(extent, offset, p);
+            long block = allocateIn(extent, step == 0 ? cursorOffset[p] : 0, p);
+            if (block >= 0) {
+                return block;
             }
         }
-        int claimed = claimFreeExtent(purpose);
-        if (claimed < 0) {
-            throw new StorageException(StorageException.Code.NO_SPACE, "no free " + purpose.name().toLowerCase()
-                    + " block left in the store (" + geometry.storeBlocks() + " blocks)");
+        while (true) {
+            int claimed = claimFreeExtent(purpose);
+            if (claimed < 0) {
+                throw new StorageException(StorageException.Code.NO_SPACE, "no free " + purpose.name().toLowerCase()
+                        + " block left in the store (" + geometry.storeBlocks() + " blocks)");
+            }
+            long block = allocateIn(claimed, 0, p);
+            if (block >= 0) {
+                return block;
+            }
         }
-        return take(claimed, findFree(counters[claimed], 0), p);
     }
 
-    private long take(int extent, int offset, int purposeIndex) {
-        counters[extent][offset] = 1;
-        dirtyCounterBlocks[extent].set(offset / Layout.COUNTERS_PER_REFCOUNT_BLOCK);
-        adjustFree(extent, -1);
+    private long allocateIn(int extent, int fromOffset, int purposeIndex) {
+        long start = geometry.extentStart(extent);
+        long end = start + geometry.extentBlocks();
+        long from = start + Math.min(Math.max(fromOffset, geometry.reservedBlocks(extent)), geometry.extentBlocks() - 1);
+        long block = counters.allocate(start, end, from);
+        if (block < 0) {
+            return -1;
+        }
+        if (shared == null) {
+            freeByType[extents[extent].type().ordinal()]--;
+        }
         cursorExtent[purposeIndex] = extent;
-        cursorOffset[purposeIndex] = offset + 1;
-        return geometry.extentStart(extent) + offset;
+        cursorOffset[purposeIndex] = geometry.offsetInExtent(block) + 1;
+        return block;
     }
 
-    private void adjustFree(int extent, int delta) {
-        freeBlocks[extent] += delta;
-        freeByType[extents[extent].type().ordinal()] += delta;
-    }
-
-    private static int findFree(char[] extentCounters, int from) {
-        for (int i = from; i < extentCounters.length; i++) {
-            if (extentCounters[i] == 0) {
-                return i;
+    private boolean metadataReserveReached() {
+        if (shared == null) {
+            return allocatableBlocks(Purpose.METADATA) <= metadataReserveBlocks;
+        }
+        // Shared: the cheap sum over this node's own metadata extents first; the whole store only when low.
+        long own = 0;
+        for (int extent = 0; extent < extents.length && own <= metadataReserveBlocks; extent++) {
+            if (serves(extent, Purpose.METADATA)) {
+                own += counters.freeBlocks(extent);
             }
         }
-        return -1;
+        return own <= metadataReserveBlocks && allocatableBlocks(Purpose.METADATA) <= metadataReserveBlocks;
     }
 
     private boolean serves(int extent, Purpose purpose) {
-        ExtentRecord.Type type = extents[extent].type();
+        ExtentRecord.Type type;
+        if (shared != null) {
+            if (shared.extentHolder(extent) != node) {
+                return false;
+            }
+            type = shared.extentType(extent);
+        } else {
+            type = extents[extent].type();
+        }
         return switch (purpose) {
             case METADATA -> type.holdsMetadata();
             case DATA -> type == ExtentRecord.Type.DATA;
@@ -327,14 +393,19 @@ public final class SpaceMap {
     }
 
     private int claimFreeExtent(Purpose purpose) {
-        if (purpose == Purpose.DATA
-                && allocatableBlocks(Purpose.METADATA) - geometry.extentBlocks() < metadataReserveBlocks
-                && allocatableBlocks(Purpose.METADATA) - unclaimedBlocks < metadataReserveBlocks) {
-            return -1; // the last free extents stay available to metadata
+        if (purpose == Purpose.DATA) {
+            long metadata = allocatableBlocks(Purpose.METADATA);
+            long unclaimed = unclaimedBlocks();
+            if (metadata - geometry.extentBlocks() < metadataReserveBlocks && metadata - unclaimed < metadataReserveBlocks) {
+                return -1; // the last free extents stay available to metadata
+            }
         }
+        ExtentRecord.Type type = purpose == Purpose.DATA ? ExtentRecord.Type.DATA : ExtentRecord.Type.METADATA;
         for (int extent = 0; extent < extents.length; extent++) {
-            if (extents[extent].type() == ExtentRecord.Type.FREE) {
-                claim(extent, purpose == Purpose.DATA ? ExtentRecord.Type.DATA : ExtentRecord.Type.METADATA);
+            boolean free = shared != null ? shared.extentHolder(extent) == 0 && shared.claimExtent(extent, node, type)
+                    : extents[extent].type() == ExtentRecord.Type.FREE;
+            if (free) {
+                claim(extent, type);
                 return extent;
             }
         }
@@ -342,24 +413,38 @@ public final class SpaceMap {
     }
 
     private void claim(int extent, ExtentRecord.Type type) {
-        extents[extent] = new ExtentRecord(type, 0, 0);
-        dirtyExtentRecords.set(extent);
-        char[] extentCounters = new char[geometry.extentBlocks()];
-        int reserved = geometry.reservedBlocks(extent);
-        for (int i = 0; i < reserved; i++) {
-            extentCounters[i] = 1;
+        if (shared == null) {
+            extents[extent] = new ExtentRecord(type, 0, 0);
+            ((LocalCounters) counters).open(extent);
+            unclaimedBlocks -= geometry.extentBlocks() - geometry.reservedBlocks(extent);
+            freeByType[type.ordinal()] += geometry.extentBlocks() - geometry.reservedBlocks(extent);
+        } else {
+            extents[extent] = new ExtentRecord(type, node, holderToken);
         }
-        counters[extent] = extentCounters;
-        freeBlocks[extent] = extentCounters.length - reserved;
-        unclaimedBlocks -= extentCounters.length - reserved;
-        freeByType[type.ordinal()] += extentCounters.length - reserved;
-        int counterBlocks = geometry.counterBlocksPerExtent();
-        BitSet dirty = new BitSet(counterBlocks);
-        dirty.set(0, counterBlocks);
-        dirtyCounterBlocks[extent] = dirty;
-        byte[] slots = new byte[counterBlocks];
-        java.util.Arrays.fill(slots, (byte) -1);
-        durableSlot[extent] = slots;
+        dirtyExtentRecords.set(extent);
+        long start = geometry.extentStart(extent);
+        for (int offset = 0; offset < geometry.extentBlocks(); offset++) {
+            counters.set(start + offset, offset < geometry.reservedBlocks(extent) ? 1 : 0);
+        }
+        counters.setFreeBlocks(extent, geometry.extentBlocks() - geometry.reservedBlocks(extent));
+        for (int i = 0; i < geometry.counterBlocksPerExtent(); i++) {
+            counters.setDurableSlot(extent, i, -1);
+            counters.markDirty(extent, i);
+        }
+    }
+
+    /** Blocks in extents nobody holds. */
+    private long unclaimedBlocks() {
+        if (shared == null) {
+            return unclaimedBlocks;
+        }
+        long unclaimed = 0;
+        for (int extent = 0; extent < extents.length; extent++) {
+            if (shared.extentHolder(extent) == 0) {
+                unclaimed += geometry.extentBlocks() - geometry.reservedBlocks(extent);
+            }
+        }
+        return unclaimed;
     }
 
     // ---------------------------------------------------------------- catalogue
@@ -377,12 +462,7 @@ public final class SpaceMap {
     }
 
     public boolean hasDirtyCounters() {
-        for (BitSet dirty : dirtyCounterBlocks) {
-            if (dirty != null && !dirty.isEmpty()) {
-                return true;
-            }
-        }
-        return false;
+        return counters.anyDirty();
     }
 
     /** Extent catalogue entries changed since the last call; clears the set. */
@@ -398,32 +478,77 @@ public final class SpaceMap {
         dirtyExtentRecords.set(extent);
     }
 
+    /**
+     * Shared mode: takes the catalogue entry of an extent this node does not hold from the durable
+     * catalogue (a rebase). Entries of extents this node holds stay as this node keeps them.
+     */
+    public void rebaseExtent(int extent, ExtentRecord durableRecord) {
+        if (shared == null || shared.extentHolder(extent) == node) {
+            return;
+        }
+        extents[extent] = durableRecord;
+    }
+
+    /** Whether this node holds {@code extent} for allocation (shared mode; always false in local mode). */
+    public boolean holds(int extent) {
+        return shared != null && shared.extentHolder(extent) == node;
+    }
+
+    /** The node id this map allocates for (0 in local mode). */
+    public int node() {
+        return node;
+    }
+
     // ---------------------------------------------------------------- commit
+
+    /**
+     * Shared mode, under the host-wide commit lock: counter blocks that a commit took but never made
+     * durable (its process died) are dirty again, so this commit writes them.
+     */
+    public void beginCommit() {
+        if (shared != null) {
+            shared.recoverInterruptedCommit();
+        }
+    }
+
+    /**
+     * The highest generation a commit may have stamped on any counter slot so far (shared mode: by any
+     * process on the host; local mode: found at open).
+     */
+    public long highestGenerationUsed() {
+        return shared != null ? Math.max(shared.highestGeneration(), highestGenerationSeen) : highestGenerationSeen;
+    }
 
     /**
      * Captures every dirty counter block as an image stamped {@code generation}, for the slot that is
      * not durable. A counter block never written before (fresh extent) also gets its other slot
-     * zeroed so no stale image can ever be taken for it.
+     * zeroed so no stale image can ever be taken for it. Shared mode: every held extent of the host.
      */
     public List<CounterWrite> captureDirty(long generation) {
+        if (shared != null) {
+            shared.raiseHighestGeneration(generation);
+        }
         List<CounterWrite> writes = new ArrayList<>();
+        char[] image = new char[Layout.COUNTERS_PER_REFCOUNT_BLOCK];
         for (int extent = 0; extent < extents.length; extent++) {
-            BitSet dirty = dirtyCounterBlocks[extent];
-            if (dirty == null || dirty.isEmpty()) {
+            if (!isHeld(extent)) {
                 continue;
             }
+            BitSet dirty = counters.takeDirty(extent);
             for (int i = dirty.nextSetBit(0); i >= 0; i = dirty.nextSetBit(i + 1)) {
-                int durable = durableSlot[extent][i];
+                int durable = counters.durableSlot(extent, i);
                 int slot = durable == 0 ? 1 : 0;
                 long block = geometry.counterSlotBlock(extent, i, slot);
-                writes.add(new CounterWrite(extent, i, slot, block, RefcountBlockCodec.encode(counters[extent],
-                        i * Layout.COUNTERS_PER_REFCOUNT_BLOCK, block, generation, slot)));
+                int first = i * Layout.COUNTERS_PER_REFCOUNT_BLOCK;
+                int covered = Math.min(Layout.COUNTERS_PER_REFCOUNT_BLOCK, geometry.extentBlocks() - first);
+                java.util.Arrays.fill(image, covered, image.length, (char) 0);
+                counters.copyInto(geometry.extentStart(extent) + first, covered, image, 0);
+                writes.add(new CounterWrite(extent, i, slot, block, RefcountBlockCodec.encode(image, 0, block, generation, slot)));
                 if (durable < 0) {
                     long other = geometry.counterSlotBlock(extent, i, 1 - slot);
                     writes.add(new CounterWrite(extent, i, -1, other, BlockHeader.newImage()));
                 }
             }
-            dirty.clear();
         }
         return writes;
     }
@@ -432,8 +557,11 @@ public final class SpaceMap {
     public void markDurable(List<CounterWrite> writes) {
         for (CounterWrite write : writes) {
             if (write.slot() >= 0) {
-                durableSlot[write.extent()][write.counterBlock()] = (byte) write.slot();
+                counters.setDurableSlot(write.extent(), write.counterBlock(), write.slot());
             }
+        }
+        if (shared != null) {
+            shared.commitFinished();
         }
     }
 
@@ -442,8 +570,8 @@ public final class SpaceMap {
     public long freeBlocks(ExtentRecord.Type type) {
         long free = 0;
         for (int extent = 0; extent < extents.length; extent++) {
-            if (extents[extent].type() == type) {
-                free += freeBlocks[extent];
+            if (typeOf(extent) == type) {
+                free += counters.freeBlocks(extent);
             }
         }
         return free;
@@ -451,16 +579,30 @@ public final class SpaceMap {
 
     public long blocksInExtents(ExtentRecord.Type type) {
         long blocks = 0;
-        for (ExtentRecord record : extents) {
-            if (record.type() == type) {
+        for (int extent = 0; extent < extents.length; extent++) {
+            if (typeOf(extent) == type) {
                 blocks += geometry.extentBlocks();
             }
         }
         return blocks;
     }
 
-    /** Blocks that could still be allocated for data: free data blocks plus every free extent. */
+    /** The type an extent is held as: by any node of the host in shared mode. */
+    private ExtentRecord.Type typeOf(int extent) {
+        return shared != null ? shared.extentType(extent) : extents[extent].type();
+    }
+
+    /** Blocks that could still be allocated for {@code purpose}: free blocks of its extents plus every free extent. */
     public long allocatableBlocks(Purpose purpose) {
+        if (shared != null) {
+            long free = 0;
+            for (int extent = 0; extent < extents.length; extent++) {
+                if (serves(extent, purpose)) {
+                    free += counters.freeBlocks(extent);
+                }
+            }
+            return free + unclaimedBlocks();
+        }
         return unclaimedBlocks + switch (purpose) {
             case METADATA -> freeByType[ExtentRecord.Type.METADATA.ordinal()] + freeByType[ExtentRecord.Type.SYSTEM.ordinal()];
             case DATA -> freeByType[ExtentRecord.Type.DATA.ordinal()];
@@ -470,14 +612,14 @@ public final class SpaceMap {
     /** Visits every block with a non-zero counter that is not reserved by the format. */
     public void forEachAllocated(BlockVisitor visitor) {
         for (int extent = 0; extent < extents.length; extent++) {
-            char[] extentCounters = counters[extent];
+            char[] extentCounters = copyCounters(extent);
             if (extentCounters == null) {
                 continue;
             }
             int reserved = geometry.reservedBlocks(extent);
             for (int offset = reserved; offset < extentCounters.length; offset++) {
                 if (extentCounters[offset] != 0) {
-                    visitor.visit(geometry.extentStart(extent) + offset, extentCounters[offset], extents[extent].type());
+                    visitor.visit(geometry.extentStart(extent) + offset, extentCounters[offset], typeOf(extent));
                 }
             }
         }
@@ -498,26 +640,26 @@ public final class SpaceMap {
         long[] byType = new long[freeByType.length];
         long unclaimed = 0;
         for (int extent = 0; extent < extents.length; extent++) {
-            ExtentRecord.Type type = extents[extent].type();
+            ExtentRecord.Type type = typeOf(extent);
             if (type == ExtentRecord.Type.FREE) {
                 unclaimed += geometry.extentBlocks() - geometry.reservedBlocks(extent);
                 continue;
             }
-            char[] extentCounters = counters[extent];
-            if (extentCounters == null) {
-                continue; // damaged at open: nothing to count
-            }
+            char[] extentCounters = copyCounters(extent);
             int free = 0;
             for (char count : extentCounters) {
                 if (count == 0) {
                     free++;
                 }
             }
-            if (free != freeBlocks[extent]) {
+            if (free != counters.freeBlocks(extent)) {
                 throw new IllegalStateException("extent " + extent + " has " + free + " free blocks, the total says "
-                        + freeBlocks[extent]);
+                        + counters.freeBlocks(extent));
             }
             byType[type.ordinal()] += free;
+        }
+        if (shared != null) {
+            return; // shared mode keeps no running totals by type: they are summed when asked for
         }
         if (unclaimed != unclaimedBlocks || !java.util.Arrays.equals(byType, freeByType)) {
             throw new IllegalStateException("free totals disagree: unclaimed " + unclaimed + " vs " + unclaimedBlocks

@@ -40,7 +40,7 @@ class SharedCountersTest {
     }
 
     @Test
-    void aReadyFileIsReusedAndAForeignOrHalfBuiltOneIsRebuilt(@TempDir Path dir) throws Exception {
+    void aFileInUseIsSharedAndOneNobodyUsesForeignOrHalfBuiltIsRebuilt(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("store.live");
         UUID storeId = UUID.randomUUID();
         long block;
@@ -49,15 +49,17 @@ class SharedCountersTest {
             assertEquals(7, first.loadedAtGeneration());
             block = first.allocate(2048, 4096, 2048);
             first.increment(block, 65535);
+            try (SharedCounters again = attach(file, storeId)) {
+                assertFalse(again.rebuilt(), "a file in use is mapped as it is");
+                assertEquals(2, again.count(block));
+                assertEquals(2, again.attachments());
+            }
+            assertEquals("the shared counter file " + file + " is in use by this process for another store or geometry",
+                    assertThrows(IllegalStateException.class, () -> attach(file, UUID.randomUUID())).getMessage());
         }
-        try (SharedCounters again = attach(file, storeId)) {
-            assertFalse(again.rebuilt(), "a ready file of the same store is mapped as it is");
-            assertEquals(2, again.count(block));
-            assertEquals(2, again.attachments());
-        }
-        try (SharedCounters other = attach(file, UUID.randomUUID())) {
-            assertTrue(other.rebuilt(), "another store's file is rebuilt");
-            assertEquals(0, other.count(block));
+        try (SharedCounters alone = attach(file, storeId)) {
+            assertTrue(alone.rebuilt(), "a file nobody is attached to may be stale: it is rebuilt from the store");
+            assertEquals(0, alone.count(block));
         }
         // A builder that dies half-way leaves the state "building": the next attachment rebuilds.
         UUID third = UUID.randomUUID();
@@ -70,6 +72,43 @@ class SharedCountersTest {
             assertEquals(0, rebuilt.count(5000));
         }
         Files.delete(file);
+    }
+
+    @Test
+    void claimsHoldersSlotsGenerationsAndInterruptedCommits(@TempDir Path dir) {
+        try (SharedCounters counters = attach(dir.resolve("store.live"), UUID.randomUUID())) {
+            assertEquals(0, counters.extentHolder(2));
+            assertTrue(counters.claimExtent(2, 5, io.cairn.format.ExtentRecord.Type.DATA));
+            assertFalse(counters.claimExtent(2, 6, io.cairn.format.ExtentRecord.Type.DATA), "one claim wins");
+            assertEquals(5, counters.extentHolder(2));
+            assertEquals(io.cairn.format.ExtentRecord.Type.DATA, counters.extentType(2));
+            assertEquals(-1, counters.durableSlot(2, 0), "a fresh file knows no durable slot");
+            counters.setDurableSlot(2, 0, 1);
+            assertEquals(1, counters.durableSlot(2, 0));
+            assertEquals(7, counters.highestGeneration());
+            counters.raiseHighestGeneration(12);
+            counters.raiseHighestGeneration(9);
+            assertEquals(12, counters.highestGeneration());
+
+            for (int extent = 0; extent < GEOMETRY.extentCount(); extent++) {
+                counters.takeDirty(extent); // what the builder set, as a first commit would take it
+            }
+            counters.commitFinished();
+            assertFalse(counters.anyDirty());
+            long block = counters.allocate(GEOMETRY.extentStart(2) + GEOMETRY.reservedBlocks(2), GEOMETRY.extentStart(3),
+                    GEOMETRY.extentStart(2) + GEOMETRY.reservedBlocks(2));
+            assertTrue(counters.anyDirty());
+            BitSet taken = counters.takeDirty(2);
+            assertEquals(1, taken.cardinality());
+            assertFalse(counters.anyDirty());
+            // The committing process dies before its superblock is durable: the next commit gets the bits back.
+            counters.recoverInterruptedCommit();
+            assertEquals(taken, counters.takeDirty(2));
+            counters.commitFinished();
+            counters.recoverInterruptedCommit();
+            assertFalse(counters.anyDirty(), "a finished commit leaves nothing in flight");
+            assertEquals(1, counters.count(block));
+        }
     }
 
     @Test
