@@ -12,7 +12,8 @@ public final class Node {
     final long block;
     final int level;
     final long[] pointers;
-    final long generation;
+    /** Changes only when a shared store moves the open transaction to a later generation ({@link TreeSpace#retarget}). */
+    long generation;
     /** Not yet written to the device: the cache must keep it. */
     volatile boolean dirty;
 

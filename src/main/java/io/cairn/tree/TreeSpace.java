@@ -140,6 +140,48 @@ public final class TreeSpace {
         this.generation = openGeneration;
     }
 
+    /**
+     * Moves the open transaction to {@code openGeneration} (not below the open one), with every node it
+     * created or changed: a store shared by several nodes numbers its commits in one sequence, so the
+     * generation a transaction commits as is known only when it commits.
+     */
+    public void retarget(long openGeneration) {
+        if (openGeneration < generation) {
+            throw new IllegalArgumentException("the open transaction is generation " + generation
+                    + "; it cannot move back to " + openGeneration);
+        }
+        for (Node node : dirtyNodes.values()) {
+            node.generation = openGeneration;
+        }
+        this.generation = openGeneration;
+    }
+
+    /**
+     * Drops from the cache every node of the tree at {@code ref} that the cache holds, without reading the
+     * device: another process may have freed and reused their blocks. Stops at nodes not in the cache (a
+     * node is cached only after its parent was read, so their children were not read through this tree).
+     */
+    public void forgetCachedTree(RootRef ref) {
+        if (ref.root() != 0) {
+            forgetCached(ref.root(), ref.height());
+        }
+    }
+
+    private void forgetCached(long block, int level) {
+        if (!cache.contains(block)) {
+            return;
+        }
+        Node node = cache.get(block, level);
+        if (level > 1) {
+            for (long pointer : node.pointers) {
+                if (!Pointer.isHole(pointer)) {
+                    forgetCached(Pointer.blockOf(pointer), level - 1);
+                }
+            }
+        }
+        cache.forget(block);
+    }
+
     public Node node(long block, int level) {
         return cache.get(block, level);
     }

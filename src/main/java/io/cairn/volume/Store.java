@@ -1,5 +1,6 @@
 package io.cairn.volume;
 
+import io.cairn.alloc.SharedCounters;
 import io.cairn.alloc.SpaceMap;
 import io.cairn.format.BlockHeader;
 import io.cairn.format.ExtentRecord;
@@ -34,6 +35,7 @@ import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.BooleanSupplier;
 import java.util.function.Function;
 
 /**
@@ -68,6 +70,17 @@ import java.util.function.Function;
  *       count 1) nor be freed (the pin keeps the root's count above 0, and each pinned node's parent
  *       keeps its child's). Pins count as references for the checker; if the store closes or crashes
  *       before they are released they are leaks, which the next collection gives back.</li>
+ *   <li>Shared mode (docs/CLUSTER.md part 2): several node processes on one host serve the store file
+ *       together, each through its own Store. Counters live in {@link SharedCounters}; a node writes only the
+ *       VDIs it <em>holds</em> ({@link #hold}: a lease's fencing token written into the VDI record) and allocates
+ *       only in extents it holds. There is one sequence of commits for the host: a commit takes the host-wide
+ *       commit lock, <em>rebases</em> (reads the superblock; if another node committed since, takes every record
+ *       it does not own from the device), moves its open transaction to a generation above every one used, and
+ *       writes as usual. A held VDI whose durable record carries a larger token than this node's was taken
+ *       over: the node drops it and writes nothing more for it. Admin changes run under the same lock and
+ *       commit at once, so record ids stay unique. Cached table-tree nodes are forgotten at every rebase
+ *       (another node may have freed and reused their blocks); trees of VDIs a node does not hold are never
+ *       read through its cache.</li>
  * </ol>
  *
  * <p>Snapshot sketches (seed 002, space reporting with a probabilistic data structure).
@@ -110,6 +123,10 @@ public final class Store implements Closeable {
 
     private final BlockDevice device;
     private final Closeable ownerLock;
+    /** Non-null in shared mode (design note 8). */
+    private final SharedCounters shared;
+    /** VDIs this node holds in shared mode, by id (guarded by metaLock). */
+    private final Map<Long, Holding> held = new HashMap<>();
     private final StoreOptions options;
     private final StoreGeometry geometry;
     private final SpaceMap space;
@@ -131,7 +148,7 @@ public final class Store implements Closeable {
      */
     private final java.util.Set<VdiState> changedTrees = new java.util.HashSet<>();
     /** Every VDI made as a clone (deleted ones stay), so deletions visit clones rather than every VDI. */
-    private final List<VdiState> clones = new ArrayList<>();
+    private final java.util.Set<VdiState> clones = new java.util.LinkedHashSet<>();
     /** References held on live roots by a garbage collection in progress (guarded by metaLock). */
     private final List<PinnedRoot> pins = new ArrayList<>();
     private long nextVdiId;
@@ -162,6 +179,10 @@ public final class Store implements Closeable {
     private boolean sketchWorkPending;
     private volatile boolean stopping;
     private Thread sketchWorker;
+
+    /** A held VDI: the fencing token of the lease, and whether the lease is still valid (checked before writes). */
+    private record Holding(long token, BooleanSupplier valid) {
+    }
 
     /** A VDI's record and the live root that writes move. */
     static final class VdiState {
@@ -278,6 +299,58 @@ public final class Store implements Closeable {
         return store;
     }
 
+    /**
+     * Opens the store on {@code device} as node {@code node} (above 0) of the node processes of one host
+     * that serve it together (design note 8), attaching to their shared counters in {@code countersFile}
+     * (building it from the device if no other process is attached). The device must not be locked
+     * exclusively; {@code ownerLock} (may be null) is released on close.
+     */
+    public static Store openShared(BlockDevice device, Closeable ownerLock, StoreOptions options, int node,
+                                   java.nio.file.Path countersFile) {
+        if (options.readOnly()) {
+            throw new IllegalArgumentException("a node serving a shared store writes; open it read-only alone instead");
+        }
+        Superblock first = readSuperblock(device);
+        long needBytes = first.storeBlocks() * Layout.BLOCK_BYTES;
+        if (device.sizeBytes() < needBytes) {
+            throw new StorageException(StorageException.Code.CORRUPT, "truncated store: the device has "
+                    + device.sizeBytes() + " bytes but the store needs " + needBytes);
+        }
+        StoreGeometry geometry = StoreGeometry.of(first);
+        SharedCounters counters = SharedCounters.attach(countersFile, first.storeId(), geometry, first.generation(),
+                built -> buildSharedCounters(built, device));
+        try {
+            Store store = new Store(device, ownerLock, options.withSketchWorker(false), geometry, readSuperblock(device),
+                    counters, node);
+            store.load();
+            if (store.failure != null) {
+                throw store.failure;
+            }
+            return store;
+        } catch (RuntimeException problem) {
+            counters.close();
+            throw problem;
+        }
+    }
+
+    /** Builds the shared counters from the durable state (under the counter file's build lock). */
+    private static void buildSharedCounters(SharedCounters built, BlockDevice device) {
+        Superblock superblock = readSuperblock(device);
+        StoreGeometry geometry = StoreGeometry.of(superblock);
+        SpaceMap scratch = new SpaceMap(geometry, Layout.MAX_REFCOUNT);
+        TreeSpace reader = new TreeSpace(device, scratch, new NodeCache(device, 1 << 20), superblock.generation() + 1);
+        ExtentRecord[] records = new ExtentRecord[geometry.extentCount()];
+        new SystemTable(TablePageCodec.Kind.EXTENTS, superblock.extentTable()).load(reader, device,
+                (page, offset, pageBlock, entry) -> {
+                    if (entry < records.length) {
+                        records[(int) entry] = ExtentRecord.decode(page, offset, pageBlock);
+                    }
+                }, problem -> {
+                    throw problem;
+                });
+        SpaceMap.build(built, records, device, superblock.generation());
+    }
+
     /** Reads both superblock slots and returns the valid one with the highest generation. */
     static Superblock readSuperblock(BlockDevice device) {
         if (device.sizeBytes() < Layout.SUPERBLOCK_BLOCKS * (long) Layout.BLOCK_BYTES) {
@@ -313,12 +386,19 @@ public final class Store implements Closeable {
     }
 
     private Store(BlockDevice device, Closeable ownerLock, StoreOptions options, StoreGeometry geometry, Superblock superblock) {
+        this(device, ownerLock, options, geometry, superblock, null, 0);
+    }
+
+    private Store(BlockDevice device, Closeable ownerLock, StoreOptions options, StoreGeometry geometry, Superblock superblock,
+                  SharedCounters shared, int node) {
         this.device = device;
         this.ownerLock = ownerLock;
+        this.shared = shared;
         this.options = options;
         this.geometry = geometry;
         this.durable = superblock;
-        this.space = new SpaceMap(geometry, options.maxRefcount());
+        this.space = shared == null ? new SpaceMap(geometry, options.maxRefcount())
+                : new SpaceMap(geometry, options.maxRefcount(), shared, node);
         this.cache = new NodeCache(device, options.nodeCacheBytes());
         this.trees = new TreeSpace(device, space, cache, superblock.generation() + 1);
         this.extentTable = new SystemTable(TablePageCodec.Kind.EXTENTS, superblock.extentTable());
@@ -360,14 +440,7 @@ public final class Store implements Closeable {
         vdiTable.load(trees, device, (page, offset, pageBlock, entry) -> {
             VdiRecord record = VdiRecord.decode(page, offset, pageBlock, entry);
             if (record != null) {
-                VdiState state = new VdiState(record);
-                vdis.put(record.id(), state);
-                if (!record.deleted()) {
-                    liveByName.put(record.name(), state);
-                }
-                if (record.parentSnapshotId() != 0) {
-                    clones.add(state);
-                }
+                vdis.put(record.id(), new VdiState(record));
             }
         }, this::damaged);
         snapshotTable.load(trees, device, (page, offset, pageBlock, entry) -> {
@@ -382,7 +455,34 @@ public final class Store implements Closeable {
             }
             snapshots.put(record.id(), record);
         }, this::damaged);
-        for (VdiState state : vdis.values()) {
+        indexRecords(vdis.values());
+        if (!durable.sketchesTrusted()) {
+            dropUntrustedSketchBlobs();
+        }
+        trees.openTransaction(nextGeneration(generation, space.highestGenerationUsed()));
+        if (shared == null) {
+            for (VdiState state : vdis.values()) {
+                if (!state.record.deleted()) {
+                    cache.pin(state.ref.root());
+                }
+            }
+        }
+    }
+
+    /**
+     * Builds the name index, the clone list and each VDI's label index and snapshot count from the records
+     * (at open, and for the VDIs a rebase took from the device).
+     */
+    private void indexRecords(java.util.Collection<VdiState> states) {
+        for (VdiState state : states) {
+            if (!state.record.deleted()) {
+                liveByName.put(state.record.name(), state);
+            }
+            if (state.record.parentSnapshotId() != 0 && !clones.contains(state)) {
+                clones.add(state);
+            }
+            state.liveLabels.clear();
+            state.liveSnapshots = 0;
             // A snapshot log must end in records that exist; cut it where damage removed one.
             for (long id = state.record.snapshotLogHead(); id != 0; ) {
                 SnapshotRecord record = snapshots.get(id);
@@ -401,15 +501,6 @@ public final class Store implements Closeable {
                     }
                 }
                 id = record.previousSnapshotId();
-            }
-        }
-        if (!durable.sketchesTrusted()) {
-            dropUntrustedSketchBlobs();
-        }
-        trees.openTransaction(nextGeneration(generation, space.highestGenerationSeen()));
-        for (VdiState state : vdis.values()) {
-            if (!state.record.deleted()) {
-                cache.pin(state.ref.root());
             }
         }
     }
@@ -505,12 +596,44 @@ public final class Store implements Closeable {
         commitLock.lock();
         try {
             checkOpen();
+            Deque<Release> released;
+            try (SharedCounters.CommitLock ignored = lockHost()) {
+                if (shared != null) {
+                    underMeta(() -> {
+                        rebase();
+                        return null;
+                    });
+                }
+                released = commitUnderLocks();
+            }
+            if (released == null) {
+                return false;
+            }
+            reclaim(released);
+            return true;
+        } finally {
+            commitLock.unlock();
+        }
+    }
+
+    /** The host-wide commit lock in shared mode (null alone); taken after commitLock. */
+    private SharedCounters.CommitLock lockHost() {
+        return shared == null ? null : shared.lockCommits();
+    }
+
+    /**
+     * Under commitLock (and the host lock in shared mode, after a rebase): writes one commit and returns
+     * its durable removals, or null if there was nothing to write (then it only flushed).
+     */
+    private Deque<Release> commitUnderLocks() {
+        {
             long startNanos = System.nanoTime();
             long sequence;
             CommitPlan plan;
             metaLock.lock();
             try {
                 sequence = ++commitsCaptured;
+                space.beginCommit();
                 space.allowReserve(true);
                 plan = prepareCommit();
             } finally {
@@ -520,7 +643,7 @@ public final class Store implements Closeable {
             if (plan == null) {
                 device.flush();
                 finished(sequence, startNanos);
-                return false;
+                return null;
             }
             for (SystemTable.PageWrite page : plan.pages) {
                 device.write(page.block() * Layout.BLOCK_BYTES, page.image().clear());
@@ -548,11 +671,73 @@ public final class Store implements Closeable {
                 metaLock.unlock();
             }
             finished(sequence, startNanos);
-            reclaim(TreeSpace.queueOf(plan.capture.releases()));
-            return true;
-        } finally {
-            commitLock.unlock();
+            return TreeSpace.queueOf(plan.capture.releases());
         }
+    }
+
+    /**
+     * Shared mode, under the host commit lock and metaLock: brings every record this node does not own up
+     * to the durable state another node committed since this node last committed or rebased (design note 8).
+     */
+    private void rebase() {
+        Superblock disk = readSuperblock(device);
+        if (disk.generation() == durable.generation()) {
+            return;
+        }
+        if (disk.generation() < durable.generation()) {
+            throw fail(new CorruptionException(Superblock.slotFor(disk.generation()), "the store's superblock went back from "
+                    + "generation " + durable.generation() + " to " + disk.generation()));
+        }
+        trees.forgetCachedTree(extentTable.rootRef());
+        trees.forgetCachedTree(vdiTable.rootRef());
+        trees.forgetCachedTree(snapshotTable.rootRef());
+        extentTable.rebase(disk.extentTable());
+        vdiTable.rebase(disk.vdiTable());
+        snapshotTable.rebase(disk.snapshotTable());
+        extentTable.load(trees, device, (page, offset, pageBlock, entry) -> {
+            if (entry < geometry.extentCount()) {
+                space.rebaseExtent((int) entry, ExtentRecord.decode(page, offset, pageBlock));
+            }
+        }, this::damaged);
+        List<VdiState> taken = new ArrayList<>();
+        vdiTable.load(trees, device, (page, offset, pageBlock, entry) -> {
+            VdiRecord record = VdiRecord.decode(page, offset, pageBlock, entry);
+            if (record == null) {
+                return;
+            }
+            VdiState state = vdis.get(record.id());
+            Holding holding = held.get(record.id());
+            if (holding != null && record.lockToken() <= holding.token()) {
+                return; // ours: this node's version is the newer one
+            }
+            if (holding != null) {
+                // Taken over: a node with a newer lease wrote the record. Write nothing more for it.
+                held.remove(record.id());
+                changedTrees.remove(state);
+                cache.unpin(state.ref.root());
+            }
+            if (state == null) {
+                state = new VdiState(record);
+                vdis.put(record.id(), state);
+            } else {
+                if (!state.record.deleted()) {
+                    liveByName.remove(state.record.name(), state);
+                }
+                state.record = record;
+                state.ref = new RootRef(record.rootBlock(), record.height());
+            }
+            taken.add(state);
+        }, this::damaged);
+        snapshotTable.load(trees, device, (page, offset, pageBlock, entry) -> {
+            SnapshotRecord record = SnapshotRecord.decode(page, offset, pageBlock, entry);
+            if (record != null && !held.containsKey(record.vdiId())) {
+                snapshots.put(record.id(), record);
+            }
+        }, this::damaged);
+        indexRecords(taken);
+        nextVdiId = Math.max(nextVdiId, disk.nextVdiId());
+        nextSnapshotId = Math.max(nextSnapshotId, disk.nextSnapshotId());
+        durable = disk;
     }
 
     /** Under commitLock: commit {@code sequence} is durable. */
@@ -566,6 +751,11 @@ public final class Store implements Closeable {
     }
 
     private CommitPlan prepareCommit() {
+        if (shared != null) {
+            // Above every generation any node used: another node's nodes of the open generation must not look
+            // like this transaction's (they would be changed in place), nor may a slot of a dead commit.
+            trees.retarget(nextGeneration(durable.generation(), space.highestGenerationUsed()));
+        }
         for (VdiState state : changedTrees) {
             if (!state.record.deleted() && state.record.rootBlock() != state.ref.root()) {
                 cache.unpin(state.record.rootBlock());
@@ -640,6 +830,7 @@ public final class Store implements Closeable {
     // ================================================================ administration
 
     public List<VdiInfo> listVdis(boolean includeDeleted) {
+        refresh();
         return underMeta(() -> {
             List<VdiInfo> result = new ArrayList<>();
             for (VdiState state : vdis.values()) {
@@ -652,6 +843,7 @@ public final class Store implements Closeable {
     }
 
     public VdiInfo vdi(String name) {
+        refresh();
         return underMeta(() -> info(live(name)));
     }
 
@@ -687,6 +879,9 @@ public final class Store implements Closeable {
         return mutate(() -> {
             requireFreeName(name);
             SnapshotRecord source = resolveSnapshot(snapshotReference);
+            if (shared != null) {
+                checkHeld(vdis.get(source.vdiId())); // its holder alone knows the snapshot stays while it is shared
+            }
             long root = trees.share(source.rootBlock(), source.height(), LeafKind.DATA);
             VdiInfo clone = info(register(name, source.sizeBytes(), root, source.height(), source.id()));
             latencies.taken(OperationLatencies.Kind.CLONE, startNanos, System.nanoTime(), commitsCaptured);
@@ -697,7 +892,7 @@ public final class Store implements Closeable {
     private VdiState register(String name, long sizeBytes, long root, int height, long parentSnapshotId) {
         long id = nextVdiId++;
         VdiRecord record = new VdiRecord(id, sizeBytes, root, height, false, name, parentSnapshotId, 0,
-                System.currentTimeMillis(), 0, 0);
+                System.currentTimeMillis(), space.node(), 0);
         VdiState state = new VdiState(record);
         vdis.put(id, state);
         liveByName.put(name, state);
@@ -721,37 +916,48 @@ public final class Store implements Closeable {
             Names.checkLabel(label);
         }
         checkWritable();
+        if (shared != null) {
+            try {
+                return sharedChange(true, () -> takeSnapshot(name, label, startNanos));
+            } finally {
+                signalSketchWorker();
+            }
+        }
         ioGate.writeLock().lock();
         try {
-            return mutate(() -> {
-                VdiState state = live(name);
-                String text = label == null ? "" : label;
-                if (!text.isEmpty()) {
-                    requireFreeLabel(state, text);
-                }
-                long root = trees.share(state.ref.root(), state.ref.height(), LeafKind.DATA);
-                long id = nextSnapshotId++;
-                SnapshotRecord record = new SnapshotRecord(id, state.record.id(), root, state.record.snapshotLogHead(),
-                        System.currentTimeMillis(), state.record.sizeBytes(), state.ref.height(), false, text);
-                snapshots.put(id, record);
-                snapshotTable.markDirty(id);
-                if (!text.isEmpty()) {
-                    state.liveLabels.put(text, id);
-                }
-                state.liveSnapshots++;
-                state.record = state.record.withSnapshotLogHead(id);
-                vdiTable.markDirty(state.record.id());
-                latencies.taken(OperationLatencies.Kind.SNAPSHOT, startNanos, System.nanoTime(), commitsCaptured);
-                return snapshotInfo(record);
-            });
+            return mutate(() -> takeSnapshot(name, label, startNanos));
         } finally {
             ioGate.writeLock().unlock();
             signalSketchWorker();
         }
     }
 
+    private SnapshotInfo takeSnapshot(String name, String label, long startNanos) {
+        // Under metaLock with no volume I/O in flight (the caller holds the I/O gate exclusively).
+        VdiState state = writable(name);
+        String text = label == null ? "" : label;
+        if (!text.isEmpty()) {
+            requireFreeLabel(state, text);
+        }
+        long root = trees.share(state.ref.root(), state.ref.height(), LeafKind.DATA);
+        long id = nextSnapshotId++;
+        SnapshotRecord record = new SnapshotRecord(id, state.record.id(), root, state.record.snapshotLogHead(),
+                System.currentTimeMillis(), state.record.sizeBytes(), state.ref.height(), false, text);
+        snapshots.put(id, record);
+        snapshotTable.markDirty(id);
+        if (!text.isEmpty()) {
+            state.liveLabels.put(text, id);
+        }
+        state.liveSnapshots++;
+        state.record = state.record.withSnapshotLogHead(id);
+        vdiTable.markDirty(state.record.id());
+        latencies.taken(OperationLatencies.Kind.SNAPSHOT, startNanos, System.nanoTime(), commitsCaptured);
+        return snapshotInfo(record);
+    }
+
     /** The snapshot log of VDI {@code name}, oldest first. */
     public List<SnapshotInfo> snapshots(String name) {
+        refresh();
         return underMeta(() -> {
             VdiState state = live(name);
             List<SnapshotInfo> result = new ArrayList<>();
@@ -768,10 +974,12 @@ public final class Store implements Closeable {
 
     /** Every snapshot of every VDI, deleted ones included, by id (for the forest view). */
     public List<SnapshotInfo> allSnapshots() {
+        refresh();
         return underMeta(() -> snapshots.values().stream().map(this::snapshotInfo).toList());
     }
 
     public SnapshotInfo snapshotInfo(String reference) {
+        refresh();
         return underMeta(() -> snapshotInfo(resolveSnapshot(reference)));
     }
 
@@ -806,7 +1014,7 @@ public final class Store implements Closeable {
      */
     public void deleteVdi(String name, boolean withSnapshots) {
         mutate(() -> {
-            VdiState state = live(name);
+            VdiState state = writable(name);
             if (state.openHandles > 0) {
                 throw new IllegalStateException("disk '" + name + "' is in use by " + state.openHandles
                         + " open connection(s); disconnect them first");
@@ -827,6 +1035,7 @@ public final class Store implements Closeable {
             markCloneSketchesSuspect();
             trees.release(state.ref.root(), state.ref.height(), LeafKind.DATA);
             cache.unpin(state.record.rootBlock());
+            held.remove(state.record.id());
             state.record = state.record.asDeleted();
             state.ref = new RootRef(0, state.record.height());
             liveByName.remove(name);
@@ -842,7 +1051,11 @@ public final class Store implements Closeable {
      */
     public void deleteSnapshot(String snapshotReference) {
         mutate(() -> {
-            deleteSnapshotRecord(resolveSnapshot(snapshotReference), true);
+            SnapshotRecord record = resolveSnapshot(snapshotReference);
+            if (shared != null) {
+                checkHeld(vdis.get(record.vdiId()));
+            }
+            deleteSnapshotRecord(record, true);
             return null;
         });
     }
@@ -894,6 +1107,29 @@ public final class Store implements Closeable {
             throw new NoSuchElementException("no disk named '" + name + "'");
         }
         return state;
+    }
+
+    /**
+     * A live VDI this store may change: in shared mode one this node holds (its lease valid); alone, any.
+     */
+    private VdiState writable(String name) {
+        VdiState state = live(name);
+        if (shared != null) {
+            checkHeld(state);
+        }
+        return state;
+    }
+
+    private void checkHeld(VdiState state) {
+        Holding holding = held.get(state.record.id());
+        if (holding == null) {
+            throw new NotHeldException("disk '" + state.record.name() + "' is not held by this node"
+                    + (state.record.lockHolder() != 0 ? " (node id " + state.record.lockHolder() + " holds it)" : "")
+                    + "; changes go to its holder");
+        }
+        if (!holding.valid().getAsBoolean()) {
+            throw new NotHeldException("this node's lease on disk '" + state.record.name() + "' is no longer valid");
+        }
     }
 
     private void requireFreeName(String name) {
@@ -962,6 +1198,7 @@ public final class Store implements Closeable {
      * since (a disk with no snapshot in its lineage is walked whole).
      */
     public SketchCatalog sketchCatalog(boolean store) {
+        requireAlone("space reports");
         int computed = 0;
         int stored = 0;
         while (true) {
@@ -1276,6 +1513,7 @@ public final class Store implements Closeable {
      * (what the background worker does, for snapshots old enough, after snapshots and deletions).
      */
     public int storeMissingSketches() {
+        requireAlone("storing snapshot sketches");
         int[] stored = {0};
         storeMissingSketches(Long.MAX_VALUE, stored);
         return stored[0];
@@ -1408,14 +1646,18 @@ public final class Store implements Closeable {
      * While open, the VDI or snapshot cannot be deleted.
      */
     public Volume openVolume(String exportName) {
+        refresh();
         return underMeta(() -> {
             checkOpen();
             if (exportName.indexOf('@') >= 0) {
                 SnapshotRecord record = resolveSnapshot(exportName);
+                if (shared != null) {
+                    checkHeld(vdis.get(record.vdiId())); // only the holder knows the snapshot stays while it is read
+                }
                 openSnapshotHandles.merge(record.id(), 1, Integer::sum);
                 return new Volume(this, exportName, null, record, record.sizeBytes(), true);
             }
-            VdiState state = live(exportName);
+            VdiState state = shared != null ? writable(exportName) : live(exportName);
             state.openHandles++;
             return new Volume(this, exportName, state, null, state.record.sizeBytes(), options.readOnly());
         });
@@ -1523,6 +1765,9 @@ public final class Store implements Closeable {
         try {
             checkWritable();
             VdiState state = volume.vdi;
+            if (shared != null) {
+                checkHeld(state);
+            }
             for (int i = 0; i < count; i++) {
                 long index = firstBlock + i;
                 long exclusive = trees.lookupExclusive(state.ref.root(), state.ref.height(), index);
@@ -1582,6 +1827,9 @@ public final class Store implements Closeable {
         try {
             checkWritable();
             VdiState state = volume.vdi;
+            if (shared != null) {
+                checkHeld(state);
+            }
             changedTrees.add(state);
             List<Long> mapped = new ArrayList<>();
             trees.forEachMapped(state.ref.root(), state.ref.height(), firstBlock, firstBlock + count,
@@ -1777,6 +2025,7 @@ public final class Store implements Closeable {
          * (nodes not yet on the device would otherwise be pinned), one set of pins at a time.
          */
         public List<PinnedRoot> pinLiveRoots() {
+            requireAlone("garbage collection");
             if (!pins.isEmpty()) {
                 throw new IllegalStateException("a garbage collection is already running on this store");
             }
@@ -1835,11 +2084,173 @@ public final class Store implements Closeable {
     }
 
     private <T> T mutate(java.util.function.Supplier<T> action) {
+        if (shared != null) {
+            return sharedChange(false, action);
+        }
         return underMeta(() -> {
             checkOpen();
             checkWritable();
             return action.get();
         });
+    }
+
+    /**
+     * An admin change in shared mode (design note 8): under the host commit lock, after a rebase, committed
+     * at once so the ids it took are on the device before any other node takes more. {@code quiesceIo}: with
+     * no volume I/O in flight while it runs (snapshots).
+     */
+    private <T> T sharedChange(boolean quiesceIo, java.util.function.Supplier<T> action) {
+        T result;
+        Deque<Release> released;
+        commitLock.lock();
+        try {
+            checkOpen();
+            checkWritable();
+            try (SharedCounters.CommitLock ignored = lockHost()) {
+                if (quiesceIo) {
+                    ioGate.writeLock().lock();
+                }
+                try {
+                    result = underMeta(() -> {
+                        rebase();
+                        return action.get();
+                    });
+                } finally {
+                    if (quiesceIo) {
+                        ioGate.writeLock().unlock();
+                    }
+                }
+                released = commitUnderLocks();
+            }
+            if (released != null) {
+                reclaim(released);
+            }
+        } finally {
+            commitLock.unlock();
+        }
+        return result;
+    }
+
+    /** Shared mode: brings the records other nodes own up to date before a read of them (no-op alone). */
+    private void refresh() {
+        if (shared == null) {
+            return;
+        }
+        commitLock.lock();
+        try (SharedCounters.CommitLock ignored = lockHost()) {
+            checkOpen();
+            underMeta(() -> {
+                rebase();
+                return null;
+            });
+        } finally {
+            commitLock.unlock();
+        }
+    }
+
+    // ================================================================ shared mode: holding VDIs
+
+    /**
+     * Shared mode: this node takes VDI {@code name} for writing under a lease whose fencing token is
+     * {@code token} and which stays valid while {@code valid} says so (checked before every write). The
+     * token goes into the VDI's record with the next commit, which this call makes. If another node held it
+     * and never gave it back (it died, or was stopped), a takeover snapshot {@code takeover-NODE-MILLIS} is
+     * taken first: the inherited tree becomes shared, so every later write goes copy-on-write to this node's
+     * blocks and never to one the old holder could still write (docs/CLUSTER.md). Returns the takeover
+     * snapshot's reference, or null.
+     *
+     * @throws NotHeldException if the record carries a newer token than {@code token} (a stale lease)
+     */
+    public String hold(String name, long token, BooleanSupplier valid) {
+        requireShared();
+        java.util.Objects.requireNonNull(valid, "valid");
+        return sharedChange(true, () -> {
+            VdiState state = live(name);
+            VdiRecord record = state.record;
+            if (record.lockToken() > token) {
+                throw new NotHeldException("disk '" + name + "' was written under a newer lease (token "
+                        + record.lockToken() + ") than this one (" + token + ")");
+            }
+            String takeover = null;
+            Holding previous = held.get(record.id());
+            boolean createdHere = record.lockHolder() == space.node() && record.lockToken() == 0;
+            if (previous == null && record.lockHolder() != 0 && !createdHere) {
+                String label = "takeover-" + record.lockHolder() + "-" + System.currentTimeMillis();
+                held.put(record.id(), new Holding(token, valid));
+                takeover = takeSnapshot(name, label, System.nanoTime()).reference();
+            }
+            // Nodes of this tree cached while another node held it may name blocks it freed and reused since.
+            if (previous == null) {
+                trees.forgetCachedTree(state.ref);
+                cache.pin(state.ref.root());
+            }
+            held.put(record.id(), new Holding(token, valid));
+            state.record = state.record.withLock(space.node(), token);
+            vdiTable.markDirty(record.id());
+            return takeover;
+        });
+    }
+
+    /**
+     * Shared mode: gives VDI {@code name} back. The caller has stopped its I/O; every write so far is
+     * made durable, and the record says nobody holds it (the token stays, so a later holder's is larger).
+     */
+    public void releaseHold(String name) {
+        requireShared();
+        sharedChange(true, () -> {
+            VdiState state = live(name);
+            checkHeld(state);
+            state.record = state.record.withLock(0, state.record.lockToken());
+            vdiTable.markDirty(state.record.id());
+            held.remove(state.record.id());
+            cache.unpin(state.ref.root());
+            return null;
+        });
+    }
+
+    /** Names of the VDIs this node holds (shared mode; empty alone). */
+    public List<String> heldVdis() {
+        return underMeta(() -> {
+            List<String> names = new ArrayList<>();
+            for (long id : held.keySet()) {
+                names.add(vdis.get(id).record.name());
+            }
+            java.util.Collections.sort(names);
+            return names;
+        });
+    }
+
+    /** The node id this store writes as in shared mode (0 alone). */
+    public int node() {
+        return space.node();
+    }
+
+    public boolean isShared() {
+        return shared != null;
+    }
+
+    /**
+     * Refuses work that reads every tree of the store: in shared mode trees of VDIs other nodes hold change
+     * under this node, and their blocks may be freed and reused while it reads.
+     */
+    private void requireAlone(String what) {
+        if (shared != null) {
+            throw new IllegalStateException(what + " read every disk's tree, which other nodes change while this one "
+                    + "reads; run it with the store served by one process");
+        }
+    }
+
+    private void requireShared() {
+        if (shared == null) {
+            throw new IllegalStateException("only a store opened shared by several nodes has VDIs to hold");
+        }
+    }
+
+    /** A change refused because this node does not hold (or no longer holds) the VDI. */
+    public static final class NotHeldException extends IllegalStateException {
+        public NotHeldException(String message) {
+            super(message);
+        }
     }
 
     private void checkWritable() {
@@ -1915,6 +2326,9 @@ public final class Store implements Closeable {
         } finally {
             closed = true;
             device.close();
+            if (shared != null) {
+                shared.close();
+            }
             if (ownerLock != null) {
                 try {
                     ownerLock.close();

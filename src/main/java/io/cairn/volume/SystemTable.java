@@ -63,6 +63,11 @@ final class SystemTable {
         return kind;
     }
 
+    /** Takes the table tree another node committed (shared mode); this node's changed entries stay marked. */
+    void rebase(Superblock.TableRoot durableRoot) {
+        this.ref = new RootRef(durableRoot.rootBlock(), durableRoot.height());
+    }
+
     void markDirty(long entry) {
         dirtyPages.set(Math.toIntExact(entry / kind.recordsPerPage()));
     }
