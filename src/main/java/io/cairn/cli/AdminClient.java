@@ -25,7 +25,19 @@ final class AdminClient {
      * socket, or a stale one left by a server that died).
      */
     static Optional<AdminProtocol.Response> forward(Path store, List<String> arguments) {
-        Path socket = AdminEndpoint.socketFor(store);
+        Optional<AdminProtocol.Response> answer = send(AdminEndpoint.socketFor(store), store, arguments);
+        // A store served by several node processes: any of them answers (and passes it to the disk's holder).
+        for (Path node : AdminEndpoint.nodeSockets(store)) {
+            if (answer.isPresent()) {
+                break;
+            }
+            answer = send(node, store, arguments);
+        }
+        return answer;
+    }
+
+    /** Runs {@code arguments} on the server listening at {@code socket}; empty if none listens there. */
+    static Optional<AdminProtocol.Response> send(Path socket, Path store, List<String> arguments) {
         if (!Files.exists(socket)) {
             return Optional.empty();
         }

@@ -31,7 +31,14 @@ final class AdminServer implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(AdminServer.class);
 
+    /** First argument of a request one node passes to another, so the other does not pass it on again. */
+    static final String FORWARDED = "\u0000forwarded";
+
     private final Path socket;
+    /** The other nodes' admin sockets (a store served by several node processes), or null when served alone. */
+    private final java.util.function.Supplier<List<Path>> peers;
+    /** Runs after each command (a node takes the disks a command created on it). */
+    private final Runnable afterCommand;
     private final ServerSocketChannel channel;
     private final Thread acceptor;
     private final Set<Thread> clients = ConcurrentHashMap.newKeySet();
@@ -40,7 +47,18 @@ final class AdminServer implements AutoCloseable {
     private static final Duration CLOSE_GRACE = Duration.ofSeconds(20);
 
     AdminServer(Path socket) throws IOException {
+        this(socket, null, () -> {
+        });
+    }
+
+    /**
+     * An admin socket of one node of several serving a store: a command this node may not carry out (exit
+     * {@link ExitCodes#NOT_HOLDER}) is passed to the other nodes in turn, and the first that can answers.
+     */
+    AdminServer(Path socket, java.util.function.Supplier<List<Path>> peers, Runnable afterCommand) throws IOException {
         this.socket = socket;
+        this.peers = peers;
+        this.afterCommand = afterCommand;
         Files.deleteIfExists(socket);
         channel = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         channel.bind(UnixDomainSocketAddress.of(socket));
@@ -79,8 +97,16 @@ final class AdminServer implements AutoCloseable {
              DataInputStream in = new DataInputStream(Channels.newInputStream(client));
              DataOutputStream out = new DataOutputStream(Channels.newOutputStream(client))) {
             List<String> arguments = AdminProtocol.readRequest(in);
+            boolean forwarded = !arguments.isEmpty() && arguments.getFirst().equals(FORWARDED);
+            if (forwarded) {
+                arguments = arguments.subList(1, arguments.size());
+            }
             long start = System.nanoTime();
             AdminProtocol.Response response = run(arguments);
+            afterCommand.run();
+            if (response.exitCode() == ExitCodes.NOT_HOLDER && !forwarded && peers != null) {
+                response = askPeers(arguments, response);
+            }
             // The time spent here, without the client's start-up: what a command costs the server.
             LOG.info("admin: cairn {} -> exit {} in {} ms", String.join(" ", arguments), response.exitCode(),
                     String.format(java.util.Locale.ROOT, "%.1f", (System.nanoTime() - start) / 1e6));
@@ -88,6 +114,27 @@ final class AdminServer implements AutoCloseable {
         } catch (IOException | RuntimeException problem) {
             LOG.warn("admin request failed: {}", problem.toString());
         }
+    }
+
+    /** Passes a command to the other nodes in turn; the first answer from one that could carry it out, else {@code mine}. */
+    private AdminProtocol.Response askPeers(List<String> arguments, AdminProtocol.Response mine) {
+        List<String> passed = new java.util.ArrayList<>();
+        passed.add(FORWARDED);
+        passed.addAll(arguments);
+        for (Path peer : peers.get()) {
+            if (peer.equals(socket)) {
+                continue;
+            }
+            try {
+                java.util.Optional<AdminProtocol.Response> answer = AdminClient.send(peer, peer, passed);
+                if (answer.isPresent() && answer.get().exitCode() != ExitCodes.NOT_HOLDER) {
+                    return answer.get();
+                }
+            } catch (io.cairn.io.StorageException brokenOff) {
+                LOG.warn("node at {} stopped while answering a passed command: {}", peer, brokenOff.getMessage());
+            }
+        }
+        return mine;
     }
 
     /** Runs one command line in this process, capturing what it prints. */

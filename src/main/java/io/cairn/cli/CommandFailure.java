@@ -25,6 +25,11 @@ final class CommandFailure extends RuntimeException {
         return new CommandFailure(ExitCodes.CONFLICT, message);
     }
 
+    /** A failure another process reported with its exit code (a command one node passed to another). */
+    static CommandFailure relayed(int exitCode, String message) {
+        return new CommandFailure(exitCode, message);
+    }
+
     int exitCode() {
         return exitCode;
     }

@@ -33,6 +33,8 @@ final class ExitCodes {
     static final int CHECK_DAMAGE = 7;
     /** The cluster coordinator (ZooKeeper) did not answer in time; retrying once it is back may succeed. */
     static final int COORDINATOR_UNAVAILABLE = 8;
+    /** The disk is held by another node of a cluster: this node may not change it (the admin socket asks the others). */
+    static final int NOT_HOLDER = 9;
 
     private ExitCodes() {
     }
@@ -41,6 +43,7 @@ final class ExitCodes {
         return switch (problem) {
             case CommandFailure failure -> failure.exitCode();
             case CoordinatorUnavailableException ignored -> COORDINATOR_UNAVAILABLE;
+            case io.cairn.volume.Store.NotHeldException ignored -> NOT_HOLDER;
             case CommandLine.ParameterException ignored -> USAGE;
             // The engine reports a name that does not resolve with its own NoSuchElementException subtype.
             case NoSuchElementException ignored -> NOT_FOUND;

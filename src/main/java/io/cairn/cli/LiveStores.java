@@ -17,14 +17,18 @@ final class LiveStores {
     private LiveStores() {
     }
 
-    /** A store this process serves, with its snapshot schedules. */
-    record Served(Store store, Schedules schedules) {
+    /** A store this process serves, with its snapshot schedules, and its cluster node if it serves it with others (else null). */
+    record Served(Store store, Schedules schedules, ClusterServing cluster) {
     }
 
     private static final Map<Path, Served> SERVED = new ConcurrentHashMap<>();
 
     static void register(Path path, Store store) {
-        SERVED.put(key(path), new Served(store, new Schedules(store)));
+        register(path, store, null);
+    }
+
+    static void register(Path path, Store store, ClusterServing cluster) {
+        SERVED.put(key(path), new Served(store, new Schedules(store), cluster));
     }
 
     /** Stops the store's schedules (before its owner commits and closes it) and forgets it. */

@@ -29,6 +29,8 @@ import picocli.CommandLine.ScopeType;
                 + " 8 cluster coordinator (ZooKeeper) unreachable."},
         subcommands = {
             FormatCommand.class,
+            MigrateCommand.class,
+            GiveBackCommand.class,
             CreateCommand.class,
             SnapshotCommand.class,
             ListCommand.class,

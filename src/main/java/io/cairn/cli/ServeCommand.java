@@ -82,15 +82,41 @@ final class ServeCommand implements Callable<Integer> {
             description = "How many of its snapshots each --snapshot-every schedule keeps (default: ${DEFAULT-VALUE}).")
     int keepSnapshots;
 
+    @Option(names = "--cluster", paramLabel = "ZK_CONNECT",
+            description = "Serve the store together with other node processes, coordinated by this ZooKeeper"
+                    + " ensemble (HOST:PORT[,HOST:PORT...]); needs --node.")
+    String cluster;
+
+    @Option(names = "--node", paramLabel = "NAME", description = "This node's name in the cluster (unique among live nodes).")
+    String node;
+
+    @Option(names = "--lease", paramLabel = "DURATION", defaultValue = "10s",
+            description = "Lease timeout of a cluster node: a dead node's disks are taken over this long after it"
+                    + " stopped answering (default: ${DEFAULT-VALUE}).")
+    String lease;
+
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() throws Exception {
         Path path = store != null ? store : DEFAULT_STORE;
+        if ((cluster == null) != (node == null)) {
+            throw CommandFailure.usage("--cluster and --node go together: name the ZooKeeper ensemble and this node");
+        }
         // A server keeps snapshot sketches up to date in the background, so reports find them stored.
         StoreOptions options = StoreOptions.defaults().withNodeCacheBytes(Sizes.parseBytes(cache)).withSketchWorker(true);
-        Store opened = store == null && !Files.exists(path) ? createDefault(path, options) : Store.openFile(path, options);
+        ClusterServing clustered = null;
+        Store opened;
+        if (cluster != null) {
+            if (inetd) {
+                throw CommandFailure.usage("--inetd serves one connection; a cluster node serves many (drop --inetd)");
+            }
+            clustered = ClusterServing.open(path, options, cluster, node, Durations.parse(lease), listen);
+            opened = clustered.store();
+        } else {
+            opened = store == null && !Files.exists(path) ? createDefault(path, options) : Store.openFile(path, options);
+        }
         PrintWriter out = spec.commandLine().getOut();
         String fallback = defaultExport != null ? defaultExport
                 : opened.listVdis(false).stream().map(VdiInfo::name).findFirst().orElse(null);
@@ -119,8 +145,8 @@ final class ServeCommand implements Callable<Integer> {
             Runtime.getRuntime().halt(clean[0] ? ExitCodes.OK : ExitCodes.STORAGE);
         }, "cairn-shutdown");
         try {
-            admin = new AdminServer(AdminEndpoint.socketFor(path));
-            LiveStores.register(path, opened);
+            admin = clustered != null ? clustered.adminServer(path) : new AdminServer(AdminEndpoint.socketFor(path));
+            LiveStores.register(path, opened, clustered);
             startSchedules(path, fallback);
             Runtime.getRuntime().addShutdownHook(hook);
             if (inetd) {
@@ -130,6 +156,9 @@ final class ServeCommand implements Callable<Integer> {
             InetSocketAddress address = "none".equals(listen) ? null : server.listenTcp(host(listen), port(listen));
             if (unixSocket != null) {
                 server.listenUnix(unixSocket);
+            }
+            if (clustered != null) {
+                clustered.start(address, server);
             }
             describe(out, path, opened, address);
             stopRequested.await();
@@ -142,6 +171,9 @@ final class ServeCommand implements Callable<Integer> {
                 }
                 LiveStores.unregister(path);
                 clean[0] = closeQuietly(opened, path);
+                if (clustered != null) {
+                    clustered.close(); // leases go only once everything is durable
+                }
                 if (clean[0]) {
                     LOG.info("stopped; {} is committed and closed", path);
                 }
@@ -199,6 +231,11 @@ final class ServeCommand implements Callable<Integer> {
         }
         String base = address == null ? null : "nbd://" + address.getHostString() + ":" + address.getPort() + "/";
         List<VdiInfo> disks = opened.listVdis(false);
+        if (opened.isShared()) {
+            out.println("Node '" + node + "' (id " + opened.node() + ") of the cluster at " + cluster + "; it serves the disks it holds:");
+            java.util.Set<String> held = new java.util.HashSet<>(opened.heldVdis());
+            disks = disks.stream().filter(disk -> held.contains(disk.name())).toList();
+        }
         for (VdiInfo disk : disks) {
             out.println("  " + disk.name() + " (" + Sizes.human(disk.sizeBytes()) + ")"
                     + (base == null ? "" : "  " + base + disk.name()));

@@ -104,6 +104,21 @@ public final class FileBlockDevice implements BlockDevice {
      *
      * @throws StorageException {@code LOCKED} when another process or holder has the store
      */
+    /**
+     * Takes the owner lock shared and opens the device writable: for the node processes that serve one
+     * store together (each writes only what it holds; the store's shared mode coordinates them). They and a
+     * process serving the store alone (which locks it exclusively) exclude each other.
+     */
+    public static FileBlockDevice openSharedWritable(Path path) {
+        StoreFileLock ownerLock = StoreFileLock.acquire(path, true);
+        try {
+            return openFile(ownerLock.path(), false, ownerLock);
+        } catch (RuntimeException problem) {
+            ownerLock.close();
+            throw problem;
+        }
+    }
+
     public static FileBlockDevice openLocked(Path path, boolean readOnly) {
         StoreFileLock ownerLock = StoreFileLock.acquire(path, readOnly);
         try {

@@ -167,6 +167,11 @@ final class Connection implements Runnable {
     }
 
     /** Closes both channels at once; blocked reads and writes fail, and the connection winds down. */
+    /** The export this connection chose in its handshake, or null before. */
+    String exportName() {
+        return exportName;
+    }
+
     void close() {
         closeChannels();
     }

@@ -18,6 +18,7 @@ import java.nio.channels.SocketChannel;
 import java.nio.channels.WritableByteChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -165,6 +166,29 @@ public final class NbdServer implements AutoCloseable {
             }
         }
         return new PrintStream(new FileOutputStream(FileDescriptor.err), true);
+    }
+
+    /**
+     * Ends every connection to an export {@code matching} accepts, as {@link #close()} ends all of them: it
+     * answers the requests in flight (new ones get ESHUTDOWN) for a grace period, then closes. For a disk
+     * that moves to another node. Returns how many connections it ended.
+     */
+    public int disconnect(java.util.function.Predicate<String> matching) {
+        List<Map.Entry<Connection, Thread>> ending = new ArrayList<>();
+        for (Map.Entry<Connection, Thread> entry : connections.entrySet()) {
+            String export = entry.getKey().exportName();
+            if (export != null && matching.test(export)) {
+                entry.getKey().stopReading();
+                ending.add(entry);
+            }
+        }
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(SHUTDOWN_GRACE_MILLIS);
+        for (Map.Entry<Connection, Thread> entry : ending) {
+            if (!join(entry.getValue(), Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())))) {
+                entry.getKey().close();
+            }
+        }
+        return ending.size();
     }
 
     /** Number of connections currently open. */

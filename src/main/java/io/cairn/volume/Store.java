@@ -857,7 +857,7 @@ public final class Store implements Closeable {
             }
         }
         return new VdiInfo(record.id(), record.name(), record.sizeBytes(), record.parentSnapshotId(), parentName,
-                record.createdMillis(), state.liveSnapshots, record.deleted());
+                record.createdMillis(), state.liveSnapshots, record.deleted(), record.lockHolder());
     }
 
     /** Creates an empty thin VDI: one zeroed root, nothing else. */

@@ -21,7 +21,7 @@ class ForestTest {
     private final List<SnapshotInfo> snapshots = new ArrayList<>();
 
     private void disk(long id, String name, long sizeBytes, long parentSnapshotId, boolean deleted) {
-        disks.add(new VdiInfo(id, name, sizeBytes, parentSnapshotId, null, 0, 0, deleted));
+        disks.add(new VdiInfo(id, name, sizeBytes, parentSnapshotId, null, 0, 0, deleted, 0));
     }
 
     private void snapshot(long id, long diskId, String label, boolean deleted) {

@@ -44,7 +44,11 @@ public final class StoreExportCatalog implements ExportCatalog {
     @Override
     public List<ExportDescription> list() {
         List<ExportDescription> exports = new ArrayList<>();
+        java.util.Set<String> held = store.isShared() ? new java.util.HashSet<>(store.heldVdis()) : null;
         for (VdiInfo vdi : store.listVdis(false)) {
+            if (held != null && !held.contains(vdi.name())) {
+                continue; // served by the node that holds it
+            }
             exports.add(new ExportDescription(vdi.name(), "disk, " + vdi.sizeBytes() + " bytes"
                     + (vdi.parentName() == null ? "" : ", clone of " + vdi.parentName())));
             for (SnapshotInfo snapshot : store.snapshots(vdi.name())) {
@@ -60,7 +64,8 @@ public final class StoreExportCatalog implements ExportCatalog {
     public NbdExport open(String name) throws NoSuchExportException {
         try {
             return new VolumeExport(store.openVolume(name), writeThrough.test(name));
-        } catch (NoSuchElementException | IllegalArgumentException unknown) {
+        } catch (NoSuchElementException | IllegalArgumentException | Store.NotHeldException unknown) {
+            // A disk another node holds is not an export of this node.
             throw new NoSuchExportException(name);
         }
     }

@@ -1,0 +1,200 @@
+package io.cairn.cli;
+
+import io.cairn.cluster.LeaseTimeouts;
+import io.cairn.cluster.LockManager;
+import io.cairn.cluster.Names;
+import io.cairn.cluster.ZooKeeperLockManager;
+import io.cairn.io.FileBlockDevice;
+import io.cairn.nbd.NbdServer;
+import io.cairn.volume.Store;
+import io.cairn.volume.VdiInfo;
+import io.cairn.volume.StoreOptions;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code serve --cluster ZK --node NAME}: the store opened shared with the other node processes of the host
+ * (Store design note 8), this node's membership in ZooKeeper, its admin socket among the nodes', and the
+ * disks it holds ({@link ClusterNode}).
+ */
+final class ClusterServing implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ClusterServing.class);
+
+    private final Path path;
+    private final Store store;
+    private final String connectString;
+    private final String nodeName;
+    private final LeaseTimeouts timeouts;
+    private LockManager locks;
+    private volatile ClusterNode node;
+    private NbdServer nbd;
+
+    private ClusterServing(Path path, Store store, String connectString, String nodeName, LeaseTimeouts timeouts) {
+        this.path = path;
+        this.store = store;
+        this.connectString = connectString;
+        this.nodeName = nodeName;
+        this.timeouts = timeouts;
+    }
+
+    /** Opens {@code path} shared as node {@code nodeName}; joins the cluster only in {@link #start}. */
+    static ClusterServing open(Path path, StoreOptions options, String connectString, String nodeName, Duration lease,
+                               String listen) {
+        try {
+            Names.node(nodeName);
+            Names.connectString(connectString);
+        } catch (IllegalArgumentException bad) {
+            throw CommandFailure.usage(bad.getMessage());
+        }
+        if ("none".equals(listen)) {
+            throw CommandFailure.usage("a cluster node serves NBD over TCP; give --listen HOST:PORT");
+        }
+        LeaseTimeouts timeouts;
+        try {
+            timeouts = new LeaseTimeouts(lease);
+        } catch (IllegalArgumentException bad) {
+            throw CommandFailure.usage("--lease: " + bad.getMessage());
+        }
+        if (!Files.exists(path)) {
+            throw CommandFailure.usage("no store at " + path + "; a cluster serves an existing store (create one with: cairn format "
+                    + path + " --size 64G)");
+        }
+        FileBlockDevice device = FileBlockDevice.openSharedWritable(path);
+        try {
+            Store store = Store.openShared(device, null, options, ClusterNode.nodeId(nodeName), countersFile(path));
+            return new ClusterServing(path, store, connectString, nodeName, timeouts);
+        } catch (RuntimeException problem) {
+            device.close();
+            throw problem;
+        }
+    }
+
+    /**
+     * The live counters the node processes of this host share: in {@code /dev/shm} (memory that does not
+     * outlive the host, which is what they must not do either), named after the store's real path.
+     */
+    static Path countersFile(Path store) {
+        Path shm = Path.of("/dev/shm");
+        Path directory = Files.isDirectory(shm) && Files.isWritable(shm) ? shm : Path.of(System.getProperty("java.io.tmpdir"));
+        String socket = AdminEndpoint.socketFor(store).getFileName().toString();
+        return directory.resolve(socket.substring(0, socket.length() - ".sock".length()) + ".live");
+    }
+
+    Store store() {
+        return store;
+    }
+
+    /** This node's admin socket: a command it may not carry out goes to the other nodes. */
+    AdminServer adminServer(Path storePath) throws IOException {
+        return new AdminServer(AdminEndpoint.socketFor(storePath, nodeName), () -> AdminEndpoint.nodeSockets(storePath),
+                this::adoptQuietly);
+    }
+
+    /** Joins the cluster (publishing where this node serves NBD and admin) and takes the disks it should hold. */
+    void start(InetSocketAddress address, NbdServer server) {
+        this.nbd = server;
+        InetSocketAddress nbd = address;
+        Map<String, String> attributes = new LinkedHashMap<>();
+        attributes.put("nbd", nbd.getHostString() + ":" + nbd.getPort());
+        attributes.put("admin", AdminEndpoint.socketFor(path, nodeName).toString());
+        attributes.put(ClusterNode.NODE_ID_ATTRIBUTE, Integer.toString(store.node()));
+        locks = ZooKeeperLockManager.connect(new ZooKeeperLockManager.Options(connectString, store.storeId().toString(),
+                nodeName, attributes, timeouts));
+        ClusterNode.checkUniqueId(locks, store.node());
+        ClusterNode started = new ClusterNode(store, locks);
+        started.start();
+        node = started;
+        LOG.info("node '{}' (id {}) joined the cluster at {}; holding {}", nodeName, store.node(), connectString,
+                store.heldVdis());
+    }
+
+    String nodeName() {
+        return nodeName;
+    }
+
+    /**
+     * Migration, on the node the disk moves to: asks the node holding it to give it back (it ends its clients'
+     * connections after answering what they have in flight, and makes every write durable), then takes it
+     * under a new lease. Returns the pause in nanoseconds: from the request to the moment this node serves it.
+     */
+    long pull(String disk) {
+        ClusterNode current = requireStarted();
+        if (store.heldVdis().contains(disk)) {
+            throw new IllegalStateException("disk '" + disk + "' is already served by node '" + nodeName + "'");
+        }
+        store.vdi(disk); // an unknown disk is reported as such
+        long start = System.nanoTime();
+        List<String> request = List.of(AdminServer.FORWARDED, "give-back", path.toAbsolutePath().toString(), disk);
+        for (Path peer : AdminEndpoint.nodeSockets(path)) {
+            if (peer.equals(AdminEndpoint.socketFor(path, nodeName))) {
+                continue;
+            }
+            java.util.Optional<AdminProtocol.Response> answer = AdminClient.send(peer, path, request);
+            if (answer.isPresent() && answer.get().exitCode() == ExitCodes.OK) {
+                break;
+            }
+            if (answer.isPresent() && answer.get().exitCode() != ExitCodes.NOT_HOLDER) {
+                throw CommandFailure.relayed(answer.get().exitCode(), "the node holding disk '" + disk + "' could not give it back: "
+                        + answer.get().err().strip());
+            }
+        }
+        // Given back, or its holder is dead: then its lease expires within one lease timeout.
+        if (!current.take(store.vdi(disk), timeouts.lease().multipliedBy(2))) {
+            throw new IllegalStateException("could not take disk '" + disk + "': another node holds its lease");
+        }
+        return System.nanoTime() - start;
+    }
+
+    /** Migration, on the node holding the disk: ends its connections, makes it durable, releases it. */
+    void giveBack(String disk) {
+        ClusterNode current = requireStarted();
+        VdiInfo info = store.vdi(disk);
+        if (!store.heldVdis().contains(disk)) {
+            throw new Store.NotHeldException("disk '" + disk + "' is not held by node '" + nodeName + "'");
+        }
+        int ended = nbd.disconnect(export -> export.equals(disk) || export.startsWith(disk + "@"));
+        current.giveBack(info);
+        LOG.info("gave disk '{}' back for migration ({} connection(s) ended)", disk, ended);
+    }
+
+    private ClusterNode requireStarted() {
+        ClusterNode current = node;
+        if (current == null) {
+            throw new IllegalStateException("node '" + nodeName + "' has not joined its cluster yet");
+        }
+        return current;
+    }
+
+    private void adoptQuietly() {
+        ClusterNode current = node;
+        if (current != null) {
+            try {
+                current.adopt();
+            } catch (RuntimeException problem) {
+                LOG.warn("taking disks after an admin command failed: {}", problem.toString());
+            }
+        }
+    }
+
+    /** Leaves the cluster: releases every lease (call after the store is closed, so all is durable). */
+    @Override
+    public void close() {
+        ClusterNode current = node;
+        if (current != null) {
+            current.close();
+        }
+        if (locks != null) {
+            locks.close();
+        }
+    }
+}

@@ -1,0 +1,204 @@
+package io.cairn.cli;
+
+import static io.cairn.cli.Served.cairn;
+import static io.cairn.cli.Served.cairnOk;
+import static io.cairn.cli.Served.hasTool;
+import static io.cairn.cli.Served.tool;
+import static io.cairn.cli.Served.toolOk;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.cairn.cluster.ZooKeeperFixture;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Several {@code bin/cairn serve --cluster} node processes on one store file, coordinated by a real
+ * ZooKeeper server: disks written concurrently on different nodes, migration, takeover after kill -9,
+ * and a node stopped past its lease that must not write once it resumes.
+ */
+@Timeout(value = 240, unit = TimeUnit.SECONDS)
+class ClusterIT {
+
+    private static final long TOOL_TIMEOUT_SECONDS = 60;
+    private static final String LEASE = "2s";
+    private static final String STORE = "store.cairn";
+
+    @TempDir
+    Path directory;
+
+    private Served node(ZooKeeperFixture zk, String name) throws IOException, InterruptedException {
+        return Served.start(directory, STORE, "--cluster", zk.connectString(), "--node", name, "--lease", LEASE);
+    }
+
+    @Test
+    void threeNodesWriteTheirDisksMigrateAndTakeOverAKilledNode() throws Exception {
+        assumeTrue(hasTool("qemu-io") && hasTool("nbdinfo"), "needs qemu-io and nbdinfo");
+        cairnOk(directory, "format", STORE, "--size", "2G");
+        try (ZooKeeperFixture zk = new ZooKeeperFixture();
+             Served n1 = node(zk, "n1"); Served n2 = node(zk, "n2"); Served n3 = node(zk, "n3")) {
+            for (String disk : List.of("d1", "d2", "d3")) {
+                cairnOk(directory, "create", STORE, disk, "--size", "64M");
+            }
+            // Created through the first node's admin socket: n1 holds all three; move two of them.
+            toolOk(directory, TOOL_TIMEOUT_SECONDS, "nbdinfo", "--size", n1.uri("d2"));
+            Served.Result moved = cairnOk(directory, "migrate", STORE, "d2", "--to", "n2");
+            System.out.println("ClusterIT: " + moved.out().strip());
+            assertTrue(moved.out().matches("(?s)moved disk 'd2' to node 'n2'; clients paused [0-9.]+ ms\\s*"), moved.toString());
+            cairnOk(directory, "migrate", STORE, "d3", "--to", "n3");
+            assertNotEquals(0, tool(directory, TOOL_TIMEOUT_SECONDS, "nbdinfo", "--size", n1.uri("d2")).exitCode(),
+                    "a disk that moved away is no longer an export of its old node");
+
+            // Each node writes its own disk, all at once.
+            Served[] nodes = {n1, n2, n3};
+            ExecutorService pool = Executors.newFixedThreadPool(3);
+            List<Future<?>> writes = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                String uri = nodes[i].uri("d" + (i + 1));
+                int pattern = 0x11 * (i + 1);
+                writes.add(pool.submit(() -> {
+                    qemuIo(uri, false, "write -P " + pattern + " 0 8M", "write -P " + (pattern + 1) + " 20M 1M",
+                            "write -z 30M 64k");
+                    return null;
+                }));
+            }
+            for (Future<?> write : writes) {
+                write.get(TOOL_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            }
+            pool.shutdown();
+            for (int i = 0; i < 3; i++) {
+                int pattern = 0x11 * (i + 1);
+                qemuIo(nodes[i].uri("d" + (i + 1)), true, "read -P " + pattern + " 0 8M", "read -P " + (pattern + 1) + " 20M 1M",
+                        "read -P 0 30M 64k");
+            }
+            String snapshot = cairnOk(directory, "snapshot", STORE, "d2", "--label", "before-kill").out().strip();
+            assertTrue(snapshot.matches("\\d+"), "a snapshot through any node's admin socket is taken by the holder: " + snapshot);
+
+            // kill -9 the node holding d2: another node takes it over within the lease timeout, with every
+            // write it had flushed (qemu-io flushes before it exits).
+            long killedAt = System.nanoTime();
+            n2.kill9();
+            Served taker = awaitServing(List.of(n1, n3), "d2", Duration.ofSeconds(30));
+            double takeoverSeconds = (System.nanoTime() - killedAt) / 1e9;
+            System.out.printf("ClusterIT: d2 taken over %.1f s after kill -9 (lease %s)%n", takeoverSeconds, LEASE);
+            assertTrue(takeoverSeconds < 15, "takeover took " + takeoverSeconds + " s");
+            qemuIo(taker.uri("d2"), true, "read -P " + 0x22 + " 0 8M", "read -P " + 0x23 + " 20M 1M", "read -P 0 30M 64k");
+            qemuIo(taker.uri("d2@before-kill"), true, "read -P " + 0x22 + " 0 8M");
+            qemuIo(taker.uri("d2"), false, "write -P 0x44 0 1M");
+            String listed = cairnOk(directory, "snapshots", STORE, "d2").out();
+            assertTrue(listed.contains("takeover-"), "the takeover snapshot is listed: " + listed);
+            assertEquals(0, n1.signal("TERM", Duration.ofSeconds(60)), n1::describe);
+            assertEquals(0, n3.signal("TERM", Duration.ofSeconds(60)), n3::describe);
+        }
+        // Offline, the store is consistent: the killed node can only have leaked blocks.
+        Served.Result check = cairn(directory, "check", STORE);
+        assertTrue(check.exitCode() == ExitCodes.OK || check.exitCode() == ExitCodes.CHECK_LEAKS, check.toString());
+    }
+
+    @Test
+    void aNodeStoppedPastItsLeaseWritesNothingOnceItResumes() throws Exception {
+        assumeTrue(hasTool("qemu-io") && hasTool("nbdcopy"), "needs qemu-io and nbdcopy");
+        cairnOk(directory, "format", STORE, "--size", "1G");
+        try (ZooKeeperFixture zk = new ZooKeeperFixture(); Served n1 = node(zk, "n1"); Served n2 = node(zk, "n2")) {
+            cairnOk(directory, "create", STORE, "vm", "--size", "32M");
+            qemuIo(n1.uri("vm"), false, "write -P 0x5a 0 32M");
+            // A client keeps writing to n1 while n1 is stopped (SIGSTOP) past its lease.
+            Process writer = new ProcessBuilder(qemuIoCommand(n1.uri("vm"), false, repeatedWrites()))
+                    .redirectErrorStream(true).redirectOutput(directory.resolve("writer.log").toFile()).start();
+            Thread.sleep(300);
+            toolOk(directory, 10, "kill", "-STOP", Long.toString(n1.pid()));
+            try {
+                Served taker = awaitServing(List.of(n2), "vm", Duration.ofSeconds(30));
+                assertEquals(n2, taker);
+                qemuIo(n2.uri("vm"), false, "write -P 0x77 0 1M");
+                String before = digest(n2, "vm");
+                toolOk(directory, 10, "kill", "-CONT", Long.toString(n1.pid()));
+                // Give the resumed node time to do whatever it would do: answer its client, commit, rescan.
+                Thread.sleep(3000);
+                assertEquals(before, digest(n2, "vm"), "the resumed node changed the disk another node took over");
+                qemuIo(n2.uri("vm"), true, "read -P 0x77 0 1M");
+                assertTrue(n1.isAlive(), n1::describe);
+            } finally {
+                tool(directory, 10, "kill", "-CONT", Long.toString(n1.pid()));
+                writer.destroyForcibly();
+                writer.waitFor(30, TimeUnit.SECONDS);
+            }
+            String log = n1.log();
+            assertTrue(log.contains("lost the lease on disk 'vm'") || log.contains("no longer valid")
+                    || log.contains("taken over"), "the stopped node noticed it lost the disk:\n" + log);
+            assertEquals(0, n2.signal("TERM", Duration.ofSeconds(60)), n2::describe);
+            assertEquals(0, n1.signal("TERM", Duration.ofSeconds(60)), n1::describe);
+        }
+        Served.Result check = cairn(directory, "check", STORE);
+        assertTrue(check.exitCode() == ExitCodes.OK || check.exitCode() == ExitCodes.CHECK_LEAKS, check.toString());
+    }
+
+    private static String[] repeatedWrites() {
+        List<String> commands = new ArrayList<>();
+        for (int i = 0; i < 2000; i++) {
+            commands.add("write -P 0x" + Integer.toHexString(0x10 + i % 200) + " " + (i % 32) + "M 64k");
+        }
+        return commands.toArray(String[]::new);
+    }
+
+    /** Waits until one of {@code candidates} serves {@code disk}; returns it. */
+    private Served awaitServing(List<Served> candidates, String disk, Duration timeout) throws Exception {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            for (Served candidate : candidates) {
+                if (tool(directory, 10, "nbdinfo", "--size", candidate.uri(disk)).exitCode() == 0) {
+                    return candidate;
+                }
+            }
+            Thread.sleep(200);
+        }
+        StringBuilder logs = new StringBuilder();
+        candidates.forEach(candidate -> logs.append(candidate.describe()).append('\n'));
+        throw new AssertionError("no node took disk " + disk + " within " + timeout + "\n" + logs);
+    }
+
+    /** SHA-256 of the whole disk as {@code node} serves it. */
+    private String digest(Served node, String disk) throws Exception {
+        Path copy = directory.resolve(disk + "-" + System.nanoTime() + ".img");
+        toolOk(directory, TOOL_TIMEOUT_SECONDS, "nbdcopy", node.uri(disk), copy.toString());
+        String hex = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(copy)));
+        Files.delete(copy);
+        return hex;
+    }
+
+    private static List<String> qemuIoCommand(String uri, boolean readOnly, String... commands) {
+        List<String> command = new ArrayList<>(List.of("qemu-io", "-f", "raw"));
+        if (readOnly) {
+            command.add("-r");
+        }
+        for (String each : commands) {
+            command.addAll(List.of("-c", each));
+        }
+        command.add(uri);
+        return command;
+    }
+
+    private void qemuIo(String uri, boolean readOnly, String... commands) throws IOException, InterruptedException {
+        List<String> command = qemuIoCommand(uri, readOnly, commands);
+        Served.Result result = toolOk(directory, TOOL_TIMEOUT_SECONDS, command.toArray(String[]::new));
+        String output = result.out() + result.err();
+        assertFalse(output.contains("failed") || output.contains("error"), String.join(" ", command) + ":\n" + output);
+    }
+}
