@@ -133,6 +133,9 @@ final class ClusterServing implements AutoCloseable {
             throw new IllegalStateException("disk '" + disk + "' is already served by node '" + nodeName + "'");
         }
         store.vdi(disk); // an unknown disk is reported as such
+        // Fails (exit 8) while ZooKeeper is away, before the holder gives anything back: a disk given back
+        // that nobody can take would go unserved until it returns.
+        locks.members();
         long start = System.nanoTime();
         List<String> request = List.of(AdminServer.FORWARDED, "give-back", path.toAbsolutePath().toString(), disk);
         for (Path peer : AdminEndpoint.nodeSockets(path)) {

@@ -125,8 +125,8 @@ public final class Store implements Closeable {
     private final Closeable ownerLock;
     /** Non-null in shared mode (design note 8). */
     private final SharedCounters shared;
-    /** VDIs this node holds in shared mode, by id (guarded by metaLock). */
-    private final Map<Long, Holding> held = new HashMap<>();
+    /** VDIs this node holds in shared mode, by id (changed under metaLock; read without it before writes). */
+    private final Map<Long, Holding> held = new java.util.concurrent.ConcurrentHashMap<>();
     private final StoreOptions options;
     private final StoreGeometry geometry;
     private final SpaceMap space;
@@ -186,6 +186,8 @@ public final class Store implements Closeable {
 
     /** A VDI's record and the live root that writes move. */
     static final class VdiState {
+        /** The record's id, readable without metaLock. */
+        final long id;
         VdiRecord record;
         RootRef ref;
         int openHandles;
@@ -195,6 +197,7 @@ public final class Store implements Closeable {
         int liveSnapshots;
 
         VdiState(VdiRecord record) {
+            this.id = record.id();
             this.record = record;
             this.ref = new RootRef(record.rootBlock(), record.height());
         }
@@ -1118,6 +1121,20 @@ public final class Store implements Closeable {
             checkHeld(state);
         }
         return state;
+    }
+
+    /**
+     * Shared mode, right before an in-place device write (the last moment a process can look): this node
+     * still holds the disk under a valid lease. Narrows the window in which a node stopped after its check
+     * could still write when it resumes to the system call itself (docs/CLUSTER.md, fencing).
+     */
+    void checkStillHeld(Volume volume) {
+        if (shared != null) {
+            Holding holding = held.get(volume.vdi.id);
+            if (holding == null || !holding.valid().getAsBoolean()) {
+                throw new NotHeldException("this node no longer holds disk '" + volume.name() + "'");
+            }
+        }
     }
 
     private void checkHeld(VdiState state) {

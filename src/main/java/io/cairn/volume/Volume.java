@@ -179,6 +179,9 @@ public final class Volume implements AutoCloseable {
             }
             long runEnd = Math.min(offsetBytes + length, (firstBlock + j) * BLOCK);
             ByteBuffer slice = source.slice((int) (start - offsetBytes), (int) (runEnd - start));
+            if (inPlace[i]) {
+                store.checkStillHeld(this);
+            }
             store.device().write(targets[i] * BLOCK + (start - blockStart), slice);
             i = j;
         }

@@ -150,6 +150,55 @@ class ClusterIT {
         assertTrue(check.exitCode() == ExitCodes.OK || check.exitCode() == ExitCodes.CHECK_LEAKS, check.toString());
     }
 
+    @Test
+    void nodesKeepServingWhileZooKeeperIsAwayAndLockOperationsWaitForIt() throws Exception {
+        assumeTrue(hasTool("qemu-io"), "needs qemu-io");
+        cairnOk(directory, "format", STORE, "--size", "1G");
+        try (ZooKeeperFixture zk = new ZooKeeperFixture();
+             Served n1 = Served.start(directory, STORE, "--cluster", zk.connectString(), "--node", "n1", "--lease", "10s");
+             Served n2 = Served.start(directory, STORE, "--cluster", zk.connectString(), "--node", "n2", "--lease", "10s")) {
+            cairnOk(directory, "create", STORE, "vm", "--size", "32M");
+            qemuIo(n1.uri("vm"), false, "write -P 0x31 0 4M");
+            zk.stop();
+            try {
+                // Within the leases' validity (2/3 of 10 s without an answered heartbeat) the disk is served as usual.
+                long stoppedAt = System.nanoTime();
+                qemuIo(n1.uri("vm"), false, "write -P 0x32 4M 4M", "read -P 0x31 0 4M", "read -P 0x32 4M 4M");
+                cairnOk(directory, "snapshot", STORE, "vm", "--label", "while-away");
+                Served.Result refused = cairn(directory, "migrate", STORE, "vm", "--to", "n2");
+                assertEquals(ExitCodes.COORDINATOR_UNAVAILABLE, refused.exitCode(), refused.toString());
+                assertTrue(refused.err().contains("ZooKeeper"), refused.toString());
+                assertTrue((System.nanoTime() - stoppedAt) / 1e9 < 6.5, "the checks ran within the validity window");
+                qemuIo(n1.uri("vm"), true, "read -P 0x32 4M 4M");
+            } finally {
+                zk.restart();
+            }
+            // Back: the operation that needed a lock goes through, and nothing was lost.
+            Served.Result moved = awaitOk(Duration.ofSeconds(60), "migrate", STORE, "vm", "--to", "n2");
+            System.out.println("ClusterIT: after ZooKeeper returned: " + moved.out().strip());
+            qemuIo(n2.uri("vm"), true, "read -P 0x31 0 4M", "read -P 0x32 4M 4M");
+            qemuIo(n2.uri("vm@while-away"), true, "read -P 0x32 4M 4M");
+            assertEquals(0, n1.signal("TERM", Duration.ofSeconds(60)), n1::describe);
+            assertEquals(0, n2.signal("TERM", Duration.ofSeconds(60)), n2::describe);
+        }
+        Served.Result check = cairn(directory, "check", STORE);
+        assertEquals(ExitCodes.OK, check.exitCode(), check.toString());
+    }
+
+    /** Runs a cairn command until it succeeds (ZooKeeper sessions reconnect after a restart). */
+    private Served.Result awaitOk(Duration timeout, String... args) throws Exception {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        Served.Result last;
+        do {
+            last = cairn(directory, args);
+            if (last.exitCode() == ExitCodes.OK) {
+                return last;
+            }
+            Thread.sleep(500);
+        } while (System.nanoTime() < deadline);
+        throw new AssertionError("cairn " + String.join(" ", args) + " kept failing: " + last);
+    }
+
     private static String[] repeatedWrites() {
         List<String> commands = new ArrayList<>();
         for (int i = 0; i < 2000; i++) {

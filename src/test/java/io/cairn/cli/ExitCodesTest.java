@@ -27,6 +27,7 @@ class ExitCodesTest {
         assertEquals(ExitCodes.CONFLICT, ExitCodes.of(new IllegalStateException("in use")));
         assertEquals(ExitCodes.CONFLICT, ExitCodes.of(new StorageException(StorageException.Code.LOCKED, "held")));
         assertEquals(ExitCodes.CONFLICT, ExitCodes.of(new FileAlreadyExistsException("/f")));
+        assertEquals(ExitCodes.NOT_HOLDER, ExitCodes.of(new Store.NotHeldException("held by another node")));
         assertEquals(ExitCodes.CONFLICT, ExitCodes.of(CommandFailure.conflict("x")));
         assertEquals(ExitCodes.STORAGE, ExitCodes.of(new StorageException(StorageException.Code.IO, "eio")));
         assertEquals(ExitCodes.STORAGE, ExitCodes.of(new StorageException(StorageException.Code.NO_SPACE, "full")));

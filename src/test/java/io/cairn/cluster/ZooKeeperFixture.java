@@ -34,6 +34,16 @@ public final class ZooKeeperFixture implements AutoCloseable {
         server = new TestingServer(spec, true);
     }
 
+    /** Stops the server (its data stays): every node loses ZooKeeper until {@link #restart()}. */
+    public void stop() throws IOException {
+        server.stop();
+    }
+
+    /** Starts the stopped server again on the same port with the same data. */
+    public void restart() throws Exception {
+        server.restart();
+    }
+
     public String connectString() {
         return server.getConnectString();
     }
