@@ -36,6 +36,7 @@ import java.util.function.Consumer;
  *             24  u64 store blocks  32 u32 extent blocks  36 u32 state (0 building, 1 ready)
  *             40  u64 generation the counters were loaded at   48 u64 attachments so far
  *             56  u64 highest generation any commit has used (or any counter slot carried at build)
+ *             64  u64 pid of the process holding the commit lock (0 = none)
  *   free       one u64 per extent: its blocks with counter 0 (kept only for held extents)
  *   holders    one u64 per extent: 0 unclaimed, else (holder node id &lt;&lt; 8) | (extent type ordinal)
  *   slots      one byte per counter block: its durable slot, 0 or 1, or 0xFF if neither is
@@ -81,6 +82,8 @@ public final class SharedCounters implements CounterStore, AutoCloseable {
     private static final long OFFSET_GENERATION = 40;
     private static final long OFFSET_ATTACHMENTS = 48;
     private static final long OFFSET_HIGHEST_GENERATION = 56;
+    private static final long OFFSET_COMMIT_HOLDER = 64;
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(SharedCounters.class);
     /** Lock positions beyond any file's end: one shared lock per attached process, and the host commit lock. */
     private static final long LIVE_LOCK_POSITION = 1L << 60;
     private static final long COMMIT_LOCK_POSITION = LIVE_LOCK_POSITION + 1;
@@ -265,13 +268,21 @@ public final class SharedCounters implements CounterStore, AutoCloseable {
     /**
      * Takes the host-wide commit lock: one commit at a time among every process attached to this file
      * (an exclusive record lock, and a lock among this process's attachments). Close the result to release.
+     *
+     * <p>A process that is stopped (SIGSTOP, a debugger) while it holds the lock would stop every other
+     * process's commits for as long as it stays stopped, and whatever it does when it resumes comes too late
+     * to be fenced. So a waiter that has waited {@code stoppedHolderGrace} and finds the holder stopped kills
+     * it (SIGKILL, which a stopped process cannot postpone): it dies as in a crash, its commit never
+     * finishes, and the next commit takes over what it had in flight ({@link #recoverInterruptedCommit}).
      */
-    public CommitLock lockCommits() {
+    public CommitLock lockCommits(java.time.Duration stoppedHolderGrace) {
         mapping.commits.lock();
         try {
-            FileLock lock = mapping.channel.lock(COMMIT_LOCK_POSITION, 1, false);
+            FileLock lock = awaitCommitLock(stoppedHolderGrace);
+            map.set(ValueLayout.JAVA_LONG_UNALIGNED, OFFSET_COMMIT_HOLDER, ProcessHandle.current().pid());
             return () -> {
                 try {
+                    map.set(ValueLayout.JAVA_LONG_UNALIGNED, OFFSET_COMMIT_HOLDER, 0L);
                     lock.release();
                 } catch (IOException e) {
                     throw new StorageException(StorageException.Code.IO, "cannot release the commit lock: " + e.getMessage());
@@ -283,6 +294,41 @@ public final class SharedCounters implements CounterStore, AutoCloseable {
             mapping.commits.unlock();
             throw new StorageException(StorageException.Code.IO, "cannot take the commit lock of the shared counter file: "
                     + e.getMessage());
+        }
+    }
+
+    private FileLock awaitCommitLock(java.time.Duration stoppedHolderGrace) throws IOException {
+        long start = System.nanoTime();
+        long pauseNanos = 20_000;
+        while (true) {
+            FileLock lock = mapping.channel.tryLock(COMMIT_LOCK_POSITION, 1, false);
+            if (lock != null) {
+                return lock;
+            }
+            if (System.nanoTime() - start > stoppedHolderGrace.toNanos()) {
+                long holder = map.get(ValueLayout.JAVA_LONG_UNALIGNED, OFFSET_COMMIT_HOLDER);
+                if (holder > 0 && holder != ProcessHandle.current().pid() && isStopped(holder)) {
+                    LOG.warn("process {} holds the commit lock of {} and has been stopped for over {}: killing it so the"
+                            + " other processes can commit (it can no longer be fenced otherwise)", holder, mapping.key,
+                            stoppedHolderGrace);
+                    ProcessHandle.of(holder).ifPresent(ProcessHandle::destroyForcibly);
+                    start = System.nanoTime();
+                }
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(pauseNanos);
+            pauseNanos = Math.min(2_000_000, pauseNanos * 2);
+        }
+    }
+
+    /** Whether process {@code pid} is stopped (state T or t in /proc/PID/stat). */
+    static boolean isStopped(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            int afterName = stat.lastIndexOf(')');
+            char state = afterName >= 0 && afterName + 2 < stat.length() ? stat.charAt(afterName + 2) : '?';
+            return state == 'T' || state == 't';
+        } catch (IOException | RuntimeException unreadable) {
+            return false; // gone already, or no /proc: nothing to do here
         }
     }
 

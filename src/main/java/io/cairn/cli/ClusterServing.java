@@ -71,7 +71,7 @@ final class ClusterServing implements AutoCloseable {
         }
         FileBlockDevice device = FileBlockDevice.openSharedWritable(path);
         try {
-            Store store = Store.openShared(device, null, options, ClusterNode.nodeId(nodeName), countersFile(path));
+            Store store = Store.openShared(device, null, options, ClusterNode.nodeId(nodeName), countersFile(path), lease);
             return new ClusterServing(path, store, connectString, nodeName, timeouts);
         } catch (RuntimeException problem) {
             device.close();

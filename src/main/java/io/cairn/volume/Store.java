@@ -125,6 +125,8 @@ public final class Store implements Closeable {
     private final Closeable ownerLock;
     /** Non-null in shared mode (design note 8). */
     private final SharedCounters shared;
+    /** Shared mode: how long a stopped process may hold the host commit lock before a waiter kills it. */
+    private java.time.Duration stoppedCommitHolderGrace = java.time.Duration.ofSeconds(10);
     /** VDIs this node holds in shared mode, by id (changed under metaLock; read without it before writes). */
     private final Map<Long, Holding> held = new java.util.concurrent.ConcurrentHashMap<>();
     private final StoreOptions options;
@@ -306,10 +308,12 @@ public final class Store implements Closeable {
      * Opens the store on {@code device} as node {@code node} (above 0) of the node processes of one host
      * that serve it together (design note 8), attaching to their shared counters in {@code countersFile}
      * (building it from the device if no other process is attached). The device must not be locked
-     * exclusively; {@code ownerLock} (may be null) is released on close.
+     * exclusively; {@code ownerLock} (may be null) is released on close. A process found stopped while it
+     * holds the host commit lock for longer than {@code stoppedCommitHolderGrace} is killed
+     * ({@link SharedCounters#lockCommits}); the lease timeout is the natural choice.
      */
     public static Store openShared(BlockDevice device, Closeable ownerLock, StoreOptions options, int node,
-                                   java.nio.file.Path countersFile) {
+                                   java.nio.file.Path countersFile, java.time.Duration stoppedCommitHolderGrace) {
         if (options.readOnly()) {
             throw new IllegalArgumentException("a node serving a shared store writes; open it read-only alone instead");
         }
@@ -325,6 +329,7 @@ public final class Store implements Closeable {
         try {
             Store store = new Store(device, ownerLock, options.withSketchWorker(false), geometry, readSuperblock(device),
                     counters, node);
+            store.stoppedCommitHolderGrace = java.util.Objects.requireNonNull(stoppedCommitHolderGrace);
             store.load();
             if (store.failure != null) {
                 throw store.failure;
@@ -621,7 +626,7 @@ public final class Store implements Closeable {
 
     /** The host-wide commit lock in shared mode (null alone); taken after commitLock. */
     private SharedCounters.CommitLock lockHost() {
-        return shared == null ? null : shared.lockCommits();
+        return shared == null ? null : shared.lockCommits(stoppedCommitHolderGrace);
     }
 
     /**

@@ -112,6 +112,24 @@ class SharedCountersTest {
     }
 
     @Test
+    void aStoppedProcessIsToldApartFromARunningOne() throws Exception {
+        assertFalse(SharedCounters.isStopped(ProcessHandle.current().pid()));
+        Process sleeper = new ProcessBuilder("sleep", "60").start();
+        try {
+            assertFalse(SharedCounters.isStopped(sleeper.pid()), "sleeping is not stopped");
+            new ProcessBuilder("kill", "-STOP", Long.toString(sleeper.pid())).start().waitFor();
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (!SharedCounters.isStopped(sleeper.pid()) && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertTrue(SharedCounters.isStopped(sleeper.pid()));
+        } finally {
+            sleeper.destroyForcibly().waitFor();
+        }
+        assertFalse(SharedCounters.isStopped(sleeper.pid()), "a process that is gone is not stopped");
+    }
+
+    @Test
     void wrongUseIsRefusedWithTheBlockNamed(@TempDir Path dir) {
         try (SharedCounters counters = attach(dir.resolve("store.live"), UUID.randomUUID())) {
             long free = GEOMETRY.extentStart(1) + 100;

@@ -129,22 +129,25 @@ class ClusterIT {
                 assertEquals(n2, taker);
                 qemuIo(n2.uri("vm"), false, "write -P 0x77 0 1M");
                 String before = digest(n2, "vm");
-                toolOk(directory, 10, "kill", "-CONT", Long.toString(n1.pid()));
+                tool(directory, 10, "kill", "-CONT", Long.toString(n1.pid())); // fails if n2 had to kill it
                 // Give the resumed node time to do whatever it would do: answer its client, commit, rescan.
                 Thread.sleep(3000);
                 assertEquals(before, digest(n2, "vm"), "the resumed node changed the disk another node took over");
                 qemuIo(n2.uri("vm"), true, "read -P 0x77 0 1M");
-                assertTrue(n1.isAlive(), n1::describe);
+                // A node stopped while it held the host's commit lock is killed by the next node that needs it.
+                assertTrue(n1.isAlive() || n2.log().contains("killing it"), n1.describe() + n2.describe());
             } finally {
                 tool(directory, 10, "kill", "-CONT", Long.toString(n1.pid()));
                 writer.destroyForcibly();
                 writer.waitFor(30, TimeUnit.SECONDS);
             }
-            String log = n1.log();
-            assertTrue(log.contains("lost the lease on disk 'vm'") || log.contains("no longer valid")
-                    || log.contains("taken over"), "the stopped node noticed it lost the disk:\n" + log);
+            if (n1.isAlive()) {
+                String log = n1.log();
+                assertTrue(log.contains("lost the lease on disk 'vm'") || log.contains("no longer valid"),
+                        "the stopped node noticed it lost the disk:\n" + log);
+                assertEquals(0, n1.signal("TERM", Duration.ofSeconds(60)), n1::describe);
+            }
             assertEquals(0, n2.signal("TERM", Duration.ofSeconds(60)), n2::describe);
-            assertEquals(0, n1.signal("TERM", Duration.ofSeconds(60)), n1::describe);
         }
         Served.Result check = cairn(directory, "check", STORE);
         assertTrue(check.exitCode() == ExitCodes.OK || check.exitCode() == ExitCodes.CHECK_LEAKS, check.toString());
@@ -161,15 +164,16 @@ class ClusterIT {
             qemuIo(n1.uri("vm"), false, "write -P 0x31 0 4M");
             zk.stop();
             try {
-                // Within the leases' validity (2/3 of 10 s without an answered heartbeat) the disk is served as usual.
-                long stoppedAt = System.nanoTime();
+                // Within the leases' validity (2/3 of 10 s without an answered heartbeat) the disk is served as
+                // usual, and changes that need no lock are made.
                 qemuIo(n1.uri("vm"), false, "write -P 0x32 4M 4M", "read -P 0x31 0 4M", "read -P 0x32 4M 4M");
                 cairnOk(directory, "snapshot", STORE, "vm", "--label", "while-away");
+                qemuIo(n1.uri("vm@while-away"), true, "read -P 0x32 4M 4M");
+                // Moving a disk needs its lock: refused, with the reason, and nothing given back. (By now the
+                // leases' validity has run out: n1 stops serving vm until it has a lease again.)
                 Served.Result refused = cairn(directory, "migrate", STORE, "vm", "--to", "n2");
                 assertEquals(ExitCodes.COORDINATOR_UNAVAILABLE, refused.exitCode(), refused.toString());
                 assertTrue(refused.err().contains("ZooKeeper"), refused.toString());
-                assertTrue((System.nanoTime() - stoppedAt) / 1e9 < 6.5, "the checks ran within the validity window");
-                qemuIo(n1.uri("vm"), true, "read -P 0x32 4M 4M");
             } finally {
                 zk.restart();
             }

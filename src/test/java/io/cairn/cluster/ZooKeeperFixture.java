@@ -15,8 +15,8 @@ import org.apache.zookeeper.ZooKeeper;
 
 /**
  * A real ZooKeeper server (the ZooKeeperServer of ZooKeeper 3.9, run in this JVM by Curator's
- * TestingServer) for the cluster tests, with a 100 ms tick so session timeouts of 0.2 to 2 s are
- * honoured as asked (the server allows 2 to 20 ticks).
+ * TestingServer) for the cluster tests, with a 100 ms tick and a raised cap so session timeouts of 0.2 to
+ * 30 s are honoured as asked.
  */
 public final class ZooKeeperFixture implements AutoCloseable {
 
@@ -30,7 +30,9 @@ public final class ZooKeeperFixture implements AutoCloseable {
 
     public ZooKeeperFixture() throws Exception {
         File dataDirectory = Files.createTempDirectory("cairn-zk").toFile();
-        InstanceSpec spec = new InstanceSpec(dataDirectory, InstanceSpec.getRandomPort(), -1, -1, true, 1, TICK_MILLIS, 100);
+        // Sessions up to 30 s (the default cap is 20 ticks = 2 s), so node processes can run with longer leases.
+        InstanceSpec spec = new InstanceSpec(dataDirectory, InstanceSpec.getRandomPort(), -1, -1, true, 1, TICK_MILLIS, 100,
+                Map.of("maxSessionTimeout", "30000"));
         server = new TestingServer(spec, true);
     }
 

@@ -41,7 +41,7 @@ class SharedStoreTest {
 
     private Store node(int id) {
         return Store.openShared(FileBlockDevice.open(storeFile(), false), null, StoreOptions.defaults(), id,
-                dir.resolve("store.live"));
+                dir.resolve("store.live"), java.time.Duration.ofSeconds(10));
     }
 
     private void format() {
