@@ -113,6 +113,107 @@ class ClusterIT {
     }
 
     @Test
+    void aDiskMigratesBackAndForthUnderAWriterThatReconnectsAndLosesNothing() throws Exception {
+        cairnOk(directory, "format", STORE, "--size", "1G");
+        int diskBytes = 16 << 20;
+        int block = 4096;
+        try (ZooKeeperFixture zk = new ZooKeeperFixture(); Served n1 = node(zk, "n1"); Served n2 = node(zk, "n2")) {
+            cairnOk(directory, "create", STORE, "vm", "--size", "16M");
+            // The model: what each block must hold; blocks whose write was cut off by a migration may hold either.
+            byte[] model = new byte[diskBytes];
+            java.util.Map<Integer, byte[]> uncertain = new java.util.concurrent.ConcurrentHashMap<>();
+            java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+            List<Long> gapsMillis = java.util.Collections.synchronizedList(new ArrayList<>());
+            long seed = new java.util.SplittableRandom().nextLong();
+            System.out.println("ClusterIT migration writer seed " + seed);
+            java.util.concurrent.atomic.AtomicLong acknowledged = new java.util.concurrent.atomic.AtomicLong();
+            Thread writer = Thread.ofPlatform().start(() -> {
+                java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
+                PlainNbdClient client = null;
+                try {
+                    while (!stop.get()) {
+                        if (client == null) {
+                            long lostAt = System.nanoTime();
+                            client = reconnect(List.of(n1, n2), "vm", stop);
+                            if (client == null) {
+                                break;
+                            }
+                            gapsMillis.add((System.nanoTime() - lostAt) / 1_000_000);
+                        }
+                        int blocks = 1 + random.nextInt(16);
+                        int offset = random.nextInt(diskBytes / block - blocks) * block;
+                        byte[] data = new byte[blocks * block];
+                        random.nextBytes(data);
+                        for (int i = 0; i < blocks; i++) {
+                            uncertain.put(offset / block + i, java.util.Arrays.copyOfRange(data, i * block, (i + 1) * block));
+                        }
+                        try {
+                            client.write(offset, data, false);
+                            System.arraycopy(data, 0, model, offset, data.length);
+                            for (int i = 0; i < blocks; i++) {
+                                uncertain.remove(offset / block + i);
+                            }
+                            acknowledged.incrementAndGet();
+                        } catch (java.io.IOException cutOff) {
+                            client = null; // the write may or may not have landed: both are allowed
+                        }
+                    }
+                } catch (InterruptedException broken) {
+                    throw new IllegalStateException(broken);
+                } finally {
+                    if (client != null) {
+                        try {
+                            client.close();
+                        } catch (java.io.IOException ignored) {
+                            // The test reads the disk afresh.
+                        }
+                    }
+                }
+            });
+            Thread.sleep(1500);
+            String there = cairnOk(directory, "migrate", STORE, "vm", "--to", "n2").out().strip();
+            Thread.sleep(1500);
+            String back = cairnOk(directory, "migrate", STORE, "vm", "--to", "n1").out().strip();
+            Thread.sleep(1000);
+            stop.set(true);
+            writer.join(60_000);
+            assertFalse(writer.isAlive());
+            System.out.println("ClusterIT: under load, " + there + "; " + back + "; " + acknowledged.get()
+                    + " writes acknowledged; the writer was without a node for " + gapsMillis + " ms");
+            assertTrue(gapsMillis.size() >= 3, "the writer reconnected after each migration: " + gapsMillis);
+            byte[] disk;
+            try (PlainNbdClient reader = PlainNbdClient.connect(n1.port(), "vm")) {
+                disk = reader.read(0, diskBytes);
+            }
+            for (int b = 0; b < diskBytes / block; b++) {
+                byte[] actual = java.util.Arrays.copyOfRange(disk, b * block, (b + 1) * block);
+                byte[] expected = java.util.Arrays.copyOfRange(model, b * block, (b + 1) * block);
+                byte[] maybe = uncertain.get(b);
+                assertTrue(java.util.Arrays.equals(actual, expected) || (maybe != null && java.util.Arrays.equals(actual, maybe)),
+                        "block " + b + " lost an acknowledged write (seed " + seed + ")");
+            }
+        }
+        Served.Result check = cairn(directory, "check", STORE);
+        assertEquals(ExitCodes.OK, check.exitCode(), check.toString());
+    }
+
+    /** Connects to whichever node serves {@code disk}, trying each in turn; null once {@code stop} is set. */
+    private static PlainNbdClient reconnect(List<Served> nodes, String disk, java.util.concurrent.atomic.AtomicBoolean stop)
+            throws InterruptedException {
+        while (!stop.get()) {
+            for (Served node : nodes) {
+                try {
+                    return PlainNbdClient.connect(node.port(), disk);
+                } catch (java.io.IOException notThere) {
+                    // served elsewhere, or moving right now
+                }
+            }
+            Thread.sleep(10);
+        }
+        return null;
+    }
+
+    @Test
     void aNodeStoppedPastItsLeaseWritesNothingOnceItResumes() throws Exception {
         assumeTrue(hasTool("qemu-io") && hasTool("nbdcopy"), "needs qemu-io and nbdcopy");
         cairnOk(directory, "format", STORE, "--size", "1G");
