@@ -104,28 +104,26 @@ public final class FileBlockDevice implements BlockDevice {
      *
      * @throws StorageException {@code LOCKED} when another process or holder has the store
      */
+    public static FileBlockDevice openLocked(Path path, boolean readOnly) {
+        return openWithOwnerLock(path, readOnly, readOnly);
+    }
+
     /**
      * Takes the owner lock shared and opens the device writable: for the node processes that serve one
      * store together (each writes only what it holds; the store's shared mode coordinates them). They and a
      * process serving the store alone (which locks it exclusively) exclude each other.
      */
     public static FileBlockDevice openSharedWritable(Path path) {
-        StoreFileLock ownerLock = StoreFileLock.acquire(path, true);
+        return openWithOwnerLock(path, true, false);
+    }
+
+    private static FileBlockDevice openWithOwnerLock(Path path, boolean sharedLock, boolean readOnly) {
+        StoreFileLock ownerLock = StoreFileLock.acquire(path, sharedLock);
         try {
-            return openFile(ownerLock.path(), false, ownerLock);
+            return openFile(ownerLock.path(), readOnly, ownerLock);
         } catch (RuntimeException problem) {
             ownerLock.close();
             throw problem;
-        }
-    }
-
-    public static FileBlockDevice openLocked(Path path, boolean readOnly) {
-        StoreFileLock ownerLock = StoreFileLock.acquire(path, readOnly);
-        try {
-            return openFile(ownerLock.path(), readOnly, ownerLock);
-        } catch (RuntimeException e) {
-            ownerLock.close();
-            throw e;
         }
     }
 

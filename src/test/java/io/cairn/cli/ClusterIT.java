@@ -221,7 +221,7 @@ class ClusterIT {
             cairnOk(directory, "create", STORE, "vm", "--size", "32M");
             qemuIo(n1.uri("vm"), false, "write -P 0x5a 0 32M");
             // A client keeps writing to n1 while n1 is stopped (SIGSTOP) past its lease.
-            Process writer = new ProcessBuilder(qemuIoCommand(n1.uri("vm"), false, repeatedWrites()))
+            Process writer = new ProcessBuilder(Served.qemuIoCommand(n1.uri("vm"), false, repeatedWrites()))
                     .redirectErrorStream(true).redirectOutput(directory.resolve("writer.log").toFile()).start();
             Thread.sleep(300);
             toolOk(directory, 10, "kill", "-STOP", Long.toString(n1.pid()));
@@ -337,20 +337,8 @@ class ClusterIT {
         return hex;
     }
 
-    private static List<String> qemuIoCommand(String uri, boolean readOnly, String... commands) {
-        List<String> command = new ArrayList<>(List.of("qemu-io", "-f", "raw"));
-        if (readOnly) {
-            command.add("-r");
-        }
-        for (String each : commands) {
-            command.addAll(List.of("-c", each));
-        }
-        command.add(uri);
-        return command;
-    }
-
     private void qemuIo(String uri, boolean readOnly, String... commands) throws IOException, InterruptedException {
-        List<String> command = qemuIoCommand(uri, readOnly, commands);
+        List<String> command = Served.qemuIoCommand(uri, readOnly, commands);
         Served.Result result = toolOk(directory, TOOL_TIMEOUT_SECONDS, command.toArray(String[]::new));
         String output = result.out() + result.err();
         assertFalse(output.contains("failed") || output.contains("error"), String.join(" ", command) + ":\n" + output);

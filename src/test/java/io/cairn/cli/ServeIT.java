@@ -389,14 +389,7 @@ class ServeIT {
     // ------------------------------------------------------------------ helpers
 
     private void qemuIo(String uri, boolean readOnly, String... commands) throws IOException, InterruptedException {
-        List<String> command = new ArrayList<>(List.of("qemu-io", "-f", "raw"));
-        if (readOnly) {
-            command.add("-r");
-        }
-        for (String each : commands) {
-            command.addAll(List.of("-c", each));
-        }
-        command.add(uri);
+        List<String> command = Served.qemuIoCommand(uri, readOnly, commands);
         Served.Result result = toolOk(directory, TOOL_TIMEOUT_SECONDS, command.toArray(String[]::new));
         String output = result.out() + result.err();
         assertFalse(output.contains("failed") || output.contains("error"), String.join(" ", command) + ":\n" + output);

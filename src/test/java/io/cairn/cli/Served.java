@@ -94,6 +94,19 @@ final class Served implements AutoCloseable {
     }
 
     /** True if an executable of that name is on the PATH. */
+    /** The command line of {@code qemu-io} running {@code commands} on {@code uri} (raw format). */
+    static List<String> qemuIoCommand(String uri, boolean readOnly, String... commands) {
+        List<String> command = new ArrayList<>(List.of("qemu-io", "-f", "raw"));
+        if (readOnly) {
+            command.add("-r");
+        }
+        for (String each : commands) {
+            command.addAll(List.of("-c", each));
+        }
+        command.add(uri);
+        return command;
+    }
+
     static boolean hasTool(String name) {
         for (String dir : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
             if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, name))) {
