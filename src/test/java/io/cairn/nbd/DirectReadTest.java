@@ -106,15 +106,15 @@ class DirectReadTest {
     void largeReadsOverTcpMatchTheDiskWithHolesAsZeros() throws IOException {
         readEverywhere(tcp, true);
         readEverywhere(tcp, false);
-        assertTrue(sends.get() > 0, "reads were sent straight from the file");
-        assertEquals(0, reads.get(), "nothing was copied: " + reads.get() + " reads");
+        // Every large read went the direct way (a copy happens only for the rest of one that stalled).
+        assertEquals(20, sends.get());
     }
 
     @Test
     void largeReadsOverAUnixSocketMatchTheDisk() throws IOException {
         readEverywhere(UnixDomainSocketAddress.of(unixSocket), true);
         readEverywhere(UnixDomainSocketAddress.of(unixSocket), false);
-        assertTrue(sends.get() > 0);
+        assertEquals(20, sends.get());
     }
 
     @Test
