@@ -49,4 +49,16 @@ class FioIT {
         String[] fields = output.strip().lines().reduce((first, second) -> second).orElseThrow().split(";");
         assertEquals("0", fields[4], "fio error field:\n" + output);
     }
+
+    /** Large reads are sent straight from the store file (Transmission design note 5), among writes. */
+    @Test
+    void largeBlocksMixedWithVerifyOverTcp() throws Exception {
+        String output = runOk(120, "fio", "--name=large", "--ioengine=nbd", "--uri=" + fixture.tcpUri(DISK),
+                "--rw=randrw", "--bsrange=64k-1m", "--size=8M", "--offset_increment=8M", "--numjobs=2", "--iodepth=16",
+                "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--verify_state_save=0", "--group_reporting",
+                "--output-format=terse", "--terse-version=3");
+        assertFalse(output.contains("verify:") || output.contains("bad magic"), output);
+        String[] fields = output.strip().lines().reduce((first, second) -> second).orElseThrow().split(";");
+        assertEquals("0", fields[4], "fio error field:\n" + output);
+    }
 }
