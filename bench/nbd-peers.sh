@@ -21,6 +21,7 @@
 #   REPS=3           repetitions of every (figure, server)
 #   SERVERS="cairn nbdkit qemu-raw qemu-qcow2"   subset/order of servers to run
 #   FIGURES="randread randwrite seqread seqwrite"
+#   CAIRN_SERVE_ARGS="--direct-reads"   extra options for the "cairn" server (not for cairn-base)
 #   CAIRN_BASE=DIR   also serve with another Cairn build ("cairn-base" column): DIR holds
 #                    cairn-*.jar and lib/ (e.g. a copy of an older target/); for before/after
 #   BENCH_DIR=DIR    where the images go (default: a fresh directory under /var/tmp)
@@ -152,7 +153,8 @@ for name in $SERVERS; do
     port[$name]=$(free_port)
     case $name in
         cairn)
-            "$repo_root/bin/cairn" serve "$work/cairn.cairn" --listen "127.0.0.1:${port[$name]}" \
+            # shellcheck disable=SC2086
+            "$repo_root/bin/cairn" serve "$work/cairn.cairn" --listen "127.0.0.1:${port[$name]}" ${CAIRN_SERVE_ARGS:-} \
                 >"$work/$name.log" 2>&1 &
             ;;
         cairn-base)

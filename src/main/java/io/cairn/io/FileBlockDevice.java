@@ -216,7 +216,7 @@ public final class FileBlockDevice implements BlockDevice {
                 long wantedBytes = lengthBytes - sentBytes;
                 long count = socket.call(fd -> file.sendTo(fd, position, wantedBytes));
                 if (count == 0) {
-                    count = socket.sendZeros(wantedBytes); // past the end of the file: a hole
+                    count = socket.sendZeros(wantedBytes, false); // past the end of the file: a hole
                 }
                 if (count == SocketDescriptor.TIMED_OUT) {
                     break;

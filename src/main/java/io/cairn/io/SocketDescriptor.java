@@ -129,11 +129,14 @@ public final class SocketDescriptor {
     }
 
     /**
-     * Sends the bytes of {@code buffer} (position to limit), telling the kernel more data follows, and
-     * advances its position by the count sent. Returns that count, short when the send timeout expired
-     * part way, or {@link #TIMED_OUT} when nothing went.
+     * Sends the bytes of {@code buffer} (position to limit) and advances its position by the count sent.
+     * Returns that count, short when the send timeout expired part way, or {@link #TIMED_OUT} when
+     * nothing went.
+     *
+     * @param more more of the same message follows at once: the kernel may hold these bytes back to
+     *             send them in one segment with what follows ({@code MSG_MORE})
      */
-    public long send(ByteBuffer buffer) throws IOException {
+    public long send(ByteBuffer buffer, boolean more) throws IOException {
         int length = buffer.remaining();
         if (length == 0) {
             return 0;
@@ -141,12 +144,12 @@ public final class SocketDescriptor {
         long sent;
         if (buffer.isDirect()) {
             MemorySegment memory = MemorySegment.ofBuffer(buffer);
-            sent = call(descriptor -> sendOnce(descriptor, memory, length));
+            sent = call(descriptor -> sendOnce(descriptor, memory, length, more));
         } else {
             int chunk = Math.min(length, BOUNCE_BYTES);
             MemorySegment bounce = BOUNCE_OF_THREAD.get();
             MemorySegment.copy(MemorySegment.ofBuffer(buffer), 0, bounce, 0, chunk);
-            sent = call(descriptor -> sendOnce(descriptor, bounce, chunk));
+            sent = call(descriptor -> sendOnce(descriptor, bounce, chunk, more || chunk < length));
         }
         if (sent > 0) {
             buffer.position(buffer.position() + (int) sent);
@@ -156,13 +159,14 @@ public final class SocketDescriptor {
 
     /**
      * Sends {@code count} zero bytes; returns the count sent, short when the send timeout expired part
-     * way, or {@link #TIMED_OUT} when nothing went.
+     * way, or {@link #TIMED_OUT} when nothing went. {@code more} as for {@link #send}.
      */
-    public long sendZeros(long count) throws IOException {
+    public long sendZeros(long count, boolean more) throws IOException {
         long sentBytes = 0;
         while (sentBytes < count) {
             long chunk = Math.min(count - sentBytes, ZEROS_BYTES);
-            long sent = call(descriptor -> sendOnce(descriptor, ZEROS, chunk));
+            boolean last = sentBytes + chunk == count;
+            long sent = call(descriptor -> sendOnce(descriptor, ZEROS, chunk, more || !last));
             if (sent == TIMED_OUT) {
                 return sentBytes == 0 ? TIMED_OUT : sentBytes;
             }
@@ -212,12 +216,12 @@ public final class SocketDescriptor {
         return "SocketDescriptor[" + fd + "]";
     }
 
-    private long sendOnce(int descriptor, MemorySegment memory, long length) throws IOException {
+    private long sendOnce(int descriptor, MemorySegment memory, long length, boolean more) throws IOException {
         MemorySegment state = PosixFile.CALL_STATE_OF_THREAD.get();
         try {
             long sent;
             do {
-                sent = (long) SEND.invokeExact(state, descriptor, memory, length, MSG_MORE | MSG_NOSIGNAL);
+                sent = (long) SEND.invokeExact(state, descriptor, memory, length, (more ? MSG_MORE : 0) | MSG_NOSIGNAL);
             } while (sent < 0 && PosixFile.errno(state) == PosixFile.EINTR);
             if (sent < 0) {
                 if (PosixFile.errno(state) == PosixFile.EAGAIN) {

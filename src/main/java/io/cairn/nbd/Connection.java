@@ -61,7 +61,8 @@ import org.slf4j.LoggerFactory;
  *       holds the lock writes every queued reply with one gathering write, so replies that finish
  *       while another is being written share the next system call. A thread returns only once its
  *       own reply is on the wire (or failed), so its buffers may be reused the moment it returns.</li>
- *   <li>Large READs are answered with <em>direct</em> replies (Transmission design note 5): the reply
+ *   <li>If the server asks for it ({@code directReads}), large READs are answered with <em>direct</em>
+ *       replies (Transmission design note 5): the reply
  *       writes itself, header and data straight from the store file to the socket's descriptor
  *       ({@link SocketDescriptor}), when it reaches the head of the queue; it is written alone, never
  *       inside a gathering write, so reply order and atomicity hold as for any other. Raw sends wait at
@@ -117,7 +118,7 @@ final class Connection implements Runnable {
     private final MetaContexts metaContexts;
     private final Limits limits;
     private final BooleanSupplier shuttingDown;
-    /** The socket's descriptor for direct replies (design note 9); null when there is none. */
+    /** The socket's descriptor for direct replies (design note 9); null when there is none or they are off. */
     private final SocketDescriptor socket;
 
     private final Semaphore inFlight;
@@ -141,6 +142,12 @@ final class Connection implements Runnable {
 
     Connection(String peer, ReadableByteChannel in, WritableByteChannel out, ExportCatalog catalog,
                MetaContexts metaContexts, Limits limits, BooleanSupplier shuttingDown) {
+        this(peer, in, out, catalog, metaContexts, limits, shuttingDown, false);
+    }
+
+    /** @param directReads send large READ replies straight from storage where possible (design note 9) */
+    Connection(String peer, ReadableByteChannel in, WritableByteChannel out, ExportCatalog catalog,
+               MetaContexts metaContexts, Limits limits, BooleanSupplier shuttingDown, boolean directReads) {
         this.peer = peer;
         this.in = in;
         this.out = out;
@@ -150,7 +157,7 @@ final class Connection implements Runnable {
         this.shuttingDown = shuttingDown;
         this.inFlight = new Semaphore(limits.maxInFlightRequests());
         this.bufferBudget = new Semaphore(limits.maxBufferedBytes());
-        this.socket = in == out ? SocketDescriptor.of(out, SEND_WAIT_MILLIS) : null;
+        this.socket = directReads && in == out ? SocketDescriptor.of(out, SEND_WAIT_MILLIS) : null;
     }
 
     String peer() {

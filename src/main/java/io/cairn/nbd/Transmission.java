@@ -20,8 +20,8 @@ import java.util.List;
  *   <li>Once structured replies are negotiated, READ is never answered with a simple reply, not even
  *       for errors (spec, "Structured reply chunk message").</li>
  *   <li>An exception from the export becomes an error reply for that request only.</li>
- *   <li>A READ of at least {@link #SEND_MIN_BYTES} is sent without copying the data when the export
- *       can send to the socket ({@link NbdExport#sendTo}): the reply header and then the data go
+ *   <li>A READ of at least {@link #SEND_MIN_BYTES} is sent without copying the data when the server
+ *       enables it and the export can send to the socket ({@link NbdExport#sendTo}): the reply header and then the data go
  *       straight from storage to the socket when the reply's turn on the wire comes. The export stops
  *       early if the client stops taking bytes (it must not hold its locks for a slow client); the rest
  *       is then read and sent the ordinary way. An error found before anything was sent is an error
@@ -43,11 +43,12 @@ final class Transmission {
     }
 
     /**
-     * READs of at least this many bytes are sent straight from storage where the export and the
-     * connection allow it. Smaller ones are copied: their replies then combine with others into one
-     * gathering write, which saves more than the copy costs.
+     * READs of at least this many bytes are sent straight from storage where the server, the export and
+     * the connection allow it. Smaller ones are copied: at 64 KiB a direct reply cost the server more CPU
+     * than a copied one (whose reply combines with others into one gathering write); at 256 KiB and
+     * 1 MiB less (docs/BENCHMARKS.md).
      */
-    static final int SEND_MIN_BYTES = 64 * 1024;
+    static final int SEND_MIN_BYTES = 256 * 1024;
 
     private final NbdExport export;
     private final long sizeBytes;

@@ -134,7 +134,7 @@ public final class Volume implements AutoCloseable {
     private long sendRuns(long offsetBytes, int lengthBytes, long firstBlock, long[] physical, ByteBuffer header,
                           SocketDescriptor socket) throws IOException {
         if (header.hasRemaining()) {
-            socket.send(header);
+            socket.send(header, lengthBytes > 0);
             if (header.hasRemaining()) {
                 return 0; // the socket took none or part of it before its send timeout
             }
@@ -142,8 +142,9 @@ public final class Volume implements AutoCloseable {
         long[] sentBytes = {0};
         if (lengthBytes > 0) {
             forEachRun(offsetBytes, lengthBytes, firstBlock, physical, (startInRange, runLength, deviceOffset) -> {
+                boolean more = startInRange + runLength < lengthBytes;
                 long sent = deviceOffset < 0
-                        ? socket.sendZeros(runLength)
+                        ? socket.sendZeros(runLength, more)
                         : store.device().sendTo(socket, deviceOffset, runLength);
                 sentBytes[0] += Math.max(0, sent);
                 return sent == runLength;

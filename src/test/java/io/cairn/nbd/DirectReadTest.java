@@ -74,7 +74,7 @@ class DirectReadTest {
             }
         }
         store.commit();
-        server = new NbdServer(new CountingCatalog(new StoreExportCatalog(store, "disk")));
+        server = new NbdServer(new CountingCatalog(new StoreExportCatalog(store, "disk")), MetaContexts.standard(), true);
         tcp = server.listenTcp("127.0.0.1", 0);
         unixSocket = directory.resolve("nbd.sock");
         server.listenUnix(unixSocket);
@@ -122,6 +122,18 @@ class DirectReadTest {
         try (NbdTestClient client = NbdTestClient.connect(tcp, "disk")) {
             int length = Transmission.SEND_MIN_BYTES - 512;
             assertArrayEquals(expected(4096, length), client.read(4096, length));
+        }
+        assertEquals(0, sends.get());
+        assertEquals(1, reads.get());
+    }
+
+    @Test
+    void aServerWithoutDirectReadsCopiesEveryRead() throws IOException {
+        try (NbdServer copying = new NbdServer(new CountingCatalog(new StoreExportCatalog(store, "disk")))) {
+            InetSocketAddress address = copying.listenTcp("127.0.0.1", 0);
+            try (NbdTestClient client = NbdTestClient.connect(address, "disk")) {
+                assertArrayEquals(expected(0, 4 << 20), client.read(0, 4 << 20));
+            }
         }
         assertEquals(0, sends.get());
         assertEquals(1, reads.get());
@@ -233,9 +245,9 @@ class DirectReadTest {
     /** Reads of many sizes and alignments, across data and holes, compared with the disk's content. */
     private void readEverywhere(SocketAddress address, boolean structured) throws IOException {
         long[][] reads = {
-            {0, 1 << 20}, {4096, 64 << 10}, {511, 3 << 20}, {(3L << 20) - 100, 1 << 20},
-            {5L << 20, 1 << 20}, {(5L << 20) + 4097, 200 << 10}, {6L << 20, 8 << 20},
-            {16L << 20, 32 << 20}, {DISK_BYTES - (1 << 20), 1 << 20}, {DISK_BYTES - 65_537, 65_537},
+            {0, 1 << 20}, {4096, 256 << 10}, {511, 3 << 20}, {(3L << 20) - 100, 1 << 20},
+            {5L << 20, 1 << 20}, {(5L << 20) + 4097, 300 << 10}, {6L << 20, 8 << 20},
+            {16L << 20, 32 << 20}, {DISK_BYTES - (1 << 20), 1 << 20}, {DISK_BYTES - 262_145, 262_145},
         };
         try (NbdTestClient client = NbdTestClient.connect(address, "disk", structured)) {
             for (long[] read : reads) {
@@ -291,7 +303,7 @@ class DirectReadTest {
                         throw failure;
                     }
                     if (failAfterHeader.get()) {
-                        socket.send(header);
+                        socket.send(header, true);
                         throw new IOException("injected failure after the header");
                     }
                     return super.sendTo(offsetBytes, lengthBytes, header, socket);

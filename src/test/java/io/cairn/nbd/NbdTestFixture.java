@@ -52,7 +52,8 @@ final class NbdTestFixture implements AutoCloseable {
 
     private NbdTestFixture() throws IOException {
         catalog = createCatalog();
-        server = new NbdServer(catalog);
+        // Direct READ replies on: the real clients of the integration tests check them too.
+        server = new NbdServer(catalog, MetaContexts.standard(), true);
         tcpAddress = server.listenTcp("127.0.0.1", 0);
         directory = Files.createTempDirectory("cairn-nbd-it");
         unixSocket = directory.resolve("nbd.sock");
