@@ -22,7 +22,7 @@
 #   REPS=3           repetitions of every (figure, server)
 #   SERVERS="cairn nbdkit qemu-raw qemu-qcow2"   subset/order of servers to run
 #   FIGURES="randread randwrite seqread seqwrite"
-#   CAIRN_SERVE_ARGS="--direct-reads"   extra options for the "cairn" server (not for cairn-base)
+#   CAIRN_SERVE_ARGS="..."   extra options for the "cairn" server (not for cairn-base)
 #   CAIRN_BASE=DIR   also serve with another Cairn build ("cairn-base" column): DIR holds
 #                    cairn-*.jar and lib/ (e.g. a copy of an older target/); for before/after
 #   BENCH_DIR=DIR    where the images go (default: a fresh directory under /var/tmp)
@@ -147,7 +147,7 @@ java_cmd() { # build dir -> java command line prefix for io.cairn.cli.Main
     # shellcheck source=../bin/lib/java.sh
     source "$repo_root/bin/lib/java.sh"
     cairn_find_java
-    echo "$JAVA --enable-native-access=ALL-UNNAMED --add-exports java.base/sun.nio.ch=ALL-UNNAMED -cp $jar:$dir/lib/* io.cairn.cli.Main"
+    echo "$JAVA --enable-native-access=ALL-UNNAMED -cp $jar:$dir/lib/* io.cairn.cli.Main"
 }
 
 for name in $SERVERS; do

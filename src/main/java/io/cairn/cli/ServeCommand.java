@@ -73,10 +73,6 @@ final class ServeCommand implements Callable<Integer> {
                     + " exports or, without names, for all of them: for clients that never send FLUSH.")
     List<String> writeThrough = List.of();
 
-    @Option(names = "--direct-reads", description = "Send NBD READ replies of 256 KiB or more straight from the"
-            + " store file to the socket (sendfile): less CPU for the server, more for a client on the same machine.")
-    boolean directReads;
-
     @Option(names = "--snapshot-every", paramLabel = "INTERVAL[:NAME]",
             description = "Snapshot disk NAME (default: the default export) every INTERVAL, e.g. 10ms or 5m; repeat for"
                     + " more disks. Change it while serving with: cairn schedule STORE NAME --every INTERVAL.")
@@ -103,7 +99,7 @@ final class ServeCommand implements Callable<Integer> {
         boolean[] clean = {false};
         java.util.function.Predicate<String> durableWrites = name -> writeThrough.contains("*") || writeThrough.contains(name);
         MetaContexts contexts = MetaContexts.standard().with(new ChangedSinceContexts(opened));
-        NbdServer server = new NbdServer(new StoreExportCatalog(opened, fallback, durableWrites), contexts, directReads);
+        NbdServer server = new NbdServer(new StoreExportCatalog(opened, fallback, durableWrites), contexts);
         AdminServer admin = null;
         // SIGINT/SIGTERM: the hook asks the serving thread to stop and waits until it has closed
         // everything (admin socket removed, store committed and unlocked). Without the wait the JVM

@@ -42,23 +42,6 @@ public interface BlockDevice extends Closeable {
     default void discard(long offsetBytes, long lengthBytes) {
     }
 
-    /** True if {@link #sendTo} works on this device. */
-    default boolean canSend() {
-        return false;
-    }
-
-    /**
-     * Sends up to {@code lengthBytes} bytes at {@code offsetBytes} straight to a socket, without copying
-     * them through user memory; past the end it sends zeros. Returns the count sent: all of them, or
-     * fewer once the socket has not taken bytes within its send timeout (then the caller sends the rest
-     * by other means). Only where {@link #canSend()}.
-     *
-     * @throws java.io.IOException the socket failed; the caller cannot know how many bytes arrived
-     */
-    default long sendTo(SocketDescriptor socket, long offsetBytes, long lengthBytes) throws java.io.IOException {
-        throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot send to a socket");
-    }
-
     @Override
     void close();
 }

@@ -48,11 +48,6 @@ import java.util.concurrent.locks.LockSupport;
  *   <li>The store's owner lock is {@link StoreFileLock}; {@link #openLocked} takes it and releases it
  *       on close. {@link #open} refuses a file whose owner lock this process holds through someone
  *       else, because closing a second descriptor would release that lock.</li>
- *   <li>{@link #sendTo} moves file bytes to a socket with {@code sendfile} on the device's own
- *       descriptor, never through a {@code FileChannel}: such a channel would be a second descriptor of
- *       the file, and closing it (which an interrupt does) would release the owner lock (note 9).
- *       Its errors are IOExceptions, not StorageExceptions: {@code sendfile} does not say whether the
- *       file or the socket failed, and either way the reply it was sending is lost.</li>
  * </ol>
  *
  * <p>Threading: every method may be called from any thread, concurrently. Reads and writes do not
@@ -190,44 +185,6 @@ public final class FileBlockDevice implements BlockDevice {
         } catch (IOException e) {
             throw failure("write", offsetBytes, lengthBytes, e);
         }
-    }
-
-    @Override
-    public boolean canSend() {
-        return true;
-    }
-
-    /**
-     * {@code sendfile} from the store file to the socket (design note 10): the page cache goes to the
-     * socket without a copy into user memory. Stops at the first send that comes back short, which
-     * means the socket did not take bytes for a whole send timeout. An error, whether of the socket or
-     * of reading the file ({@code sendfile} does not say which), is an IOException.
-     */
-    @Override
-    public long sendTo(SocketDescriptor socket, long offsetBytes, long lengthBytes) throws IOException {
-        if (offsetBytes < 0 || lengthBytes < 0 || offsetBytes + lengthBytes < offsetBytes) {
-            throw new IllegalArgumentException("bad range: offsetBytes=" + offsetBytes + " lengthBytes=" + lengthBytes);
-        }
-        checkOpen();
-        return perform(() -> {
-            long sentBytes = 0;
-            while (sentBytes < lengthBytes) {
-                long position = offsetBytes + sentBytes;
-                long wantedBytes = lengthBytes - sentBytes;
-                long count = socket.call(fd -> file.sendTo(fd, position, wantedBytes));
-                if (count == 0) {
-                    count = socket.sendZeros(wantedBytes, false); // past the end of the file: a hole
-                }
-                if (count == SocketDescriptor.TIMED_OUT) {
-                    break;
-                }
-                sentBytes += count;
-                if (count < wantedBytes) {
-                    break; // the socket stalled for a whole send timeout (or a signal came): give up here
-                }
-            }
-            return sentBytes;
-        });
     }
 
     @Override

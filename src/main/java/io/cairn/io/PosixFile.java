@@ -16,7 +16,7 @@ import java.nio.file.Path;
 
 /**
  * A file descriptor driven by the C library's {@code open}, {@code pread}, {@code pwrite},
- * {@code fsync}, {@code sendfile} and {@code close}, called through the foreign function API.
+ * {@code fsync} and {@code close}, called through the foreign function API.
  *
  * <p>Why not a {@code FileChannel}: a {@code FileChannel} is interruptible, so an interrupt delivered
  * to any thread inside a read or write closes the channel for everybody, and with it (POSIX record
@@ -34,30 +34,22 @@ final class PosixFile {
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final SymbolLookup LIBC = LINKER.defaultLookup();
-    static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
+    private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO =
             CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
+    private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
     /**
      * Where each thread's reads and writes leave errno: allocated once per thread instead of once per
      * call (a confined arena per call costs a malloc, a free and two objects on every 4 KiB request).
      */
-    static final ThreadLocal<MemorySegment> CALL_STATE_OF_THREAD =
+    private static final ThreadLocal<MemorySegment> CALL_STATE_OF_THREAD =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE));
-
-    /** The in-out file offset {@code sendfile} takes by reference, one per thread like the errno state. */
-    private static final ThreadLocal<MemorySegment> SENDFILE_OFFSET_OF_THREAD =
-            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(ValueLayout.JAVA_LONG));
 
     private static final int O_RDONLY = 0;
     private static final int O_RDWR = 2;
     private static final int O_CLOEXEC = cloexecFlag();
     private static final int SEEK_END = 2;
-    static final int EINTR = 4;
-    /** EAGAIN (= EWOULDBLOCK) on Linux: a socket's send timeout expired, or a non-blocking socket is full. */
-    static final int EAGAIN = 11;
-    /** What {@link #sendTo} returns when the socket took nothing before its send timeout. */
-    static final long SEND_TIMED_OUT = -1;
+    private static final int EINTR = 4;
 
     private static final MethodHandle OPEN = downcall("open", FunctionDescriptor.of(ValueLayout.JAVA_INT,
             ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
@@ -71,8 +63,6 @@ final class PosixFile {
             ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT), CAPTURE_ERRNO);
     private static final MethodHandle CLOSE = downcall("close", FunctionDescriptor.of(ValueLayout.JAVA_INT,
             ValueLayout.JAVA_INT), CAPTURE_ERRNO);
-    private static final MethodHandle SENDFILE = downcall("sendfile", FunctionDescriptor.of(ValueLayout.JAVA_LONG,
-            ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), CAPTURE_ERRNO);
     private static final MethodHandle STRERROR = downcall("strerror", FunctionDescriptor.of(ValueLayout.ADDRESS,
             ValueLayout.JAVA_INT));
 
@@ -150,36 +140,6 @@ final class PosixFile {
         }
     }
 
-    /**
-     * One {@code sendfile}: up to {@code count} bytes of this file at {@code offset} go to the socket
-     * {@code socketFd} inside the kernel, without passing through user memory. Returns the count sent,
-     * which is short when the socket's send timeout expired part way (or a signal came); 0 at the end of
-     * this file; {@link #SEND_TIMED_OUT} when the socket took nothing before its timeout. Retried on EINTR
-     * only when nothing was sent.
-     */
-    long sendTo(int socketFd, long offset, long count) throws IOException {
-        MemorySegment state = CALL_STATE_OF_THREAD.get();
-        MemorySegment position = SENDFILE_OFFSET_OF_THREAD.get();
-        try {
-            long sent;
-            do {
-                position.set(ValueLayout.JAVA_LONG, 0, offset);
-                sent = (long) SENDFILE.invokeExact(state, socketFd, fd, position, Math.min(count, MAX_TRANSFER_BYTES));
-            } while (sent < 0 && errno(state) == EINTR);
-            if (sent < 0) {
-                if (errno(state) == EAGAIN) {
-                    return SEND_TIMED_OUT;
-                }
-                throw new IOException(describe(errno(state)));
-            }
-            return sent;
-        } catch (IOException | RuntimeException | Error e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException(t);
-        }
-    }
-
     /** Writes up to {@code buffer.remaining()} bytes at {@code offset}, advancing the buffer; returns the count. */
     int write(ByteBuffer buffer, long offset) throws IOException {
         int length = Math.min(buffer.remaining(), MAX_TRANSFER_BYTES);
@@ -247,11 +207,11 @@ final class PosixFile {
         }
     }
 
-    static int errno(MemorySegment state) {
+    private static int errno(MemorySegment state) {
         return (int) ERRNO.get(state, 0L);
     }
 
-    static String describe(int errno) {
+    private static String describe(int errno) {
         try {
             MemorySegment message = (MemorySegment) STRERROR.invokeExact(errno);
             String text = message.equals(MemorySegment.NULL) ? "" : message.reinterpret(1024).getString(0);
@@ -261,7 +221,7 @@ final class PosixFile {
         }
     }
 
-    static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+    private static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
         MemorySegment symbol = LIBC.find(name)
                 .orElseThrow(() -> new UnsatisfiedLinkError("C library function " + name + " not found"));
         return LINKER.downcallHandle(symbol, descriptor, options);

@@ -1,6 +1,5 @@
 package io.cairn.nbd;
 
-import io.cairn.io.SocketDescriptor;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channel;
@@ -61,14 +60,6 @@ import org.slf4j.LoggerFactory;
  *       holds the lock writes every queued reply with one gathering write, so replies that finish
  *       while another is being written share the next system call. A thread returns only once its
  *       own reply is on the wire (or failed), so its buffers may be reused the moment it returns.</li>
- *   <li>If the server asks for it ({@code directReads}), large READs are answered with <em>direct</em>
- *       replies (Transmission design note 5): the reply
- *       writes itself, header and data straight from the store file to the socket's descriptor
- *       ({@link SocketDescriptor}), when it reaches the head of the queue; it is written alone, never
- *       inside a gathering write, so reply order and atomicity hold as for any other. Raw sends wait at
- *       most {@link #SEND_WAIT_MILLIS} for a client to make room, then the rest goes through the
- *       channel. Closing first stops raw sends (and waits for one in progress), so none can reach a
- *       descriptor number the channel has given back.</li>
  * </ol>
  */
 final class Connection implements Runnable {
@@ -79,12 +70,6 @@ final class Connection implements Runnable {
     private static final int READ_AHEAD_BYTES = 128 * 1024;
     /** Buffers per gathering write of combined replies (Linux takes up to 1024 per call). */
     private static final int MAX_BATCH_BUFFERS = 256;
-    /**
-     * Longest a raw send waits for a client to make room before it gives up (design note 9): a direct
-     * reply holds the store's I/O gate while it sends, so this bounds how long a slow client can keep
-     * snapshots and block reclamation waiting.
-     */
-    static final int SEND_WAIT_MILLIS = 10;
     /** First buffer for a WRITE payload; larger payloads grow from here as their bytes arrive. */
     private static final int INITIAL_PAYLOAD_BYTES = 1024 * 1024;
 
@@ -118,8 +103,6 @@ final class Connection implements Runnable {
     private final MetaContexts metaContexts;
     private final Limits limits;
     private final BooleanSupplier shuttingDown;
-    /** The socket's descriptor for direct replies (design note 9); null when there is none or they are off. */
-    private final SocketDescriptor socket;
 
     private final Semaphore inFlight;
     private final Semaphore bufferBudget;
@@ -142,12 +125,6 @@ final class Connection implements Runnable {
 
     Connection(String peer, ReadableByteChannel in, WritableByteChannel out, ExportCatalog catalog,
                MetaContexts metaContexts, Limits limits, BooleanSupplier shuttingDown) {
-        this(peer, in, out, catalog, metaContexts, limits, shuttingDown, false);
-    }
-
-    /** @param directReads send large READ replies straight from storage where possible (design note 9) */
-    Connection(String peer, ReadableByteChannel in, WritableByteChannel out, ExportCatalog catalog,
-               MetaContexts metaContexts, Limits limits, BooleanSupplier shuttingDown, boolean directReads) {
         this.peer = peer;
         this.in = in;
         this.out = out;
@@ -157,7 +134,6 @@ final class Connection implements Runnable {
         this.shuttingDown = shuttingDown;
         this.inFlight = new Semaphore(limits.maxInFlightRequests());
         this.bufferBudget = new Semaphore(limits.maxBufferedBytes());
-        this.socket = directReads && in == out ? SocketDescriptor.of(out, SEND_WAIT_MILLIS) : null;
     }
 
     String peer() {
@@ -273,22 +249,7 @@ final class Connection implements Runnable {
      * The connection's own thread is the first one; it holds an in-flight permit while it serves.
      */
     private void transmit(Transmission transmission) throws IOException, InterruptedException {
-        ReplySink sink = new ReplySink() {
-            @Override
-            public void send(ByteBuffer... buffers) throws IOException {
-                Connection.this.send(buffers);
-            }
-
-            @Override
-            public SocketDescriptor socket() {
-                return socket;
-            }
-
-            @Override
-            public void send(DirectReply reply) throws IOException {
-                Connection.this.send(new PendingReply(null, reply));
-            }
-        };
+        ReplySink sink = this::send;
         inFlight.acquire();
         try {
             serve(transmission, sink);
@@ -532,10 +493,7 @@ final class Connection implements Runnable {
 
     /** Writes whole messages; concurrent callers never interleave. */
     private void send(ByteBuffer... buffers) throws IOException {
-        send(new PendingReply(buffers, null));
-    }
-
-    private void send(PendingReply mine) throws IOException {
+        PendingReply mine = new PendingReply(buffers);
         pendingReplies.add(mine);
         writeLock.lock();
         try {
@@ -552,23 +510,12 @@ final class Connection implements Runnable {
         }
     }
 
-    /**
-     * Under the write lock: takes queued replies (up to a bound) and writes them with one gathering
-     * write; a direct reply is written on its own, by itself, when it comes first in the queue (design
-     * note 9). Only the lock holder takes from the queue, so what it peeks at is what it then takes.
-     */
+    /** Under the write lock: takes queued replies (up to a bound) and writes them with one gathering write. */
     private void writeBatch() {
-        PendingReply head = pendingReplies.peek();
-        if (head != null && head.direct != null) {
-            pendingReplies.poll();
-            writeDirect(head);
-            return;
-        }
         List<PendingReply> batch = new ArrayList<>();
         List<ByteBuffer> buffers = new ArrayList<>();
         PendingReply next;
-        while (buffers.size() < MAX_BATCH_BUFFERS && (next = pendingReplies.peek()) != null && next.direct == null) {
-            pendingReplies.poll();
+        while (buffers.size() < MAX_BATCH_BUFFERS && (next = pendingReplies.poll()) != null) {
             batch.add(next);
             buffers.addAll(Arrays.asList(next.buffers));
         }
@@ -584,22 +531,7 @@ final class Connection implements Runnable {
         }
     }
 
-    private void writeDirect(PendingReply reply) {
-        try {
-            if (socket == null) {
-                throw new IOException("no socket to send a direct reply to");
-            }
-            reply.direct.write(socket, this::writeAll);
-        } catch (IOException e) {
-            reply.failure = e;
-        } catch (RuntimeException | Error e) {
-            // The reply is in an unknown state on the wire; the connection cannot go on.
-            reply.failure = new IOException("direct reply failed: " + e, e);
-        }
-        reply.sent = true;
-    }
-
-    private void writeAll(ByteBuffer... buffers) throws IOException {
+    private void writeAll(ByteBuffer[] buffers) throws IOException {
         if (out instanceof GatheringByteChannel gathering) {
             long remaining = 0;
             for (ByteBuffer buffer : buffers) {
@@ -617,19 +549,14 @@ final class Connection implements Runnable {
         }
     }
 
-    /**
-     * A reply waiting for the write lock: buffers, or a reply that writes itself ({@code direct}).
-     * {@code sent} and {@code failure} are guarded by the lock.
-     */
+    /** A reply waiting for the write lock; {@code sent} and {@code failure} are guarded by it. */
     private static final class PendingReply {
         final ByteBuffer[] buffers;
-        final ReplySink.DirectReply direct;
         boolean sent;
         IOException failure;
 
-        PendingReply(ByteBuffer[] buffers, ReplySink.DirectReply direct) {
+        PendingReply(ByteBuffer[] buffers) {
             this.buffers = buffers;
-            this.direct = direct;
         }
     }
 
@@ -704,10 +631,6 @@ final class Connection implements Runnable {
     private void closeChannels() {
         if (!closed.compareAndSet(false, true)) {
             return;
-        }
-        if (socket != null) {
-            // No raw send may run on, or start on, a descriptor number the channel has given back.
-            socket.close();
         }
         closeQuietly(in);
         if (out != in) {

@@ -1,6 +1,5 @@
 package io.cairn.nbd;
 
-import io.cairn.io.SocketDescriptor;
 import java.nio.ByteBuffer;
 import java.util.List;
 
@@ -35,29 +34,6 @@ public interface NbdExport extends AutoCloseable {
 
     /** Fills {@code dst} from its position to its limit with the bytes at {@code offsetBytes}. */
     void read(long offsetBytes, ByteBuffer dst);
-
-    /**
-     * True if {@link #sendTo} works: the export can send its bytes straight from storage to a socket.
-     */
-    default boolean canSend() {
-        return false;
-    }
-
-    /**
-     * Sends {@code header} and then the {@code lengthBytes} bytes at {@code offsetBytes} straight from
-     * storage to {@code socket}, without copying them through memory; the caller holds the connection's
-     * write turn, so nothing else is written meanwhile. May stop early, when the socket has not taken
-     * bytes for its send timeout: the caller then sends the rest of the header and {@link #read}s and
-     * sends the rest of the data itself. Only where {@link #canSend()}.
-     *
-     * @return data bytes sent; {@code header}'s position tells how much of it was sent. If this throws
-     *     anything but an IOException, nothing was sent.
-     * @throws java.io.IOException the socket (or the storage, mid-send) failed; what arrived is unknown
-     */
-    default long sendTo(long offsetBytes, int lengthBytes, ByteBuffer header, SocketDescriptor socket)
-            throws java.io.IOException {
-        throw new UnsupportedOperationException("export cannot send to a socket");
-    }
 
     /**
      * Writes the bytes of {@code src} (position to limit) at {@code offsetBytes}.

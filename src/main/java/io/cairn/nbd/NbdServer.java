@@ -55,7 +55,6 @@ public final class NbdServer implements AutoCloseable {
     private final Map<Connection, Thread> connections = new ConcurrentHashMap<>();
     private final AtomicLong connectionSequence = new AtomicLong();
     private volatile boolean shuttingDown;
-    private final boolean directReads;
 
     /** A server offering the standard metadata contexts ({@code base:allocation}). */
     public NbdServer(ExportCatalog catalog) {
@@ -63,27 +62,13 @@ public final class NbdServer implements AutoCloseable {
     }
 
     public NbdServer(ExportCatalog catalog, MetaContexts metaContexts) {
-        this(catalog, metaContexts, false);
-    }
-
-    /**
-     * @param directReads answer large READs with data sent straight from storage to the socket, where
-     *                    the export and the connection allow it (Transmission design note 5): less CPU in
-     *                    the server, but a client on the same machine spends more (docs/BENCHMARKS.md)
-     */
-    public NbdServer(ExportCatalog catalog, MetaContexts metaContexts, boolean directReads) {
-        this(catalog, metaContexts, Connection.Limits.DEFAULT, directReads);
+        this(catalog, metaContexts, Connection.Limits.DEFAULT);
     }
 
     NbdServer(ExportCatalog catalog, MetaContexts metaContexts, Connection.Limits limits) {
-        this(catalog, metaContexts, limits, false);
-    }
-
-    NbdServer(ExportCatalog catalog, MetaContexts metaContexts, Connection.Limits limits, boolean directReads) {
         this.catalog = Objects.requireNonNull(catalog, "catalog");
         this.metaContexts = Objects.requireNonNull(metaContexts, "metaContexts");
         this.limits = Objects.requireNonNull(limits, "limits");
-        this.directReads = directReads;
     }
 
     /**
@@ -123,8 +108,7 @@ public final class NbdServer implements AutoCloseable {
      * channels are closed afterwards.
      */
     public void serve(ReadableByteChannel in, WritableByteChannel out, String peer) {
-        Connection connection = new Connection(peer, in, out, catalog, metaContexts, limits, () -> shuttingDown,
-                directReads);
+        Connection connection = new Connection(peer, in, out, catalog, metaContexts, limits, () -> shuttingDown);
         connections.put(connection, Thread.currentThread());
         try {
             connection.run();
@@ -266,8 +250,7 @@ public final class NbdServer implements AutoCloseable {
         } catch (IOException e) {
             log.debug("{}: setting TCP_NODELAY failed: {}", peer, e.toString());
         }
-        Connection connection = new Connection(peer, socket, socket, catalog, metaContexts, limits, () -> shuttingDown,
-                directReads);
+        Connection connection = new Connection(peer, socket, socket, catalog, metaContexts, limits, () -> shuttingDown);
         Thread thread = Thread.ofPlatform().daemon(true).name("nbd-connection " + peer).unstarted(() -> {
             try {
                 connection.run();

@@ -1,6 +1,5 @@
 package io.cairn.nbd;
 
-import io.cairn.io.SocketDescriptor;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -20,13 +19,6 @@ import java.util.List;
  *   <li>Once structured replies are negotiated, READ is never answered with a simple reply, not even
  *       for errors (spec, "Structured reply chunk message").</li>
  *   <li>An exception from the export becomes an error reply for that request only.</li>
- *   <li>A READ of at least {@link #SEND_MIN_BYTES} is sent without copying the data when the server
- *       enables it and the export can send to the socket ({@link NbdExport#sendTo}): the reply header and then the data go
- *       straight from storage to the socket when the reply's turn on the wire comes. The export stops
- *       early if the client stops taking bytes (it must not hold its locks for a slow client); the rest
- *       is then read and sent the ordinary way. An error found before anything was sent is an error
- *       reply as usual; one found after the header went out ends the connection, since the header
- *       already promised the data.</li>
  * </ol>
  *
  * <p>Threading: {@link #validate} is called by the connection's reader; {@link #execute} by many
@@ -41,14 +33,6 @@ final class Transmission {
     /** A context the client selected with NBD_OPT_SET_META_CONTEXT, under the id we gave it. */
     record SelectedContext(int id, MetaContext context) {
     }
-
-    /**
-     * READs of at least this many bytes are sent straight from storage where the server, the export and
-     * the connection allow it. Smaller ones are copied: at 64 KiB a direct reply cost the server more CPU
-     * than a copied one (whose reply combines with others into one gathering write); at 256 KiB and
-     * 1 MiB less (docs/BENCHMARKS.md).
-     */
-    static final int SEND_MIN_BYTES = 256 * 1024;
 
     private final NbdExport export;
     private final long sizeBytes;
@@ -179,17 +163,11 @@ final class Transmission {
 
     /** Sends the error reply for a request that failed validation or execution. */
     void reject(Request request, Rejection rejection, ReplySink sink) throws IOException {
-        sink.send(errorReply(request, rejection));
-    }
-
-    private ByteBuffer errorReply(Request request, Rejection rejection) {
-        return structuredReplies
-                ? Replies.errorChunk(request.cookie(), rejection.error(), rejection.message())
-                : Replies.simpleReply(request.cookie(), rejection.error());
-    }
-
-    private static Rejection rejectionFor(Throwable failure) {
-        return new Rejection(NbdErrors.errorFor(failure), NbdErrors.describe(failure));
+        if (structuredReplies) {
+            sink.send(Replies.errorChunk(request.cookie(), rejection.error(), rejection.message()));
+        } else {
+            sink.send(Replies.simpleReply(request.cookie(), rejection.error()));
+        }
     }
 
     /**
@@ -199,17 +177,12 @@ final class Transmission {
      * @param payload the WRITE data, exactly {@code lengthBytes} long; null for other commands
      */
     void execute(Request request, ByteBuffer payload, ReplySink sink) throws IOException {
-        if (request.type() == NbdConstants.CMD_READ && request.lengthBytes() >= SEND_MIN_BYTES
-                && sink.socket() != null && export.canSend()) {
-            sink.send((socket, out) -> sendRead(request, socket, out));
-            return;
-        }
         List<ByteBuffer> reply;
         try {
             reply = perform(request, payload);
         } catch (Throwable failure) {
             // The handler boundary: whatever the export throws becomes this request's error reply.
-            reject(request, rejectionFor(failure), sink);
+            reject(request, new Rejection(NbdErrors.errorFor(failure), NbdErrors.describe(failure)), sink);
             return;
         }
         sink.send(reply.toArray(ByteBuffer[]::new));
@@ -274,62 +247,15 @@ final class Transmission {
             throw failure;
         }
         data.clear().limit(lengthBytes);
-        return List.of(readReplyHeader(cookie, offsetBytes, lengthBytes), data);
-    }
-
-    /** What goes before the data of a successful READ of {@code lengthBytes} > 0 bytes. */
-    private ByteBuffer readReplyHeader(long cookie, long offsetBytes, int lengthBytes) {
         if (!structuredReplies) {
-            return Replies.simpleReply(cookie, 0);
+            return List.of(Replies.simpleReply(cookie, 0), data);
         }
-        // This one chunk carries all the data, so it may carry DONE.
+        // The data is complete before the header goes out, so this one chunk may carry DONE.
         ByteBuffer header = ByteBuffer.allocate(NbdConstants.STRUCTURED_REPLY_HEADER_BYTES + 8);
         header.put(Replies.chunkHeader(cookie, NbdConstants.REPLY_FLAG_DONE, NbdConstants.REPLY_TYPE_OFFSET_DATA,
                 8 + lengthBytes));
         header.putLong(offsetBytes);
-        return header.flip();
-    }
-
-    /**
-     * Answers a large READ with its data sent straight from storage to the socket (design note 5), once
-     * its turn to write has come. A failure before anything was sent becomes the request's error reply; a
-     * failure after the header went out cannot be answered any more (the header promised the data), so it
-     * ends the connection as an IOException.
-     */
-    private void sendRead(Request request, SocketDescriptor socket, ReplySink.BufferWriter out) throws IOException {
-        long offsetBytes = request.offsetBytes();
-        int lengthBytes = (int) request.lengthBytes();
-        ByteBuffer header = readReplyHeader(request.cookie(), offsetBytes, lengthBytes);
-        long sentBytes;
-        try {
-            sentBytes = export.sendTo(offsetBytes, lengthBytes, header, socket);
-        } catch (IOException failure) {
-            throw failure;
-        } catch (Throwable failure) {
-            // The export's promise: an exception other than IOException means nothing was sent.
-            out.write(errorReply(request, rejectionFor(failure)));
-            return;
-        }
-        if (header.hasRemaining()) {
-            out.write(header);
-        }
-        if (sentBytes < lengthBytes) {
-            // The client stopped taking bytes for a while: copy the rest, outside the export's locks.
-            int restBytes = (int) (lengthBytes - sentBytes);
-            ByteBuffer data = allocator.apply(restBytes);
-            try {
-                export.read(offsetBytes + sentBytes, data);
-            } catch (RuntimeException | Error failure) {
-                allocator.release(data);
-                throw new IOException("reading the rest of a reply already under way failed: "
-                        + NbdErrors.describe(failure), failure);
-            }
-            try {
-                out.write(data.clear().limit(restBytes));
-            } finally {
-                allocator.release(data);
-            }
-        }
+        return List.of(header.flip(), data);
     }
 
     private List<ByteBuffer> blockStatus(Request request) {

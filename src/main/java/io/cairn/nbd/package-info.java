@@ -17,7 +17,6 @@
  * and are registered with {@code MetaContexts.standard().with(context)} when building the server.
  *
  * <p>This package depends on no other Cairn package except {@code io.cairn.io.StorageException}, whose
- * codes map onto NBD errors, and {@code io.cairn.io.SocketDescriptor}, the socket an export sends READ
- * data to without copying it ({@link io.cairn.nbd.NbdExport#sendTo}); {@code NbdPackageTest} keeps it so.
+ * codes map onto NBD errors; {@code NbdPackageTest} keeps it so.
  */
 package io.cairn.nbd;

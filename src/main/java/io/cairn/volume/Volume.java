@@ -2,10 +2,8 @@ package io.cairn.volume;
 
 import io.cairn.format.Layout;
 import io.cairn.format.SnapshotRecord;
-import io.cairn.io.SocketDescriptor;
 import io.cairn.io.StorageException;
 
-import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -74,114 +72,30 @@ public final class Volume implements AutoCloseable {
         store.ioGate().lock();
         try {
             long[] physical = store.resolve(this, firstBlock, count);
-            forEachRun(offsetBytes, length, firstBlock, physical, (startInRange, runLength, deviceOffset) -> {
-                ByteBuffer slice = destination.slice(destination.position() + startInRange, runLength);
-                if (deviceOffset < 0) {
+            int i = 0;
+            while (i < count) {
+                // Coalesce a run of consecutive physical blocks (or of holes) into one device call.
+                int j = i + 1;
+                while (j < count && (physical[i] == 0
+                        ? physical[j] == 0
+                        : physical[j] == physical[i] + (j - i))) {
+                    j++;
+                }
+                long runStart = Math.max(offsetBytes, (firstBlock + i) * BLOCK);
+                long runEnd = Math.min(offsetBytes + length, (firstBlock + j) * BLOCK);
+                int runLength = (int) (runEnd - runStart);
+                ByteBuffer slice = destination.slice(destination.position() + (int) (runStart - offsetBytes), runLength);
+                if (physical[i] == 0) {
                     zero(slice);
                 } else {
+                    long deviceOffset = physical[i] * BLOCK + (runStart - (firstBlock + i) * BLOCK);
                     store.device().read(deviceOffset, slice);
                 }
-                return true;
-            });
+                i = j;
+            }
             destination.position(destination.position() + length);
         } finally {
             store.ioGate().unlock();
-        }
-    }
-
-    /** True if {@link #sendTo} can send this volume's bytes to a socket without copying them. */
-    public boolean canSend() {
-        return store.device().canSend();
-    }
-
-    /**
-     * Sends {@code header} (position to limit) and then the {@code lengthBytes} bytes at
-     * {@code offsetBytes} straight from the device to {@code socket}, holes as zeros, without copying
-     * them through memory. The I/O gate is held throughout, so the blocks it sends cannot be reclaimed
-     * and handed to another write while the socket takes them (Store design note 3); and since that gate
-     * also holds off snapshots and reclamation, this gives up at the first send that comes back short, that
-     * is once the client has not made room for a whole send timeout of the socket. The caller then sends
-     * the rest of the header and {@link #read}s the rest of the data, outside the gate.
-     *
-     * @return the data bytes sent, from {@code offsetBytes} on; {@code header}'s position tells how much
-     *     of it went. Nothing is sent if this throws a StorageException or IllegalArgumentException.
-     * @throws IOException the socket or the device failed part way; what arrived is unknown
-     */
-    public long sendTo(long offsetBytes, int lengthBytes, ByteBuffer header, SocketDescriptor socket) throws IOException {
-        checkRange(offsetBytes, lengthBytes);
-        long firstBlock = offsetBytes / BLOCK;
-        int count = lengthBytes == 0 ? 0 : (int) ((offsetBytes + lengthBytes - 1) / BLOCK - firstBlock + 1);
-        store.ioGate().lock();
-        try {
-            long[] physical = count == 0 ? new long[0] : store.resolve(this, firstBlock, count);
-            int headerStart = header.position();
-            try {
-                return sendRuns(offsetBytes, lengthBytes, firstBlock, physical, header, socket);
-            } catch (RuntimeException failure) {
-                if (header.position() == headerStart) {
-                    throw failure;
-                }
-                // Bytes have gone: the caller must learn that the reply is broken, not that the read failed.
-                throw new IOException("sending " + lengthBytes + " bytes at offset " + offsetBytes + " of volume '"
-                        + name + "' failed part way: " + failure.getMessage(), failure);
-            }
-        } finally {
-            store.ioGate().unlock();
-        }
-    }
-
-    /** Under the I/O gate: the header, then each run, until done or a send comes back short. */
-    private long sendRuns(long offsetBytes, int lengthBytes, long firstBlock, long[] physical, ByteBuffer header,
-                          SocketDescriptor socket) throws IOException {
-        if (header.hasRemaining()) {
-            socket.send(header, lengthBytes > 0);
-            if (header.hasRemaining()) {
-                return 0; // the socket took none or part of it before its send timeout
-            }
-        }
-        long[] sentBytes = {0};
-        if (lengthBytes > 0) {
-            forEachRun(offsetBytes, lengthBytes, firstBlock, physical, (startInRange, runLength, deviceOffset) -> {
-                boolean more = startInRange + runLength < lengthBytes;
-                long sent = deviceOffset < 0
-                        ? socket.sendZeros(runLength, more)
-                        : store.device().sendTo(socket, deviceOffset, runLength);
-                sentBytes[0] += Math.max(0, sent);
-                return sent == runLength;
-            });
-        }
-        return sentBytes[0];
-    }
-
-    /** What to do with one run of a range: its place in the range, its length, and its device offset (-1 for a hole). */
-    private interface RunAction<E extends Exception> {
-        /** Returns false to stop. */
-        boolean accept(int startInRange, int runLengthBytes, long deviceOffset) throws E;
-    }
-
-    /**
-     * Calls {@code action} for each run of consecutive physical blocks (or of holes) in
-     * [offsetBytes, offsetBytes + length), whose blocks from {@code firstBlock} on map to {@code physical}:
-     * one device call per run instead of one per block.
-     */
-    private static <E extends Exception> void forEachRun(long offsetBytes, int length, long firstBlock, long[] physical,
-                                                         RunAction<E> action) throws E {
-        int count = physical.length;
-        int i = 0;
-        while (i < count) {
-            int j = i + 1;
-            while (j < count && (physical[i] == 0
-                    ? physical[j] == 0
-                    : physical[j] == physical[i] + (j - i))) {
-                j++;
-            }
-            long runStart = Math.max(offsetBytes, (firstBlock + i) * BLOCK);
-            long runEnd = Math.min(offsetBytes + length, (firstBlock + j) * BLOCK);
-            long deviceOffset = physical[i] == 0 ? -1 : physical[i] * BLOCK + (runStart - (firstBlock + i) * BLOCK);
-            if (!action.accept((int) (runStart - offsetBytes), (int) (runEnd - runStart), deviceOffset)) {
-                return;
-            }
-            i = j;
         }
     }
 

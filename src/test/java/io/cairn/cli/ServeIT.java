@@ -159,8 +159,7 @@ class ServeIT {
             created.create("disk0", 64 * MIB);
         }
         String store = storeFile.toString();
-        // Direct READ replies: the large reads below go straight from the store file while snapshots are taken.
-        try (Served server = Served.start(directory, store, "--direct-reads")) {
+        try (Served server = Served.start(directory, store)) {
             String disk0 = server.uri("disk0");
             AtomicBoolean stop = new AtomicBoolean();
             AtomicReference<Throwable> sweepFailure = new AtomicReference<>();

@@ -43,7 +43,7 @@ class FioIT {
                 "--numjobs=2");
     }
 
-    /** Large reads are sent straight from the store file (Transmission design note 5), among writes. */
+    /** Large blocks (up to 1 MiB) read and written at once, every one verified. */
     @Test
     void largeBlocksMixedWithVerifyOverTcp() throws Exception {
         verifyWithFio("large", fixture.tcpUri(DISK), "--rw=randrw", "--bsrange=64k-1m", "--size=8M",

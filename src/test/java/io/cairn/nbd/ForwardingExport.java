@@ -1,7 +1,5 @@
 package io.cairn.nbd;
 
-import io.cairn.io.SocketDescriptor;
-import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
 
@@ -32,16 +30,6 @@ class ForwardingExport implements NbdExport {
     @Override
     public void read(long offsetBytes, ByteBuffer dst) {
         delegate.read(offsetBytes, dst);
-    }
-
-    @Override
-    public boolean canSend() {
-        return delegate.canSend();
-    }
-
-    @Override
-    public long sendTo(long offsetBytes, int lengthBytes, ByteBuffer header, SocketDescriptor socket) throws IOException {
-        return delegate.sendTo(offsetBytes, lengthBytes, header, socket);
     }
 
     @Override

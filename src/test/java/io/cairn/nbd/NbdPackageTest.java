@@ -20,7 +20,7 @@ class NbdPackageTest {
     private static final Pattern CAIRN_IMPORT = Pattern.compile("^import (?:static )?(io\\.cairn\\.[\\w.]+);", Pattern.MULTILINE);
 
     @Test
-    void nbdDependsOnNoOtherCairnPackageButTheStorageExceptionAndTheSocketDescriptor() throws IOException {
+    void nbdDependsOnNoOtherCairnPackageButTheStorageException() throws IOException {
         List<String> violations = new ArrayList<>();
         try (Stream<Path> files = Files.list(SOURCES)) {
             for (Path file : files.filter(path -> path.toString().endsWith(".java")).toList()) {
@@ -28,14 +28,12 @@ class NbdPackageTest {
                 Matcher imports = CAIRN_IMPORT.matcher(source);
                 while (imports.find()) {
                     String imported = imports.group(1);
-                    if (!imported.startsWith("io.cairn.nbd.") && !imported.equals("io.cairn.io.StorageException")
-                            && !imported.equals("io.cairn.io.SocketDescriptor")) {
+                    if (!imported.startsWith("io.cairn.nbd.") && !imported.equals("io.cairn.io.StorageException")) {
                         violations.add(file.getFileName() + " imports " + imported);
                     }
                 }
                 // Fully qualified uses slip past import checks.
-                Matcher qualified = Pattern.compile(
-                        "io\\.cairn\\.(?!nbd\\b|io\\.StorageException\\b|io\\.SocketDescriptor\\b)[a-z]+\\.").matcher(source);
+                Matcher qualified = Pattern.compile("io\\.cairn\\.(?!nbd\\b|io\\.StorageException\\b)[a-z]+\\.").matcher(source);
                 if (qualified.find()) {
                     violations.add(file.getFileName() + " refers to " + qualified.group());
                 }

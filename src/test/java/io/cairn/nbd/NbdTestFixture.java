@@ -52,8 +52,7 @@ final class NbdTestFixture implements AutoCloseable {
 
     private NbdTestFixture() throws IOException {
         catalog = createCatalog();
-        // Direct READ replies on: the real clients of the integration tests check them too.
-        server = new NbdServer(catalog, MetaContexts.standard(), true);
+        server = new NbdServer(catalog);
         tcpAddress = server.listenTcp("127.0.0.1", 0);
         directory = Files.createTempDirectory("cairn-nbd-it");
         unixSocket = directory.resolve("nbd.sock");

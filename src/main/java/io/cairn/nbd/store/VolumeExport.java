@@ -1,13 +1,11 @@
 package io.cairn.nbd.store;
 
-import io.cairn.io.SocketDescriptor;
 import io.cairn.nbd.Extent;
 import io.cairn.nbd.FastZeroUnsupportedException;
 import io.cairn.nbd.NbdExport;
 import io.cairn.volume.MappedRange;
 import io.cairn.volume.Volume;
 
-import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -55,16 +53,6 @@ final class VolumeExport implements NbdExport {
     @Override
     public void read(long offsetBytes, ByteBuffer dst) {
         volume.read(offsetBytes, dst);
-    }
-
-    @Override
-    public boolean canSend() {
-        return volume.canSend();
-    }
-
-    @Override
-    public long sendTo(long offsetBytes, int lengthBytes, ByteBuffer header, SocketDescriptor socket) throws IOException {
-        return volume.sendTo(offsetBytes, lengthBytes, header, socket);
     }
 
     @Override
