@@ -9,7 +9,8 @@
 # and runs fio's nbd engine (libnbd, one connection, QD16) against each for four figures:
 #   4 KiB random read, 4 KiB random write, 1 MiB sequential read, 1 MiB sequential write.
 # Every figure is repeated REPS times, interleaved across servers (the server order rotates
-# every repetition), and the table shows medians: IOPS for 4 KiB, MiB/s for 1 MiB. Every run
+# every repetition), and the table shows medians: IOPS for 4 KiB, MiB/s for 1 MiB; a second table
+# shows the CPU time per request of the server process and of fio (the client). Every run
 # starts from the same page-cache state (see settle_cache): its image synced and evicted, and for
 # read figures read back once.
 #
@@ -21,6 +22,7 @@
 #   REPS=3           repetitions of every (figure, server)
 #   SERVERS="cairn nbdkit qemu-raw qemu-qcow2"   subset/order of servers to run
 #   FIGURES="randread randwrite seqread seqwrite"
+#   CAIRN_SERVE_ARGS="..."   extra options for the "cairn" server (not for cairn-base)
 #   CAIRN_BASE=DIR   also serve with another Cairn build ("cairn-base" column): DIR holds
 #                    cairn-*.jar and lib/ (e.g. a copy of an older target/); for before/after
 #   BENCH_DIR=DIR    where the images go (default: a fresh directory under /var/tmp)
@@ -152,7 +154,8 @@ for name in $SERVERS; do
     port[$name]=$(free_port)
     case $name in
         cairn)
-            "$repo_root/bin/cairn" serve "$work/cairn.cairn" --listen "127.0.0.1:${port[$name]}" \
+            # shellcheck disable=SC2086
+            "$repo_root/bin/cairn" serve "$work/cairn.cairn" --listen "127.0.0.1:${port[$name]}" ${CAIRN_SERVE_ARGS:-} \
                 >"$work/$name.log" 2>&1 &
             ;;
         cairn-base)
@@ -188,8 +191,12 @@ mkdir -p "$work/fio"
 results=$work/fio/results.csv
 : >"$results"
 
-run_fio() { # server figure seconds ramp -> prints "iops bw_bytes"
-    local name=$1 figure=$2 seconds=$3 ramp=$4 uri rw bs
+cpu_ticks() { # pid -> user+system clock ticks of the process so far
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+run_fio() { # server figure seconds ramp -> prints "iops bw_bytes server_us_per_request client_us_per_request"
+    local name=$1 figure=$2 seconds=$3 ramp=$4 uri rw bs ticks_before ticks_after
     case $name in cairn | cairn-base) uri=$(uri_of "$name" disk0) ;; *) uri=$(uri_of "$name") ;; esac
     case $figure in
         randread) rw=randread bs=4k ;;
@@ -198,17 +205,26 @@ run_fio() { # server figure seconds ramp -> prints "iops bw_bytes"
         seqwrite) rw=write bs=1m ;;
         *) echo "nbd-peers: unknown figure $figure" >&2; exit 2 ;;
     esac
+    ticks_before=$(cpu_ticks "${pid[$name]}")
     # fio writes state files into its working directory; keep them out of the repository.
     (cd "$work/fio" && fio --name="$name-$figure" --ioengine=nbd --uri="$uri" --rw="$rw" --bs="$bs" \
         --iodepth=16 --numjobs=1 --size="$disk_bytes" --time_based --runtime="$seconds" \
         --ramp_time="$ramp" --randrepeat=0 --output-format=json --output="$name-$figure.json" >/dev/null)
-    python3 - "$work/fio/$name-$figure.json" "$rw" <<'EOF'
+    ticks_after=$(cpu_ticks "${pid[$name]}")
+    python3 - "$work/fio/$name-$figure.json" "$rw" "$((ticks_after - ticks_before))" "$(getconf CLK_TCK)" \
+        "$seconds" "$ramp" <<'EOF'
 import json, sys
 job = json.load(open(sys.argv[1]))["jobs"][0]
 side = job["write" if "write" in sys.argv[2] else "read"]
 if job.get("error"):
     sys.exit("fio error %s" % job["error"])
-print("%.1f %d" % (side["iops"], side["bw_bytes"]))
+ticks, hz, seconds, ramp = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+# The server's CPU covers the ramp too; count the requests of the ramp at the measured rate.
+requests = side["iops"] * (seconds + ramp)
+server_us = ticks / hz * 1e6 / requests if requests else 0
+# fio's own CPU (usr + sys, percent of the measured time): what the client spends on the same requests.
+client_us = (job["usr_cpu"] + job["sys_cpu"]) / 100 * job["job_runtime"] * 1000 / side["total_ios"] if side["total_ios"] else 0
+print("%.1f %d %.1f %.1f" % (side["iops"], side["bw_bytes"], server_us, client_us))
 EOF
 }
 
@@ -256,9 +272,10 @@ for ((rep = 1; rep <= REPS; rep++)); do
         for ((k = 0; k < count; k++)); do
             name=${server_list[$(((k + rep - 1) % count))]}
             settle_cache "$name" "$figure"
-            read -r iops bw < <(run_fio "$name" "$figure" "$RUNTIME" "$RAMP")
-            echo "$figure,$name,$rep,$iops,$bw" >>"$results"
-            log "rep $rep $figure $name: $iops IOPS, $((bw / 1048576)) MiB/s"
+            read -r iops bw server_us client_us < <(run_fio "$name" "$figure" "$RUNTIME" "$RAMP")
+            echo "$figure,$name,$rep,$iops,$bw,$server_us,$client_us" >>"$results"
+            log "rep $rep $figure $name: $iops IOPS, $((bw / 1048576)) MiB/s," \
+                "CPU per request: server $server_us us, client (fio) $client_us us"
         done
     done
 done
@@ -298,5 +315,21 @@ for figure in figures:
     for peer, _ in ratios:
         a, b = median[figure, "cairn"], median[figure, peer]
         cells.append("-" if not a or not b else f"{a / b:.2f}")
+    print("| " + " | ".join(cells) + " |")
+# CPU per request: on a small machine server and client share the processors, so throughput follows
+# the sum of both, not the server's share alone.
+print("\nCPU per request, µs (medians): server + client (fio) = sum\n")
+print("| figure | " + " | ".join(servers) + " |")
+print("|" + "|".join(["---"] + ["---:"] * len(servers)) + "|")
+for figure in figures:
+    cells = [label[figure]]
+    for server in servers:
+        picked = [r for r in rows if r[0] == figure and r[1] == server and len(r) >= 7]
+        if not picked:
+            cells.append("-")
+            continue
+        srv = statistics.median(float(r[5]) for r in picked)
+        cli = statistics.median(float(r[6]) for r in picked)
+        cells.append(f"{srv:.1f} + {cli:.1f} = {srv + cli:.1f}")
     print("| " + " | ".join(cells) + " |")
 EOF

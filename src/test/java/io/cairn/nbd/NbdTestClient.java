@@ -36,9 +36,17 @@ final class NbdTestClient implements AutoCloseable {
 
     /** Connects and negotiates structured replies, base:allocation and GO on the export. */
     static NbdTestClient connect(SocketAddress address, String exportName) throws IOException {
+        return connect(address, exportName, true);
+    }
+
+    /**
+     * Connects and negotiates GO on the export; with {@code structured}, also structured replies and
+     * base:allocation, else READs are answered with simple replies.
+     */
+    static NbdTestClient connect(SocketAddress address, String exportName, boolean structured) throws IOException {
         NbdTestClient client = new NbdTestClient(SocketChannel.open(address));
         try {
-            client.handshake(exportName);
+            client.handshake(exportName, structured);
         } catch (IOException | RuntimeException e) {
             client.channel.close();
             throw e;
@@ -54,17 +62,19 @@ final class NbdTestClient implements AutoCloseable {
         return transmissionFlags;
     }
 
-    private void handshake(String exportName) throws IOException {
+    private void handshake(String exportName, boolean structured) throws IOException {
         ByteBuffer greeting = readExactly(18);
         if (greeting.getLong() != NbdConstants.NBDMAGIC || greeting.getLong() != NbdConstants.IHAVEOPT) {
             throw new IOException("not an NBD newstyle server");
         }
         writeAll(ByteBuffer.allocate(4).putInt(NbdConstants.FLAG_C_FIXED_NEWSTYLE | NbdConstants.FLAG_C_NO_ZEROES).flip());
-        sendOption(NbdConstants.OPT_STRUCTURED_REPLY, new byte[0]);
-        expectAck();
-        sendOption(NbdConstants.OPT_SET_META_CONTEXT, Wire.Builder.metaContextData(exportName, "base:allocation"));
-        while (readOptionReply(null) != NbdConstants.REP_ACK) {
-            // one META_CONTEXT reply for base:allocation
+        if (structured) {
+            sendOption(NbdConstants.OPT_STRUCTURED_REPLY, new byte[0]);
+            expectAck();
+            sendOption(NbdConstants.OPT_SET_META_CONTEXT, Wire.Builder.metaContextData(exportName, "base:allocation"));
+            while (readOptionReply(null) != NbdConstants.REP_ACK) {
+                // one META_CONTEXT reply for base:allocation
+            }
         }
         sendOption(NbdConstants.OPT_GO, Wire.Builder.infoData(exportName, NbdConstants.INFO_BLOCK_SIZE));
         while (true) {
@@ -111,7 +121,16 @@ final class NbdTestClient implements AutoCloseable {
     }
 
     byte[] read(long offsetBytes, int lengthBytes) throws IOException {
-        long cookie = send(0, NbdConstants.CMD_READ, offsetBytes, lengthBytes, null);
+        return finishRead(startRead(offsetBytes, lengthBytes), offsetBytes, lengthBytes);
+    }
+
+    /** Sends a READ without waiting for its reply; returns its cookie for {@link #finishRead}. */
+    long startRead(long offsetBytes, int lengthBytes) throws IOException {
+        return send(0, NbdConstants.CMD_READ, offsetBytes, lengthBytes, null);
+    }
+
+    /** Receives the reply to a READ sent with {@link #startRead}, which must be the next reply. */
+    byte[] finishRead(long cookie, long offsetBytes, int lengthBytes) throws IOException {
         byte[] data = new byte[lengthBytes];
         receive(cookie, offsetBytes, data, null);
         return data;
@@ -163,6 +182,10 @@ final class NbdTestClient implements AutoCloseable {
                 checkCookie(cookie, rest.getLong());
                 if (error != 0) {
                     throw new NbdError(error, "");
+                }
+                if (readInto != null) {
+                    // A simple reply to a READ: the data follows the header.
+                    readExactly(readInto.length).get(readInto);
                 }
                 return;
             }
