@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.cairn.gc.CheckReport;
 import io.cairn.gc.Checker;
 import io.cairn.io.BlockDevice;
+import io.cairn.io.ForwardingBlockDevice;
 import io.cairn.io.MemoryBlockDevice;
 import io.cairn.io.StorageException;
 import java.nio.ByteBuffer;
@@ -120,14 +121,13 @@ class ReclaimWaitsForIoTest {
     }
 
     /** Holds the next read of one block inside the device call until released. */
-    private static final class HoldingDevice implements BlockDevice {
-        private final BlockDevice inner;
+    private static final class HoldingDevice extends ForwardingBlockDevice {
         private volatile long heldOffset = -1;
         private final CountDownLatch release = new CountDownLatch(1);
         private CountDownLatch entered;
 
         HoldingDevice(BlockDevice inner) {
-            this.inner = inner;
+            super(inner);
         }
 
         CountDownLatch holdNextReadOf(long block) {
@@ -152,31 +152,6 @@ class ReclaimWaitsForIoTest {
                 }
             }
             inner.read(offsetBytes, buffer);
-        }
-
-        @Override
-        public void write(long offsetBytes, ByteBuffer buffer) {
-            inner.write(offsetBytes, buffer);
-        }
-
-        @Override
-        public void flush() {
-            inner.flush();
-        }
-
-        @Override
-        public long sizeBytes() {
-            return inner.sizeBytes();
-        }
-
-        @Override
-        public void discard(long offsetBytes, long lengthBytes) {
-            inner.discard(offsetBytes, lengthBytes);
-        }
-
-        @Override
-        public void close() {
-            inner.close();
         }
     }
 }
