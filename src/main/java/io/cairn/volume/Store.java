@@ -119,10 +119,11 @@ import java.util.function.Function;
 public final class Store implements Closeable {
 
     /**
-     * Decrements applied per hold of the metadata lock when reclaiming (design note 3): a few hundred
-     * microseconds at most, even with a node-cache miss or two, so writers planning meanwhile wait little.
+     * Decrements applied per hold of the metadata lock when reclaiming (design note 3): eight freed leaves'
+     * worth, well under a millisecond in memory. Between batches the reclaimer yields to waiting writers, and
+     * a yield on a loaded machine can cost a scheduler slice, so batches are not made smaller than this.
      */
-    private static final int RELEASE_BATCH = 1024;
+    private static final int RELEASE_BATCH = 4096;
     private static final int STRIPES = 256;
     /**
      * Commits at close. A commit that writes only counters releases nothing, so two or three rounds
