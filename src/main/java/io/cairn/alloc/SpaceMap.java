@@ -32,6 +32,13 @@ import java.util.List;
  *       that is durable is remembered per counter block. A slot found at open with a generation above
  *       the superblock's was written by a commit that never finished: its counter block is marked
  *       dirty so the next commit overwrites it before any later generation could make it look valid.</li>
+ *   <li>A block that loses its last reference may still be read or written by volume I/O that looked its
+ *       address up earlier. Such a block is <em>held</em> ({@link #decrementHolding}): its counter stays at
+ *       1 with no reference behind it, so it is not free (not counted free, not allocatable) until the store
+ *       knows that no such I/O is left and gives it back ({@link #freeHeld}). Every total and check here sees
+ *       a held block as an allocated block with count 1; the store gives every held block back before any
+ *       commit can capture the counters (io.cairn.volume.Store design note 3), so no counter written to the
+ *       device is ever in that state.</li>
  *   <li>Not thread-safe: the store calls it under its metadata lock.</li>
  * </ol>
  */
@@ -220,6 +227,31 @@ public final class SpaceMap {
             adjustFree(geometry.extentOf(block), 1);
         }
         return count - 1;
+    }
+
+    /**
+     * Removes a reference like {@link #decrement}, but a block losing its last one stays allocated with
+     * its counter at 1 (design note 6). Returns the references left; 0 means the caller now holds the
+     * block and must give it back with {@link #freeHeld}.
+     */
+    public int decrementHolding(long block) {
+        int count = count(block);
+        if (count == 0) {
+            throw new IllegalStateException("decrement of free block " + block);
+        }
+        if (count > 1) {
+            set(block, count - 1);
+        }
+        return count - 1;
+    }
+
+    /** Frees a block held by {@link #decrementHolding}: its counter goes from 1 to 0. */
+    public void freeHeld(long block) {
+        if (count(block) != 1) {
+            throw new IllegalStateException("block " + block + " is not held: its counter is " + count(block));
+        }
+        set(block, 0);
+        adjustFree(geometry.extentOf(block), 1);
     }
 
     /**

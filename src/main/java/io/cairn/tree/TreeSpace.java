@@ -11,6 +11,7 @@ import io.cairn.io.BlockDevice;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -32,6 +33,11 @@ import java.util.Map;
  *   <li>Increments are applied at once. Decrements are queued as {@link Release}s and applied only
  *       after the commit that removed the reference is durable, so a counter in memory is never below
  *       the durable one and a block is never reused while a durable pointer names it.</li>
+ *   <li>A block whose last reference is removed by {@link #applyReleases} is not freed there: it is
+ *       <em>held</em> (counter left at 1, see SpaceMap's design notes) until the store calls
+ *       {@link #freeHeld}, once no volume I/O that may still read or write it is in flight. A freed node
+ *       still releases its children at once (its image is in memory or on the device, which nothing
+ *       overwrites while the block is held).</li>
  *   <li>Sharing a block whose counter is saturated copies it instead (a data block or table page is
  *       copied; a node is copied with its children shared in turn).</li>
  *   <li>Not thread-safe: the store calls it under its metadata lock.</li>
@@ -45,6 +51,9 @@ public final class TreeSpace {
     private long generation;
     private final Map<Long, Node> dirtyNodes = new LinkedHashMap<>();
     private List<Release> releases = new ArrayList<>();
+    /** Blocks that lost their last reference and are held (design note 5); {@link #heldCount} entries. */
+    private long[] held = new long[64];
+    private int heldCount;
 
     public TreeSpace(BlockDevice device, SpaceMap space, NodeCache cache, long openGeneration) {
         this.device = device;
@@ -437,18 +446,20 @@ public final class TreeSpace {
     }
 
     /**
-     * Applies releases whose removal is durable, freeing blocks whose count reaches 0 and
-     * releasing the children of freed nodes in turn. Processes at most {@code budget} decrements
-     * and puts the rest back into {@code pending}; returns the number of blocks freed.
+     * Applies releases whose removal is durable. A block whose count reaches 0 is held, not freed
+     * (design note 5), and a freed node releases its children in turn. Processes at most {@code budget}
+     * decrements and puts the rest back into {@code pending}; returns the number of blocks that lost their
+     * last reference.
      */
     public long applyReleases(Deque<Release> pending, int budget) {
-        long freed = 0;
+        long unreferenced = 0;
         for (int done = 0; done < budget && !pending.isEmpty(); done++) {
             Release release = pending.pop();
-            if (space.decrement(release.block()) != 0) {
+            if (space.decrementHolding(release.block()) != 0) {
                 continue;
             }
-            freed++;
+            unreferenced++;
+            boolean data = false;
             if (release.level() >= 1) {
                 if (!release.moved()) {
                     Node node = cache.get(release.block(), release.level());
@@ -460,11 +471,43 @@ public final class TreeSpace {
                     }
                 }
                 cache.forget(release.block());
-            } else if (release.leafKind() == LeafKind.DATA) {
-                device.discard(release.block() * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES);
+            } else {
+                data = release.leafKind() == LeafKind.DATA;
+            }
+            hold(release.block(), data);
+        }
+        return unreferenced;
+    }
+
+    private void hold(long block, boolean data) {
+        if (heldCount == held.length) {
+            held = Arrays.copyOf(held, held.length * 2);
+        }
+        // Block numbers fit in 48 bits (Pointer.BLOCK_MASK): the low bit says "data, discard when freed".
+        held[heldCount++] = block << 1 | (data ? 1 : 0);
+    }
+
+    /** Blocks held since they lost their last reference, not yet freed (design note 5). */
+    public int heldCount() {
+        return heldCount;
+    }
+
+    /**
+     * Frees every held block (design note 5): the caller knows no volume I/O can touch them any more.
+     * Data blocks are discarded on the device now, not before: a read still in flight must see their content.
+     */
+    public void freeHeld() {
+        for (int i = 0; i < heldCount; i++) {
+            long block = held[i] >>> 1;
+            space.freeHeld(block);
+            if ((held[i] & 1) != 0) {
+                device.discard(block * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES);
             }
         }
-        return freed;
+        heldCount = 0;
+        if (held.length > 4096) {
+            held = new long[64]; // a large reclamation does not keep its array
+        }
     }
 
     /**

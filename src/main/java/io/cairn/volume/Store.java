@@ -48,13 +48,31 @@ import java.util.function.Function;
  *   <li>Data is written before any pointer to it is installed (allocate, write, then link), and in
  *       place only where the whole path to it is exclusive to the VDI ({@link TreeSpace#lookupExclusive}),
  *       so snapshots never change.</li>
- *   <li>Reference removals are applied after the commit that made them durable; freed blocks are
- *       handed out again only after every I/O that could still touch them has finished (the I/O gate).</li>
+ *   <li>Reference removals are applied after the commit that made them durable, in short batches under
+ *       metaLock ({@link #reclaim}); volume I/O is not stopped for them. A block whose count reaches 0 is
+ *       <em>held</em> (its counter stays 1, see SpaceMap design note 6) and handed out again only after
+ *       every volume I/O that was in flight when it lost its last reference has finished: volume reads and
+ *       in-place writes touch data blocks on the device outside metaLock, with addresses they looked up
+ *       earlier. Every volume I/O registers in the current I/O epoch ({@link IoEpochs}) before it looks up
+ *       or plans an address and leaves after its last device call; the reclaimer advances the epoch and
+ *       waits until the old one is empty, then frees the held blocks (and only then discards data blocks,
+ *       which a read in flight must still see). An I/O that registers later looks its addresses up after
+ *       the blocks lost their last reference, so it cannot name them. Why the invariants of DESIGN §4 and
+ *       FORMAT §11 hold: no durable pointer names a free block (a block is freed later than before, never
+ *       earlier); a counter in memory is never below the durable references (held blocks count 1, above
+ *       their 0 references); a freed block is not reused while any I/O can touch it (the epoch wait); held
+ *       blocks exist only inside a commit's reclamation, under commitLock, so no commit writes a counter in
+ *       that state, and the checker, the garbage collector and space inspections (which take commitLock)
+ *       never see one; GC pins are references like any other and are released by the same path; the
+ *       on-disk rules are untouched, so crash safety is unchanged (after a crash no I/O is in flight).</li>
  *   <li>Threads: any number of threads read and write volumes. {@code metaLock} guards every
  *       in-memory structure and is held only for in-memory work (and node-cache misses);
- *       {@code ioGate} is held shared by every volume I/O and exclusively by snapshots and by the
- *       reclamation of freed blocks, which therefore see no I/O in flight; {@code commitLock}
- *       orders commits. Lock order: commitLock, ioGate, stripe locks, metaLock.</li>
+ *       {@code ioGate} is held shared by every volume I/O and exclusively by snapshots (which must not
+ *       start while an in-place write that planned before them is still writing) and by inspections,
+ *       which therefore see no I/O in flight; {@code commitLock} orders commits, and the reclamation at
+ *       the end of a commit waits for the I/O epoch under it, never under metaLock or the gate, which the
+ *       I/O it waits for may need (an inspection that commits holds the gate exclusively: no I/O is in
+ *       flight then, and there is nothing to wait for). Lock order: commitLock, ioGate, stripe locks, metaLock.</li>
  *   <li>Commits are grouped. Every commit gets a sequence number when it captures the transaction (under
  *       metaLock); a caller of {@link #commit()} first reads how many commits have captured (its <em>ticket</em>)
  *       and is served by any commit numbered above it, since that one captured after the caller's changes and
@@ -100,6 +118,11 @@ import java.util.function.Function;
  */
 public final class Store implements Closeable {
 
+    /**
+     * Decrements applied per hold of the metadata lock when reclaiming (design note 3): eight freed leaves'
+     * worth, well under a millisecond in memory. Between batches the reclaimer yields to waiting writers, and
+     * a yield on a loaded machine can cost a scheduler slice, so batches are not made smaller than this.
+     */
     private static final int RELEASE_BATCH = 4096;
     private static final int STRIPES = 256;
     /**
@@ -139,6 +162,7 @@ public final class Store implements Closeable {
 
     private final ReentrantLock metaLock = new ReentrantLock();
     private final ReentrantReadWriteLock ioGate = new ReentrantReadWriteLock();
+    private final IoEpochs ioEpochs = new IoEpochs();
     private final ReentrantLock commitLock = new ReentrantLock();
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
     private volatile CorruptionException failure;
@@ -620,20 +644,46 @@ public final class Store implements Closeable {
         }
     }
 
-    /** Applies durable removals in batches, each with no volume I/O in flight (design note 3). */
+    /**
+     * Applies durable removals (design note 3) in short batches under the metadata lock only, then frees
+     * the blocks that lost their last reference once every volume I/O in flight when they lost it has
+     * finished. Volume I/O is never stopped: new I/O cannot find these blocks (no pointer names them), and
+     * the wait covers the I/O that looked them up before.
+     */
     private void reclaim(Deque<Release> pending) {
-        while (!pending.isEmpty()) {
-            ioGate.writeLock().lock();
-            try {
+        try {
+            while (!pending.isEmpty()) {
                 metaLock.lock();
                 try {
                     trees.applyReleases(pending, RELEASE_BATCH);
                 } finally {
                     metaLock.unlock();
                 }
-            } finally {
-                ioGate.writeLock().unlock();
+                if (metaLock.hasQueuedThreads()) {
+                    Thread.yield(); // let a writer waiting for the lock in before the next batch
+                }
             }
+        } finally {
+            freeHeldBlocks();
+        }
+    }
+
+    /** Frees the blocks held by {@link #reclaim} once no volume I/O that may touch them is in flight. */
+    private void freeHeldBlocks() {
+        if (heldBlocks() == 0) {
+            return;
+        }
+        if (ioGate.getReadHoldCount() > 0) {
+            throw new IllegalStateException("a commit inside a volume I/O would wait for that I/O to finish");
+        }
+        if (!ioGate.isWriteLockedByCurrentThread()) {
+            ioEpochs.awaitInFlight(); // with the gate held exclusively no volume I/O is in flight at all
+        }
+        metaLock.lock();
+        try {
+            trees.freeHeld();
+        } finally {
+            metaLock.unlock();
         }
     }
 
@@ -1596,8 +1646,24 @@ public final class Store implements Closeable {
         }
     }
 
-    ReentrantReadWriteLock.ReadLock ioGate() {
-        return ioGate.readLock();
+    /** Blocks that lost their last reference and wait for the volume I/O in flight to finish (design note 3). */
+    int heldBlocks() {
+        return underMeta(trees::heldCount);
+    }
+
+    /**
+     * Starts a volume I/O: takes the I/O gate shared (snapshots wait for it) and registers in the current
+     * I/O epoch (reclamation waits for it, design note 3). Call before looking up or planning any block
+     * address; pass the token to {@link #endIo} after the last device call.
+     */
+    int beginIo() {
+        ioGate.readLock().lock();
+        return ioEpochs.enter();
+    }
+
+    void endIo(int token) {
+        ioEpochs.exit(token);
+        ioGate.readLock().unlock();
     }
 
     ReentrantLock stripe(Volume volume, long block) {
@@ -1758,9 +1824,12 @@ public final class Store implements Closeable {
             return blobs;
         }
 
-        /** Removals not yet applied (they still count in the counters). */
+        /**
+         * Removals not yet applied (they still count in the counters), and blocks that lost their last
+         * reference but are not yet free (they still count 1; none outside a commit, design note 3).
+         */
         public int pendingReleases() {
-            return trees.pendingReleaseCount();
+            return trees.pendingReleaseCount() + trees.heldCount();
         }
 
         /** The roots pinned by a scan in progress (empty when none runs); they count as references. */

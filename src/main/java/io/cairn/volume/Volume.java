@@ -69,7 +69,7 @@ public final class Volume implements AutoCloseable {
         }
         long firstBlock = offsetBytes / BLOCK;
         int count = (int) ((offsetBytes + length - 1) / BLOCK - firstBlock + 1);
-        store.ioGate().lock();
+        int io = store.beginIo();
         try {
             long[] physical = store.resolve(this, firstBlock, count);
             int i = 0;
@@ -95,7 +95,7 @@ public final class Volume implements AutoCloseable {
             }
             destination.position(destination.position() + length);
         } finally {
-            store.ioGate().unlock();
+            store.endIo(io);
         }
     }
 
@@ -122,7 +122,7 @@ public final class Volume implements AutoCloseable {
         boolean firstPartial = offsetBytes % BLOCK != 0 || length < BLOCK;
         boolean lastPartial = (offsetBytes + length) % BLOCK != 0;
         List<ReentrantLock> held = firstPartial || lastPartial ? new ArrayList<>(2) : List.of();
-        store.ioGate().lock();
+        int io = store.beginIo();
         try {
             if (firstPartial) {
                 lockStripe(held, firstBlock);
@@ -142,7 +142,7 @@ public final class Volume implements AutoCloseable {
             for (int i = held.size() - 1; i >= 0; i--) {
                 held.get(i).unlock();
             }
-            store.ioGate().unlock();
+            store.endIo(io);
         }
     }
 
@@ -226,11 +226,11 @@ public final class Volume implements AutoCloseable {
                 writeZeroBytes(offsetBytes, end);
             } else {
                 writeZeroBytes(offsetBytes, firstWhole * BLOCK);
-                store.ioGate().lock();
+                int io = store.beginIo();
                 try {
                     store.punch(this, firstWhole, endWhole - firstWhole);
                 } finally {
-                    store.ioGate().unlock();
+                    store.endIo(io);
                 }
                 writeZeroBytes(endWhole * BLOCK, end);
             }

@@ -9,6 +9,7 @@ import io.cairn.gc.CheckReport;
 import io.cairn.gc.Checker;
 import io.cairn.io.BlockDevice;
 import io.cairn.io.FaultInjectingBlockDevice;
+import io.cairn.io.ForwardingBlockDevice;
 import io.cairn.io.MemoryBlockDevice;
 import io.cairn.io.SimulatedCrashException;
 import java.nio.ByteBuffer;
@@ -72,13 +73,12 @@ class GroupCommitTest {
     }
 
     /** Lets a test hold the next flush of a device until it says so. */
-    private static final class GatedDevice implements BlockDevice {
-        final BlockDevice inner;
+    private static final class GatedDevice extends ForwardingBlockDevice {
         volatile CountDownLatch entered;
         volatile CountDownLatch release;
 
         GatedDevice(BlockDevice inner) {
-            this.inner = inner;
+            super(inner);
         }
 
         /** The latch that lets the held flush go on. */
@@ -86,16 +86,6 @@ class GroupCommitTest {
             entered = new CountDownLatch(1);
             release = new CountDownLatch(1);
             return release;
-        }
-
-        @Override
-        public void read(long offsetBytes, ByteBuffer buffer) {
-            inner.read(offsetBytes, buffer);
-        }
-
-        @Override
-        public void write(long offsetBytes, ByteBuffer buffer) {
-            inner.write(offsetBytes, buffer);
         }
 
         @Override
@@ -111,16 +101,6 @@ class GroupCommitTest {
                 }
             }
             inner.flush();
-        }
-
-        @Override
-        public long sizeBytes() {
-            return inner.sizeBytes();
-        }
-
-        @Override
-        public void close() {
-            inner.close();
         }
     }
 
