@@ -9,7 +9,6 @@ import io.cairn.format.Pointer;
 import io.cairn.io.BlockDevice;
 
 import java.nio.ByteBuffer;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Deque;
@@ -525,9 +524,5 @@ public final class TreeSpace {
 
     public static ByteBuffer emptyImage() {
         return BlockHeader.newImage();
-    }
-
-    public static Deque<Release> queueOf(List<Release> releases) {
-        return new ArrayDeque<>(releases);
     }
 }

@@ -60,19 +60,18 @@ import java.util.function.Function;
  *       the blocks lost their last reference, so it cannot name them. Why the invariants of DESIGN §4 and
  *       FORMAT §11 hold: no durable pointer names a free block (a block is freed later than before, never
  *       earlier); a counter in memory is never below the durable references (held blocks count 1, above
- *       their 0 references); a freed block is not reused while any I/O can touch it (the epoch wait); held
- *       blocks exist only inside a commit's reclamation, under commitLock, so no commit writes a counter in
- *       that state, and the checker, the garbage collector and space inspections (which take commitLock)
- *       never see one; GC pins are references like any other and are released by the same path; the
- *       on-disk rules are untouched, so crash safety is unchanged (after a crash no I/O is in flight).</li>
+ *       their 0 references); a freed block is not reused while any I/O can touch it (the epoch wait); the
+ *       checker, the garbage collector and space inspections take reclaimLock and finish every reclamation
+ *       first, so they never see a held block or a removal not yet applied; GC pins are references like any
+ *       other and are released by the same path; the on-disk rules are untouched.</li>
  *   <li>Threads: any number of threads read and write volumes. {@code metaLock} guards every
  *       in-memory structure and is held only for in-memory work (and node-cache misses);
  *       {@code ioGate} is held shared by every volume I/O and exclusively by snapshots (which must not
  *       start while an in-place write that planned before them is still writing) and by inspections,
- *       which therefore see no I/O in flight; {@code commitLock} orders commits, and the reclamation at
- *       the end of a commit waits for the I/O epoch under it, never under metaLock or the gate, which the
- *       I/O it waits for may need (an inspection that commits holds the gate exclusively: no I/O is in
- *       flight then, and there is nothing to wait for). Lock order: commitLock, ioGate, stripe locks, metaLock.</li>
+ *       which therefore see no I/O in flight; {@code commitLock} orders commits; {@code reclaimLock} orders
+ *       reclamations, which wait for the I/O epoch under it, never under metaLock or the gate, which the
+ *       I/O they wait for may need (an inspection holds the gate exclusively: no I/O is in flight then, and
+ *       there is nothing to wait for). Lock order: commitLock, reclaimLock, ioGate, stripe locks, metaLock.</li>
  *   <li>Commits are grouped. Every commit gets a sequence number when it captures the transaction (under
  *       metaLock); a caller of {@link #commit()} first reads how many commits have captured (its <em>ticket</em>)
  *       and is served by any commit numbered above it, since that one captured after the caller's changes and
@@ -86,6 +85,15 @@ import java.util.function.Function;
  *       count 1) nor be freed (the pin keeps the root's count above 0, and each pinned node's parent
  *       keeps its child's). Pins count as references for the checker; if the store closes or crashes
  *       before they are released they are leaks, which the next collection gives back.</li>
+ *   <li>Reclamation runs outside commitLock, under its own reclaimLock, so the next commit never waits for
+ *       the previous one's reclamation: a commit only queues its durable removals ({@code reclaimQueue}).
+ *       {@link #commit()} then reclaims before it returns (so space freed by a deletion is free when the
+ *       caller's commit returns, as before); a background commit hands the work to the reclaim thread. A
+ *       commit may therefore capture counters while removals are still queued or blocks held: those counters
+ *       are above the durable references, so a crash then leaves leaks (DESIGN §4 allows them; {@code cairn
+ *       check --repair} or {@code cairn gc} gives them back), never a counter below its references. A write
+ *       that finds no free block while reclamation is under way does not fail: it leaves its I/O epoch, waits
+ *       for the reclamation (which may be waiting for that very I/O) and tries again ({@link #awaitReclaim}).</li>
  * </ol>
  *
  * <p>Snapshot sketches (seed 002, space reporting with a probabilistic data structure).
@@ -124,6 +132,13 @@ public final class Store implements Closeable {
      * a yield on a loaded machine can cost a scheduler slice, so batches are not made smaller than this.
      */
     private static final int RELEASE_BATCH = 4096;
+    /**
+     * Queued removals above which a background commit applies them itself instead of leaving them to the
+     * reclaim thread (design note 8): the queue stays bounded when reclamation falls behind.
+     */
+    private static final int RECLAIM_BACKLOG = 1 << 18;
+    /** Held blocks at which a long reclamation waits for the I/O in flight and frees them before going on. */
+    private static final int HELD_LIMIT = 1 << 16;
     private static final int STRIPES = 256;
     /**
      * Commits at close. A commit that writes only counters releases nothing, so two or three rounds
@@ -164,6 +179,10 @@ public final class Store implements Closeable {
     private final ReentrantReadWriteLock ioGate = new ReentrantReadWriteLock();
     private final IoEpochs ioEpochs = new IoEpochs();
     private final ReentrantLock commitLock = new ReentrantLock();
+    /** Held by whoever applies durable removals (design note 8); no two reclamations run at once. */
+    private final ReentrantLock reclaimLock = new ReentrantLock();
+    /** Durable removals not yet applied, queued by commits (design note 8); guarded by metaLock. */
+    private final ArrayDeque<Release> reclaimQueue = new ArrayDeque<>();
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
     private volatile CorruptionException failure;
     private final List<String> damage = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -174,7 +193,8 @@ public final class Store implements Closeable {
     /** The sequence number of the last commit that finished; written under commitLock. */
     private volatile long commitsFinished;
     private final OperationLatencies latencies = new OperationLatencies();
-    private final BackgroundCommitter backgroundCommits = new BackgroundCommitter(this::commit, "cairn-commits");
+    private final BackgroundCommitter backgroundCommits = new BackgroundCommitter(this::commitInBackground, "cairn-commits");
+    private final BackgroundCommitter backgroundReclaim = new BackgroundCommitter(this::reclaim, "cairn-reclaim");
 
     /** Deltas in memory (loaded from blobs or computed), by snapshot id; used only while their base is current. */
     private final Map<Long, SketchDelta> sketchDeltas = new HashMap<>();
@@ -481,18 +501,38 @@ public final class Store implements Closeable {
     /**
      * Makes every change so far durable (see design note 1). Cheap when nothing changed: then it only
      * flushes the device, which is what in-place data writes need. Shares a commit with the callers queued
-     * with it (design note 5): returns at once if a commit that captured after this call began has finished.
+     * with it (design note 5): commits only if no commit that captured after this call began has finished.
+     * Then applies the removals made durable so far (design note 8), so that the space a deletion frees is
+     * free when this returns. Must not be called inside a volume I/O (the reclamation waits for those).
      */
     public void commit() {
+        commitUnlessServed();
+        reclaim();
+    }
+
+    private void commitUnlessServed() {
         long ticket = commitsCaptured;
         commitLock.lock();
         try {
-            if (commitsFinished > ticket) {
-                return;
+            if (commitsFinished <= ticket) {
+                commitOnce();
             }
-            commitOnce();
         } finally {
             commitLock.unlock();
+        }
+    }
+
+    /**
+     * A commit asked for by {@link #commitSoon()}: the reclamation goes to its own thread, so the next
+     * background commit does not wait for it (design note 8), unless so many removals are queued that the
+     * reclaim thread is behind; then this thread helps, which keeps the queue bounded.
+     */
+    private void commitInBackground() {
+        commitUnlessServed();
+        if (underMeta(reclaimQueue::size) > RECLAIM_BACKLOG) {
+            reclaim();
+        } else {
+            backgroundReclaim.request();
         }
     }
 
@@ -518,9 +558,16 @@ public final class Store implements Closeable {
      * the device are exact (offline tools and the next open see no leak).
      */
     private void commitUntilSettled() {
-        boolean wrote = commitOnce();
-        for (int round = 1; wrote && round < MAX_CLOSE_COMMITS; round++) {
-            wrote = commitOnce();
+        commitLock.lock();
+        try {
+            boolean wrote = commitOnce();
+            reclaim();
+            for (int round = 1; wrote && round < MAX_CLOSE_COMMITS; round++) {
+                wrote = commitOnce();
+                reclaim();
+            }
+        } finally {
+            commitLock.unlock();
         }
     }
 
@@ -568,11 +615,11 @@ public final class Store implements Closeable {
                 durable = plan.superblock;
                 space.markDurable(plan.counters);
                 TreeSpace.markWritten(plan.capture);
+                reclaimQueue.addAll(plan.capture.releases()); // applied by the caller or the reclaim thread (note 8)
             } finally {
                 metaLock.unlock();
             }
             finished(sequence, startNanos);
-            reclaim(TreeSpace.queueOf(plan.capture.releases()));
             return true;
         } finally {
             commitLock.unlock();
@@ -645,19 +692,42 @@ public final class Store implements Closeable {
     }
 
     /**
-     * Applies durable removals (design note 3) in short batches under the metadata lock only, then frees
-     * the blocks that lost their last reference once every volume I/O in flight when they lost it has
-     * finished. Volume I/O is never stopped: new I/O cannot find these blocks (no pointer names them), and
-     * the wait covers the I/O that looked them up before.
+     * Applies every queued durable removal (design notes 3 and 8) in short batches under the metadata lock
+     * only, then frees the blocks that lost their last reference once every volume I/O in flight when they
+     * lost it has finished. Volume I/O is never stopped: new I/O cannot find these blocks (no pointer names
+     * them), and the wait covers the I/O that looked them up before. Commits go on meanwhile.
      */
-    private void reclaim(Deque<Release> pending) {
+    private void reclaim() {
+        reclaimLock.lock();
         try {
-            while (!pending.isEmpty()) {
+            drainReclaimQueue();
+        } finally {
+            reclaimLock.unlock();
+        }
+    }
+
+    /** Under reclaimLock: applies the queued removals and frees what they leave held. */
+    private void drainReclaimQueue() {
+        if (!reclaimLock.isHeldByCurrentThread()) {
+            throw new IllegalStateException("reclamation outside the reclaim lock");
+        }
+        try {
+            while (true) {
+                boolean more;
                 metaLock.lock();
                 try {
-                    trees.applyReleases(pending, RELEASE_BATCH);
+                    trees.applyReleases(reclaimQueue, RELEASE_BATCH);
+                    more = !reclaimQueue.isEmpty();
+                } catch (CorruptionException corruption) {
+                    throw fail(corruption);
                 } finally {
                     metaLock.unlock();
+                }
+                if (!more) {
+                    break;
+                }
+                if (heldBlocks() >= HELD_LIMIT) {
+                    freeHeldBlocks(); // a long reclamation gives space back as it goes
                 }
                 if (metaLock.hasQueuedThreads()) {
                     Thread.yield(); // let a writer waiting for the lock in before the next batch
@@ -668,13 +738,13 @@ public final class Store implements Closeable {
         }
     }
 
-    /** Frees the blocks held by {@link #reclaim} once no volume I/O that may touch them is in flight. */
+    /** Under reclaimLock: frees the held blocks once no volume I/O that may touch them is in flight. */
     private void freeHeldBlocks() {
         if (heldBlocks() == 0) {
             return;
         }
         if (ioGate.getReadHoldCount() > 0) {
-            throw new IllegalStateException("a commit inside a volume I/O would wait for that I/O to finish");
+            throw new IllegalStateException("a reclamation inside a volume I/O would wait for that I/O to finish");
         }
         if (!ioGate.isWriteLockedByCurrentThread()) {
             ioEpochs.awaitInFlight(); // with the gate held exclusively no volume I/O is in flight at all
@@ -685,6 +755,19 @@ public final class Store implements Closeable {
         } finally {
             metaLock.unlock();
         }
+    }
+
+    /** Under metaLock: removals are queued or blocks held, so space may come free soon (design note 8). */
+    private boolean reclaimUnderWay() {
+        return !reclaimQueue.isEmpty() || trees.heldCount() > 0;
+    }
+
+    /**
+     * Waits for the reclamation under way (and helps it) so that the space it frees is free on return. Called
+     * by a write that found no free block, after it left its I/O epoch (design note 8).
+     */
+    void awaitReclaim() {
+        reclaim();
     }
 
     // ================================================================ administration
@@ -1566,6 +1649,9 @@ public final class Store implements Closeable {
      * with the old pointer to copy partial content from. Returns how many blocks are fresh (0: all in place,
      * and there is nothing to link).
      */
+    /** What {@link #planWrite} returns when only space that a reclamation under way will free is left. */
+    static final int RETRY_AFTER_RECLAIM = -1;
+
     int planWrite(Volume volume, long firstBlock, int count, long[] targets, long[] oldBlocks, boolean[] inPlace) {
         metaLock.lock();
         int allocated = 0;
@@ -1597,6 +1683,10 @@ public final class Store implements Closeable {
             }
             if (problem instanceof CorruptionException corruption) {
                 throw fail(corruption);
+            }
+            if (problem instanceof StorageException full && full.code() == StorageException.Code.NO_SPACE
+                    && reclaimUnderWay()) {
+                return RETRY_AFTER_RECLAIM;
             }
             throw problem;
         } finally {
@@ -1726,14 +1816,19 @@ public final class Store implements Closeable {
      */
     public <T> T inspect(Function<Internals, T> inspector) {
         commitLock.lock();
+        reclaimLock.lock();
         try {
             ioGate.writeLock().lock();
             try {
-                return underMeta(() -> inspector.apply(new Internals()));
+                return underMeta(() -> {
+                    drainReclaimQueue(); // removals already durable are applied first (design note 8)
+                    return inspector.apply(new Internals());
+                });
             } finally {
                 ioGate.writeLock().unlock();
             }
         } finally {
+            reclaimLock.unlock();
             commitLock.unlock();
         }
     }
@@ -1747,6 +1842,7 @@ public final class Store implements Closeable {
      */
     public <T> T inspectCommitted(Function<Internals, T> inspector) {
         commitLock.lock();
+        reclaimLock.lock();
         try {
             ioGate.writeLock().lock();
             try {
@@ -1754,12 +1850,14 @@ public final class Store implements Closeable {
                     if (!readOnly()) {
                         commitOnce();
                     }
+                    drainReclaimQueue();
                     return inspector.apply(new Internals());
                 });
             } finally {
                 ioGate.writeLock().unlock();
             }
         } finally {
+            reclaimLock.unlock();
             commitLock.unlock();
         }
     }
@@ -1826,10 +1924,10 @@ public final class Store implements Closeable {
 
         /**
          * Removals not yet applied (they still count in the counters), and blocks that lost their last
-         * reference but are not yet free (they still count 1; none outside a commit, design note 3).
+         * reference but are not yet free (they still count 1; inspections apply them first, design note 8).
          */
         public int pendingReleases() {
-            return trees.pendingReleaseCount() + trees.heldCount();
+            return trees.pendingReleaseCount() + reclaimQueue.size() + trees.heldCount();
         }
 
         /** The roots pinned by a scan in progress (empty when none runs); they count as references. */
@@ -1873,6 +1971,7 @@ public final class Store implements Closeable {
             }
             if (trees.dirtyNodeCount() != 0) {
                 commitOnce(); // a saturated root was copied: the copy must be on the device before it is scanned
+                drainReclaimQueue();
             }
             return List.copyOf(pins);
         }
@@ -1976,6 +2075,7 @@ public final class Store implements Closeable {
             return;
         }
         backgroundCommits.stop();
+        backgroundReclaim.stop();
         stopSketchWorker();
         try {
             if (!readOnly()) {

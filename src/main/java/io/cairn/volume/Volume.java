@@ -116,6 +116,15 @@ public final class Volume implements AutoCloseable {
     }
 
     private void writeRange(long offsetBytes, ByteBuffer source, int length) {
+        while (!tryWriteRange(offsetBytes, source, length)) {
+            // No free block, but a reclamation under way will free some: wait for it outside this I/O (it may
+            // be waiting for this very I/O to end), then plan again (Store design note 8).
+            store.awaitReclaim();
+        }
+    }
+
+    /** One attempt; false (nothing written) if only space that a reclamation under way will free is left. */
+    private boolean tryWriteRange(long offsetBytes, ByteBuffer source, int length) {
         long firstBlock = offsetBytes / BLOCK;
         long lastBlock = (offsetBytes + length - 1) / BLOCK;
         int count = (int) (lastBlock - firstBlock + 1);
@@ -134,10 +143,14 @@ public final class Volume implements AutoCloseable {
             long[] oldBlocks = new long[count];
             boolean[] inPlace = new boolean[count];
             int fresh = store.planWrite(this, firstBlock, count, targets, oldBlocks, inPlace);
+            if (fresh == Store.RETRY_AFTER_RECLAIM) {
+                return false;
+            }
             writeBlocks(offsetBytes, source, length, firstBlock, count, targets, oldBlocks, inPlace);
             if (fresh > 0) {
                 store.link(this, firstBlock, count, targets, inPlace);
             }
+            return true;
         } finally {
             for (int i = held.size() - 1; i >= 0; i--) {
                 held.get(i).unlock();
