@@ -3,6 +3,7 @@ package io.cairn.alloc;
 import io.cairn.format.BlockHeader;
 import io.cairn.format.ExtentRecord;
 import io.cairn.format.Layout;
+import io.cairn.format.Pointer;
 import io.cairn.format.RefcountBlockCodec;
 import io.cairn.format.StoreGeometry;
 import io.cairn.io.BlockDevice;
@@ -243,6 +244,101 @@ public final class SpaceMap {
             set(block, count - 1);
         }
         return count - 1;
+    }
+
+    /**
+     * Adds a reference to the block of every pointer in {@code pointers[from..]} that is not a hole, as
+     * {@link #increment} would one by one (a node copied for copy-on-write shares all its children, up to 512):
+     * the extent and the dirty counter block are looked up once per run of blocks in the same extent. Stops at
+     * the first block whose counter is saturated, without changing it, and returns its index (the caller
+     * copies that block instead and goes on after it); returns {@code pointers.length} when all are done.
+     *
+     * @throws IllegalStateException at a free block (the blocks before it keep their new references)
+     */
+    public int incrementPointers(long[] pointers, int from) {
+        long extentBlocks = geometry.extentBlocks();
+        long runStart = -1;
+        char[] extentCounters = null;
+        BitSet dirty = null;
+        int lastCounterBlock = -1;
+        for (int i = from; i < pointers.length; i++) {
+            long block = pointers[i] & Pointer.BLOCK_MASK;
+            if (block == 0) {
+                continue; // a hole
+            }
+            long offsetInRun = block - runStart;
+            if (runStart < 0 || offsetInRun < 0 || offsetInRun >= extentBlocks) {
+                int extent = geometry.extentOf(block);
+                runStart = geometry.extentStart(extent);
+                offsetInRun = block - runStart;
+                extentCounters = counters[extent];
+                dirty = dirtyCounterBlocks[extent];
+                lastCounterBlock = -1;
+            }
+            int offset = (int) offsetInRun;
+            int count = extentCounters == null ? 0 : extentCounters[offset];
+            if (count == 0) {
+                throw new IllegalStateException("increment of free block " + block);
+            }
+            if (count >= maxRefcount) {
+                return i;
+            }
+            extentCounters[offset] = (char) (count + 1);
+            int counterBlock = offset / Layout.COUNTERS_PER_REFCOUNT_BLOCK;
+            if (counterBlock != lastCounterBlock) {
+                dirty.set(counterBlock);
+                lastCounterBlock = counterBlock;
+            }
+        }
+        return pointers.length;
+    }
+
+    /**
+     * Removes a reference from the block of every pointer in {@code pointers} that is not a hole, as
+     * {@link #decrementHolding} would one by one (a freed node releases all its children). Blocks that lose
+     * their last reference stay held (counter 1) and are written to {@code unreferenced}, which must have room
+     * for {@code pointers.length}; returns how many were written there.
+     *
+     * @throws IllegalStateException at a free block (the blocks before it keep their new counts)
+     */
+    public int decrementHoldingPointers(long[] pointers, long[] unreferenced) {
+        long extentBlocks = geometry.extentBlocks();
+        long runStart = -1;
+        char[] extentCounters = null;
+        BitSet dirty = null;
+        int lastCounterBlock = -1;
+        int found = 0;
+        for (long pointer : pointers) {
+            long block = pointer & Pointer.BLOCK_MASK;
+            if (block == 0) {
+                continue; // a hole
+            }
+            long offsetInRun = block - runStart;
+            if (runStart < 0 || offsetInRun < 0 || offsetInRun >= extentBlocks) {
+                int extent = geometry.extentOf(block);
+                runStart = geometry.extentStart(extent);
+                offsetInRun = block - runStart;
+                extentCounters = counters[extent];
+                dirty = dirtyCounterBlocks[extent];
+                lastCounterBlock = -1;
+            }
+            int offset = (int) offsetInRun;
+            int count = extentCounters == null ? 0 : extentCounters[offset];
+            if (count == 0) {
+                throw new IllegalStateException("decrement of free block " + block);
+            }
+            if (count == 1) {
+                unreferenced[found++] = block; // held: the counter stays 1 (design note 6)
+                continue;
+            }
+            extentCounters[offset] = (char) (count - 1);
+            int counterBlock = offset / Layout.COUNTERS_PER_REFCOUNT_BLOCK;
+            if (counterBlock != lastCounterBlock) {
+                dirty.set(counterBlock);
+                lastCounterBlock = counterBlock;
+            }
+        }
+        return found;
     }
 
     /** Frees a block held by {@link #decrementHolding}: its counter goes from 1 to 0. */

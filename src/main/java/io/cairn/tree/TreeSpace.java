@@ -53,6 +53,8 @@ public final class TreeSpace {
     /** Blocks that lost their last reference and are held (design note 5); {@link #heldCount} entries. */
     private long[] held = new long[64];
     private int heldCount;
+    /** The targets of one freed leaf that lost their last reference ({@link #applyReleases}). */
+    private final long[] unreferencedScratch = new long[Layout.POINTERS_PER_NODE];
 
     public TreeSpace(BlockDevice device, SpaceMap space, NodeCache cache, long openGeneration) {
         this.device = device;
@@ -291,12 +293,24 @@ public final class TreeSpace {
             return copy;
         }
         long[] pointers = cache.get(block, level).pointers.clone();
+        shareChildren(pointers, level - 1, leafKind);
+        return freshNode(level, pointers).block;
+    }
+
+    /**
+     * Adds a reference to every child named in {@code pointers} (a copy of a node's pointers), copying the
+     * children whose counter is saturated (design note 4), and marks every pointer read-only: they now name
+     * shared blocks. The counters are updated in one pass ({@link SpaceMap#incrementPointers}).
+     */
+    private void shareChildren(long[] pointers, int childLevel, LeafKind leafKind) {
+        for (int i = space.incrementPointers(pointers, 0); i < pointers.length; i = space.incrementPointers(pointers, i + 1)) {
+            pointers[i] = copyOf(Pointer.blockOf(pointers[i]), childLevel, leafKind); // saturated: a copy instead
+        }
         for (int i = 0; i < pointers.length; i++) {
             if (!Pointer.isHole(pointers[i])) {
-                pointers[i] = Pointer.readOnly(share(Pointer.blockOf(pointers[i]), level - 1, leafKind));
+                pointers[i] = Pointer.readOnly(pointers[i]);
             }
         }
-        return freshNode(level, pointers).block;
     }
 
     /**
@@ -401,11 +415,7 @@ public final class TreeSpace {
         if (count == 1) {
             releases.add(new Release(block, level, leafKind, true));
         } else {
-            for (int i = 0; i < pointers.length; i++) {
-                if (!Pointer.isHole(pointers[i])) {
-                    pointers[i] = Pointer.readOnly(share(Pointer.blockOf(pointers[i]), level - 1, leafKind));
-                }
-            }
+            shareChildren(pointers, level - 1, leafKind);
             releases.add(new Release(block, level, leafKind, false));
         }
         return freshNode(level, pointers);
@@ -462,10 +472,22 @@ public final class TreeSpace {
             if (release.level() >= 1) {
                 if (!release.moved()) {
                     Node node = cache.get(release.block(), release.level());
-                    for (long pointer : node.pointers) {
-                        if (!Pointer.isHole(pointer)) {
-                            pending.push(new Release(Pointer.blockOf(pointer), release.level() - 1,
-                                    release.leafKind(), false));
+                    if (release.level() == 1) {
+                        // A freed leaf: its targets have no children, so they are released here in one pass
+                        // rather than queued one by one (a leaf copied by copy-on-write has up to 512).
+                        int freedTargets = space.decrementHoldingPointers(node.pointers, unreferencedScratch);
+                        boolean targetsData = release.leafKind() == LeafKind.DATA;
+                        for (int i = 0; i < freedTargets; i++) {
+                            hold(unreferencedScratch[i], targetsData);
+                        }
+                        unreferenced += freedTargets;
+                        done += Layout.POINTERS_PER_NODE - 1; // the budget counts decrements, up to 512 here
+                    } else {
+                        for (long pointer : node.pointers) {
+                            if (!Pointer.isHole(pointer)) {
+                                pending.push(new Release(Pointer.blockOf(pointer), release.level() - 1,
+                                        release.leafKind(), false));
+                            }
                         }
                     }
                 }
