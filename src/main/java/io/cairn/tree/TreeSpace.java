@@ -423,34 +423,39 @@ public final class TreeSpace {
 
     // ---------------------------------------------------------------- commit
 
-    /** A node image to write at commit. */
-    public record NodeWrite(Node node, ByteBuffer image) {
-    }
-
     /**
-     * Closes the open transaction: encodes its dirty nodes and hands over its releases; the next
-     * transaction (generation + 1) opens. Every node of the closed one is immutable from now on.
+     * Closes the open transaction: hands over its dirty nodes and its releases; the next transaction
+     * (generation + 1) opens. Every node of the closed one is immutable from now on (design note 1: a node
+     * changes in place only in the transaction that created it), so the caller may encode and write them
+     * ({@link Capture#writeNodes}) without the metadata lock.
      */
     public Capture closeTransaction() {
-        List<NodeWrite> writes = new ArrayList<>(dirtyNodes.size());
-        for (Node node : dirtyNodes.values()) {
-            writes.add(new NodeWrite(node, NodeCodec.encode(node.pointers, node.block, generation, node.level)));
-        }
+        List<Node> nodes = new ArrayList<>(dirtyNodes.values());
         dirtyNodes.clear();
         List<Release> closed = releases;
         releases = new ArrayList<>();
         long closedGeneration = generation;
         generation++;
-        return new Capture(closedGeneration, writes, closed);
+        return new Capture(closedGeneration, nodes, closed);
     }
 
-    public record Capture(long generation, List<NodeWrite> nodeWrites, List<Release> releases) {
+    public record Capture(long generation, List<Node> nodes, List<Release> releases) {
+
+        /**
+         * Encodes the closed transaction's nodes and writes them to {@code device}, one image at a time (an image
+         * is garbage as soon as it is written). Needs no lock (see {@link #closeTransaction}).
+         */
+        public void writeNodes(BlockDevice device) {
+            for (Node node : nodes) {
+                device.write(node.block * Layout.BLOCK_BYTES, NodeCodec.encode(node.pointers, node.block, generation, node.level));
+            }
+        }
     }
 
     /** The nodes of a capture reached the device: the cache may evict them now. */
     public static void markWritten(Capture capture) {
-        for (NodeWrite write : capture.nodeWrites()) {
-            write.node().dirty = false;
+        for (Node node : capture.nodes()) {
+            node.dirty = false;
         }
     }
 

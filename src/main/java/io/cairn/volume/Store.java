@@ -596,9 +596,7 @@ public final class Store implements Closeable {
             for (SystemTable.PageWrite page : plan.pages) {
                 device.write(page.block() * Layout.BLOCK_BYTES, page.image().clear());
             }
-            for (TreeSpace.NodeWrite node : plan.capture.nodeWrites()) {
-                device.write(node.node().block() * Layout.BLOCK_BYTES, node.image().clear());
-            }
+            plan.capture.writeNodes(device); // outside metaLock: a closed transaction's nodes never change
             for (SpaceMap.CounterWrite counter : plan.counters) {
                 device.write(counter.blockNumber() * Layout.BLOCK_BYTES, counter.image().clear());
             }
