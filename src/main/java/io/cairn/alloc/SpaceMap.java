@@ -50,8 +50,18 @@ public final class SpaceMap {
         METADATA, DATA
     }
 
-    /** A counter block image ready to be written by a commit. */
-    public record CounterWrite(int extent, int counterBlock, int slot, long blockNumber, ByteBuffer image) {
+    /**
+     * A counter block for a commit to write: a copy of its counters, taken under the store's lock, encoded by
+     * {@link #image()} afterwards without it; {@code counters} is null for the zeroed other slot of a counter
+     * block never written before ({@code slot} -1).
+     */
+    public record CounterWrite(int extent, int counterBlock, int slot, long blockNumber, char[] counters, long generation) {
+
+        /** The sealed block image to write at {@link #blockNumber}. */
+        public ByteBuffer image() {
+            return counters == null ? BlockHeader.newImage()
+                    : RefcountBlockCodec.encode(counters, 0, blockNumber, generation, slot);
+        }
     }
 
     private final StoreGeometry geometry;
@@ -529,8 +539,8 @@ public final class SpaceMap {
     // ---------------------------------------------------------------- commit
 
     /**
-     * Captures every dirty counter block as an image stamped {@code generation}, for the slot that is
-     * not durable. A counter block never written before (fresh extent) also gets its other slot
+     * Captures every dirty counter block (a copy of its counters, encoded later) stamped {@code generation},
+     * for the slot that is not durable. A counter block never written before (fresh extent) also gets its other slot
      * zeroed so no stale image can ever be taken for it.
      */
     public List<CounterWrite> captureDirty(long generation) {
@@ -544,11 +554,13 @@ public final class SpaceMap {
                 int durable = durableSlot[extent][i];
                 int slot = durable == 0 ? 1 : 0;
                 long block = geometry.counterSlotBlock(extent, i, slot);
-                writes.add(new CounterWrite(extent, i, slot, block, RefcountBlockCodec.encode(counters[extent],
-                        i * Layout.COUNTERS_PER_REFCOUNT_BLOCK, block, generation, slot)));
+                int first = i * Layout.COUNTERS_PER_REFCOUNT_BLOCK;
+                char[] copy = java.util.Arrays.copyOfRange(counters[extent], first,
+                        Math.min(first + Layout.COUNTERS_PER_REFCOUNT_BLOCK, counters[extent].length));
+                writes.add(new CounterWrite(extent, i, slot, block, copy, generation));
                 if (durable < 0) {
                     long other = geometry.counterSlotBlock(extent, i, 1 - slot);
-                    writes.add(new CounterWrite(extent, i, -1, other, BlockHeader.newImage()));
+                    writes.add(new CounterWrite(extent, i, -1, other, null, generation));
                 }
             }
             dirty.clear();
