@@ -24,6 +24,20 @@ public final class NodeCodec {
 
     /** Encodes {@code pointers} (512 in-memory pointers, lanes zero) as a sealed block image. */
     public static ByteBuffer encode(long[] pointers, long blockNumber, long generation, int level) {
+        ByteBuffer image = BlockHeader.newImage();
+        encodeInto(pointers, blockNumber, generation, level, image);
+        return image;
+    }
+
+    /**
+     * Like {@link #encode}, into {@code image}: bytes [0, 4096) of it from index 0 (a slice of a larger
+     * buffer, so that adjacent nodes go to the device in one write), whatever its position.
+     */
+    public static void encodeInto(long[] pointers, long blockNumber, long generation, int level, ByteBuffer image) {
+        if (image.capacity() < Layout.BLOCK_BYTES) {
+            throw new IllegalArgumentException("a node image needs " + Layout.BLOCK_BYTES + " bytes, got " + image.capacity());
+        }
+        image.order(ByteOrder.LITTLE_ENDIAN);
         if (pointers.length != Layout.POINTERS_PER_NODE) {
             throw new IllegalArgumentException("a node has 512 pointers, got " + pointers.length);
         }
@@ -34,7 +48,6 @@ public final class NodeCodec {
         header.putShort(Layout.HEADER_AUX, (short) level);
         header.putShort(Layout.HEADER_VERSION, (short) Layout.FORMAT_VERSION);
 
-        ByteBuffer image = BlockHeader.newImage();
         for (int i = 0; i < Layout.POINTERS_PER_NODE; i++) {
             long pointer = pointers[i];
             if ((pointer & (LANE_MASK | RESERVED_MASK)) != 0) {
@@ -51,7 +64,6 @@ public final class NodeCodec {
             long value = image.getLong(entry * 8) & ~LANE_MASK;
             image.putLong(entry * 8, value | ((long) ((crc >>> (8 * i)) & 0xFF) << LANE_SHIFT));
         }
-        return image;
     }
 
     /**

@@ -48,7 +48,7 @@ public final class TreeSpace {
     private final SpaceMap space;
     private final NodeCache cache;
     private long generation;
-    private final Map<Long, Node> dirtyNodes = new LinkedHashMap<>();
+    private Map<Long, Node> dirtyNodes = new LinkedHashMap<>();
     private List<Release> releases = new ArrayList<>();
     /** Blocks that lost their last reference and are held (design note 5); {@link #heldCount} entries. */
     private long[] held = new long[64];
@@ -431,7 +431,7 @@ public final class TreeSpace {
      */
     public Capture closeTransaction() {
         List<Node> nodes = new ArrayList<>(dirtyNodes.values());
-        dirtyNodes.clear();
+        dirtyNodes = new LinkedHashMap<>(); // not clear(): that costs the largest table the map ever grew to
         List<Release> closed = releases;
         releases = new ArrayList<>();
         long closedGeneration = generation;
@@ -441,13 +441,37 @@ public final class TreeSpace {
 
     public record Capture(long generation, List<Node> nodes, List<Release> releases) {
 
+        /** Nodes written by one device call at most (256 KiB). */
+        static final int MAX_RUN_NODES = 64;
+
         /**
-         * Encodes the closed transaction's nodes and writes them to {@code device}, one image at a time (an image
-         * is garbage as soon as it is written). Needs no lock (see {@link #closeTransaction}).
+         * Encodes the closed transaction's nodes and writes them to {@code device}, in block order, nodes at
+         * consecutive blocks in one write of up to {@link #MAX_RUN_NODES} (copies made by copy-on-write are
+         * allocated next to each other, so a commit writes a few runs rather than hundreds of single blocks).
+         * Needs no lock (see {@link #closeTransaction}); the order of writes before the commit's flush does
+         * not matter (note 2).
          */
         public void writeNodes(BlockDevice device) {
-            for (Node node : nodes) {
-                device.write(node.block * Layout.BLOCK_BYTES, NodeCodec.encode(node.pointers, node.block, generation, node.level));
+            Node[] sorted = nodes.toArray(new Node[0]);
+            java.util.Arrays.sort(sorted, java.util.Comparator.comparingLong(node -> node.block));
+            ByteBuffer run = null;
+            for (int start = 0; start < sorted.length; ) {
+                int end = start + 1;
+                while (end < sorted.length && end - start < MAX_RUN_NODES && sorted[end].block == sorted[end - 1].block + 1) {
+                    end++;
+                }
+                int bytes = (end - start) * Layout.BLOCK_BYTES;
+                if (run == null) { // no run is longer than this
+                    run = ByteBuffer.allocate(Math.min(MAX_RUN_NODES, sorted.length) * Layout.BLOCK_BYTES);
+                }
+                run.clear(); // the previous write left position and limit behind
+                for (int i = start; i < end; i++) {
+                    Node node = sorted[i];
+                    NodeCodec.encodeInto(node.pointers, node.block, generation, node.level,
+                            run.slice((i - start) * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES));
+                }
+                device.write(sorted[start].block * Layout.BLOCK_BYTES, run.limit(bytes));
+                start = end;
             }
         }
     }
