@@ -168,6 +168,12 @@ public final class Store implements Closeable {
      * instead of at every VDI (a store may hold 100,000). Guarded by metaLock.
      */
     private final java.util.Set<VdiState> changedTrees = new java.util.HashSet<>();
+    /**
+     * For a deleted snapshot: a snapshot further back along its lineage such that every snapshot in between
+     * is deleted too (or 0), so walks to the nearest live one skip runs of deleted records ({@link #liveFrom}).
+     * Guarded by metaLock.
+     */
+    private final Map<Long, Long> deletedLineageJumps = new HashMap<>();
     /** Every VDI made as a clone (deleted ones stay), so deletions visit clones rather than every VDI. */
     private final List<VdiState> clones = new ArrayList<>();
     /** References held on live roots by a garbage collection in progress (guarded by metaLock). */
@@ -1196,25 +1202,43 @@ public final class Store implements Closeable {
                 : vdis.get(record.vdiId()).record.parentSnapshotId();
     }
 
-    /** The first live snapshot from {@code snapshotId} back along the lineage (itself if live); 0 if none. */
+    /**
+     * The first live snapshot from {@code snapshotId} back along the lineage (itself if live); 0 if none.
+     * Deleted snapshots stay deleted and their predecessors never change, so each deleted snapshot walked
+     * past remembers where the walk ended ({@code deletedLineageJumps}) and the next walk jumps there:
+     * continuous snapshots leave thousands of deleted records in a log, and without the jumps every call
+     * (the sketch worker makes one per slot of a tree it walks, under metaLock) walked all of them.
+     */
     private long liveFrom(long snapshotId) {
         long id = snapshotId;
+        List<Long> walkedPast = null;
         while (id != 0) {
             SnapshotRecord record = snapshots.get(id);
             if (record == null) {
-                return 0; // the log was cut by damage
+                id = 0; // the log was cut by damage
+                break;
             }
             if (!record.deleted()) {
-                return id;
+                break;
             }
-            long before = lineagePredecessor(record);
+            if (walkedPast == null) {
+                walkedPast = new ArrayList<>();
+            }
+            walkedPast.add(id);
+            Long jump = deletedLineageJumps.get(id);
+            long before = jump != null ? jump : lineagePredecessor(record);
             if (before >= id) {
                 throw new CorruptionException(durable.snapshotTable().rootBlock(), "snapshot " + id
                         + " names snapshot " + before + " as its predecessor; predecessors are older");
             }
             id = before;
         }
-        return 0;
+        if (walkedPast != null) {
+            for (Long deleted : walkedPast) {
+                deletedLineageJumps.put(deleted, id);
+            }
+        }
+        return id;
     }
 
     /** A snapshot's base: the snapshot its delta is relative to (sketch note 1). */
