@@ -66,9 +66,8 @@ import java.util.function.Function;
  *       other and are released by the same path; the on-disk rules are untouched.</li>
  *   <li>Threads: any number of threads read and write volumes. {@code metaLock} guards every
  *       in-memory structure and is held only for in-memory work (and node-cache misses);
- *       {@code ioGate} is held shared by every volume I/O and exclusively by snapshots (which must not
- *       start while an in-place write that planned before them is still writing) and by inspections,
- *       which therefore see no I/O in flight; {@code commitLock} orders commits; {@code reclaimLock} orders
+ *       {@code ioGate} is held shared by every volume I/O and exclusively by inspections, which therefore
+ *       see no I/O in flight (snapshots do not take it, see note 9); {@code commitLock} orders commits; {@code reclaimLock} orders
  *       reclamations, which wait for the I/O epoch under it, never under metaLock or the gate, which the
  *       I/O they wait for may need (an inspection holds the gate exclusively: no I/O is in flight then, and
  *       there is nothing to wait for). Lock order: commitLock, reclaimLock, ioGate, stripe locks, metaLock.</li>
@@ -94,6 +93,15 @@ import java.util.function.Function;
  *       check --repair} or {@code cairn gc} gives them back), never a counter below its references. A write
  *       that finds no free block while reclamation is under way does not fail: it leaves its I/O epoch, waits
  *       for the reclamation (which may be waiting for that very I/O) and tries again ({@link #awaitReclaim}).</li>
+ *   <li>A snapshot must not share a VDI's root while a write that planned to overwrite a block in place (its
+ *       whole path exclusive, note 2) may still write it: the data would change under the snapshot. Writes
+ *       that copy do not matter: they link their fresh blocks under metaLock, so a snapshot taken before the
+ *       link simply does not hold them (the write had not completed), and their old blocks stay as they are.
+ *       So each VDI counts its in-place writes in flight ({@link #planWrite} to {@link #inPlaceWriteDone},
+ *       linking included, so such a write is held whole or not at all); a snapshot waits on metaLock's
+ *       condition until the count is 0, and while it waits {@link #planWrite} plans every block of that VDI
+ *       as a copy, so no new in-place write can start and the wait ends. Snapshots therefore no longer wait
+ *       for reads or copying writes in flight, nor stop I/O.</li>
  * </ol>
  *
  * <p>Snapshot sketches (seed 002, space reporting with a probabilistic data structure).
@@ -182,6 +190,8 @@ public final class Store implements Closeable {
     private long nextSnapshotId;
 
     private final ReentrantLock metaLock = new ReentrantLock();
+    /** Signalled when a VDI's last in-place write in flight finishes while a snapshot waits (design note 9). */
+    private final java.util.concurrent.locks.Condition inPlaceWritesDone = metaLock.newCondition();
     private final ReentrantReadWriteLock ioGate = new ReentrantReadWriteLock();
     private final IoEpochs ioEpochs = new IoEpochs();
     private final ReentrantLock commitLock = new ReentrantLock();
@@ -222,6 +232,10 @@ public final class Store implements Closeable {
         final Map<String, Long> liveLabels = new HashMap<>();
         /** Live snapshots in this VDI's log, so listing disks does not walk every log. */
         int liveSnapshots;
+        /** Writes planned with blocks overwritten in place and not yet finished (design note 9). */
+        int inPlaceWritesInFlight;
+        /** Snapshots waiting for those writes; while any waits, writes copy instead (design note 9). */
+        int snapshotsWaiting;
 
         VdiState(VdiRecord record) {
             this.record = record;
@@ -848,9 +862,9 @@ public final class Store implements Closeable {
 
     /**
      * Takes a snapshot of VDI {@code name}: the current root is shared with a new, immutable entry in
-     * the VDI's snapshot log (O(1) whatever the disk size or history). Waits only for volume I/O in
-     * flight at this instant, so the snapshot holds every write completed before it and none after.
-     * Durable at the next commit.
+     * the VDI's snapshot log (O(1) whatever the disk size or history). Holds every write completed before
+     * it and none that starts after it. Waits only for the writes to this VDI that overwrite blocks in place
+     * and are in flight at this instant (design note 9); other I/O goes on. Durable at the next commit.
      */
     public SnapshotInfo snapshot(String name, String label) {
         long startNanos = System.nanoTime();
@@ -858,10 +872,21 @@ public final class Store implements Closeable {
             Names.checkLabel(label);
         }
         checkWritable();
-        ioGate.writeLock().lock();
         try {
             return mutate(() -> {
                 VdiState state = live(name);
+                while (state.inPlaceWritesInFlight > 0) {
+                    // Writes planned from now on copy instead of overwriting (design note 9), so this ends.
+                    state.snapshotsWaiting++;
+                    try {
+                        inPlaceWritesDone.awaitUninterruptibly();
+                    } finally {
+                        state.snapshotsWaiting--;
+                    }
+                    checkOpen();
+                    checkWritable();
+                    state = live(name);
+                }
                 String text = label == null ? "" : label;
                 if (!text.isEmpty()) {
                     requireFreeLabel(state, text);
@@ -882,7 +907,6 @@ public final class Store implements Closeable {
                 return snapshotInfo(record);
             });
         } finally {
-            ioGate.writeLock().unlock();
             signalSketchWorker();
         }
     }
@@ -1665,15 +1689,15 @@ public final class Store implements Closeable {
     /** What the write path decided for one block. */
     static final long IN_PLACE = -1;
 
+    /** What {@link #planWrite} returns when only space that a reclamation under way will free is left. */
+    static final int RETRY_AFTER_RECLAIM = -1;
+
     /**
      * Plans a write of volume blocks [first, first + count): for each block either the physical block
      * to overwrite in place, or a freshly allocated block (to be linked by {@link #link}) together
      * with the old pointer to copy partial content from. Returns how many blocks are fresh (0: all in place,
      * and there is nothing to link).
      */
-    /** What {@link #planWrite} returns when only space that a reclamation under way will free is left. */
-    static final int RETRY_AFTER_RECLAIM = -1;
-
     int planWrite(Volume volume, long firstBlock, int count, long[] targets, long[] oldBlocks, boolean[] inPlace) {
         metaLock.lock();
         int allocated = 0;
@@ -1681,20 +1705,25 @@ public final class Store implements Closeable {
         try {
             checkWritable();
             VdiState state = volume.vdi;
+            boolean snapshotWaiting = state.snapshotsWaiting > 0;
             for (int i = 0; i < count; i++) {
                 long index = firstBlock + i;
                 long exclusive = trees.lookupExclusive(state.ref.root(), state.ref.height(), index);
-                if (exclusive > 0) {
+                if (exclusive > 0 && !snapshotWaiting) {
                     targets[i] = exclusive;
                     inPlace[i] = true;
                 } else {
-                    oldBlocks[i] = exclusive == 0 ? 0
+                    // Copy-on-write; also of a block only this VDI holds while a snapshot waits (design note 9).
+                    oldBlocks[i] = exclusive == 0 ? 0 : exclusive > 0 ? exclusive
                             : Pointer.blockOf(trees.lookup(state.ref.root(), state.ref.height(), index));
                     targets[i] = space.allocate(SpaceMap.Purpose.DATA);
                     inPlace[i] = false;
                     allocated = i + 1;
                     fresh++;
                 }
+            }
+            if (fresh < count) {
+                state.inPlaceWritesInFlight++; // until inPlaceWriteDone (design note 9)
             }
             return fresh;
         } catch (RuntimeException problem) {
@@ -1711,6 +1740,21 @@ public final class Store implements Closeable {
                 return RETRY_AFTER_RECLAIM;
             }
             throw problem;
+        } finally {
+            metaLock.unlock();
+        }
+    }
+
+    /**
+     * A write whose plan overwrote blocks in place ({@link #planWrite} returned fewer fresh blocks than it
+     * planned) has finished, linking included: a snapshot of the VDI may go ahead (design note 9).
+     */
+    void inPlaceWriteDone(Volume volume) {
+        metaLock.lock();
+        try {
+            if (--volume.vdi.inPlaceWritesInFlight == 0 && volume.vdi.snapshotsWaiting > 0) {
+                inPlaceWritesDone.signalAll();
+            }
         } finally {
             metaLock.unlock();
         }

@@ -146,9 +146,15 @@ public final class Volume implements AutoCloseable {
             if (fresh == Store.RETRY_AFTER_RECLAIM) {
                 return false;
             }
-            writeBlocks(offsetBytes, source, length, firstBlock, count, targets, oldBlocks, inPlace);
-            if (fresh > 0) {
-                store.link(this, firstBlock, count, targets, inPlace);
+            try {
+                writeBlocks(offsetBytes, source, length, firstBlock, count, targets, oldBlocks, inPlace);
+                if (fresh > 0) {
+                    store.link(this, firstBlock, count, targets, inPlace);
+                }
+            } finally {
+                if (fresh < count) {
+                    store.inPlaceWriteDone(this); // a snapshot waiting for this write may go ahead
+                }
             }
             return true;
         } finally {
