@@ -101,7 +101,9 @@ import java.util.function.Function;
  *       linking included, so such a write is held whole or not at all); a snapshot waits on metaLock's
  *       condition until the count is 0, and while it waits {@link #planWrite} plans every block of that VDI
  *       as a copy, so no new in-place write can start and the wait ends. Snapshots therefore no longer wait
- *       for reads or copying writes in flight, nor stop I/O.</li>
+ *       for reads or copying writes in flight, nor stop I/O. The price: writes during a wait take fresh blocks
+ *       (the overwritten ones are freed after the next commit), as long as the in-place writes in flight take
+ *       to finish.</li>
  * </ol>
  *
  * <p>Snapshot sketches (seed 002, space reporting with a probabilistic data structure).
