@@ -266,39 +266,21 @@ public final class SpaceMap {
      * @throws IllegalStateException at a free block (the blocks before it keep their new references)
      */
     public int incrementPointers(long[] pointers, int from) {
-        long extentBlocks = geometry.extentBlocks();
-        long runStart = -1;
-        char[] extentCounters = null;
-        BitSet dirty = null;
-        int lastCounterBlock = -1;
+        CounterRun run = new CounterRun();
         for (int i = from; i < pointers.length; i++) {
             long block = pointers[i] & Pointer.BLOCK_MASK;
             if (block == 0) {
                 continue; // a hole
             }
-            long offsetInRun = block - runStart;
-            if (runStart < 0 || offsetInRun < 0 || offsetInRun >= extentBlocks) {
-                int extent = geometry.extentOf(block);
-                runStart = geometry.extentStart(extent);
-                offsetInRun = block - runStart;
-                extentCounters = counters[extent];
-                dirty = dirtyCounterBlocks[extent];
-                lastCounterBlock = -1;
-            }
-            int offset = (int) offsetInRun;
-            int count = extentCounters == null ? 0 : extentCounters[offset];
+            int offset = run.seat(block);
+            int count = run.counters == null ? 0 : run.counters[offset];
             if (count == 0) {
                 throw new IllegalStateException("increment of free block " + block);
             }
             if (count >= maxRefcount) {
                 return i;
             }
-            extentCounters[offset] = (char) (count + 1);
-            int counterBlock = offset / Layout.COUNTERS_PER_REFCOUNT_BLOCK;
-            if (counterBlock != lastCounterBlock) {
-                dirty.set(counterBlock);
-                lastCounterBlock = counterBlock;
-            }
+            run.set(offset, count + 1);
         }
         return pointers.length;
     }
@@ -312,43 +294,59 @@ public final class SpaceMap {
      * @throws IllegalStateException at a free block (the blocks before it keep their new counts)
      */
     public int decrementHoldingPointers(long[] pointers, long[] unreferenced) {
-        long extentBlocks = geometry.extentBlocks();
-        long runStart = -1;
-        char[] extentCounters = null;
-        BitSet dirty = null;
-        int lastCounterBlock = -1;
+        CounterRun run = new CounterRun();
         int found = 0;
         for (long pointer : pointers) {
             long block = pointer & Pointer.BLOCK_MASK;
             if (block == 0) {
                 continue; // a hole
             }
-            long offsetInRun = block - runStart;
-            if (runStart < 0 || offsetInRun < 0 || offsetInRun >= extentBlocks) {
-                int extent = geometry.extentOf(block);
-                runStart = geometry.extentStart(extent);
-                offsetInRun = block - runStart;
-                extentCounters = counters[extent];
-                dirty = dirtyCounterBlocks[extent];
-                lastCounterBlock = -1;
-            }
-            int offset = (int) offsetInRun;
-            int count = extentCounters == null ? 0 : extentCounters[offset];
+            int offset = run.seat(block);
+            int count = run.counters == null ? 0 : run.counters[offset];
             if (count == 0) {
                 throw new IllegalStateException("decrement of free block " + block);
             }
             if (count == 1) {
                 unreferenced[found++] = block; // held: the counter stays 1 (design note 6)
-                continue;
+            } else {
+                run.set(offset, count - 1);
             }
-            extentCounters[offset] = (char) (count - 1);
+        }
+        return found;
+    }
+
+    /**
+     * The counters of the extent the last block visited lies in, for updates of many blocks in one pass: the
+     * extent is looked up only when a block leaves it, and a counter block is marked dirty once per run.
+     */
+    private final class CounterRun {
+        private long start = -1;
+        private char[] counters;
+        private BitSet dirty;
+        private int lastCounterBlock = -1;
+
+        /** Moves to the extent of {@code block} if needed; returns the block's offset in it. */
+        int seat(long block) {
+            long offset = block - start;
+            if (start < 0 || offset < 0 || offset >= geometry.extentBlocks()) {
+                int extent = geometry.extentOf(block);
+                start = geometry.extentStart(extent);
+                offset = block - start;
+                counters = SpaceMap.this.counters[extent];
+                dirty = dirtyCounterBlocks[extent];
+                lastCounterBlock = -1;
+            }
+            return (int) offset;
+        }
+
+        void set(int offset, int count) {
+            counters[offset] = (char) count;
             int counterBlock = offset / Layout.COUNTERS_PER_REFCOUNT_BLOCK;
             if (counterBlock != lastCounterBlock) {
                 dirty.set(counterBlock);
                 lastCounterBlock = counterBlock;
             }
         }
-        return found;
     }
 
     /** Frees a block held by {@link #decrementHolding}: its counter goes from 1 to 0. */

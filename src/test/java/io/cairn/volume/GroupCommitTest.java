@@ -1,5 +1,6 @@
 package io.cairn.volume;
 
+import static io.cairn.volume.TestBlocks.pattern;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -46,14 +47,6 @@ class GroupCommitTest {
         }
         store.commit(); // left open: close would close the device
         return image;
-    }
-
-    private static ByteBuffer pattern(long block, int generation) {
-        ByteBuffer buffer = ByteBuffer.allocate(BLOCK);
-        for (int i = 0; i < BLOCK; i += 8) {
-            buffer.putLong(i, block * 1_000_003L + generation * 7919L + i);
-        }
-        return buffer;
     }
 
     private static byte[] read(Store store, String export) {

@@ -1,13 +1,13 @@
 package io.cairn.volume;
 
+import static io.cairn.volume.TestBlocks.commitAndCheckClean;
+import static io.cairn.volume.TestBlocks.pattern;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.cairn.gc.CheckReport;
-import io.cairn.gc.Checker;
 import io.cairn.io.BlockDevice;
 import io.cairn.io.ForwardingBlockDevice;
 import io.cairn.io.MemoryBlockDevice;
@@ -36,11 +36,9 @@ class ReclaimWaitsForIoTest {
     @Test
     void aBlockFreedDuringAReadIsReusedOnlyAfterTheRead() throws Exception {
         HoldingDevice device = new HoldingDevice(new MemoryBlockDevice());
-        Store store = Store.format(device, STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults());
-        store.create("vm", DISK_BYTES);
+        Store store = storeWithDisk(device);
         try (Volume volume = store.openVolume("vm")) {
-            volume.write(0, pattern(0, 1), false);
-            long snapshotId = store.snapshot("vm", null).id();
+            long snapshotId = writeBlockZeroAndSnapshot(store, volume);
             store.commit();
             long old = store.resolve(volume, 0, 1)[0];
 
@@ -101,9 +99,7 @@ class ReclaimWaitsForIoTest {
             assertEquals(old, store.resolve(volume, waited, 1)[0], "the waiting write took the block freed for it");
             assertEquals(waited + 1, filler.failedAt, "only the write after it ran out of space");
             assertEquals(StorageException.Code.NO_SPACE, ((StorageException) filler.problem.get()).code());
-            store.commit();
-            CheckReport report = Checker.check(store);
-            assertTrue(report.clean(), report::summary);
+            commitAndCheckClean(store);
         }
         store.close();
     }
@@ -111,11 +107,9 @@ class ReclaimWaitsForIoTest {
     @Test
     void commitsGoOnWhileAReclamationWaitsForIo() throws Exception {
         HoldingDevice device = new HoldingDevice(new MemoryBlockDevice());
-        Store store = Store.format(device, STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults());
-        store.create("vm", DISK_BYTES);
+        Store store = storeWithDisk(device);
         try (Volume volume = store.openVolume("vm")) {
-            volume.write(0, pattern(0, 1), false);
-            long snapshotId = store.snapshot("vm", null).id();
+            long snapshotId = writeBlockZeroAndSnapshot(store, volume);
             store.snapshot("vm", "base");
             store.commit();
             long old = store.resolve(volume, 0, 1)[0];
@@ -146,11 +140,22 @@ class ReclaimWaitsForIoTest {
             reader.join();
             committer.join();
             assertEquals(0, store.heldBlocks());
-            store.commit();
-            CheckReport report = Checker.check(store);
-            assertTrue(report.clean(), report::summary);
+            commitAndCheckClean(store);
         }
         store.close();
+    }
+
+    /** A store on {@code device} with one disk, "vm", that fills it. */
+    private static Store storeWithDisk(BlockDevice device) {
+        Store store = Store.format(device, STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults());
+        store.create("vm", DISK_BYTES);
+        return store;
+    }
+
+    /** Writes block 0 and takes a snapshot that shares it; returns the snapshot's id. */
+    private static long writeBlockZeroAndSnapshot(Store store, Volume volume) {
+        volume.write(0, pattern(0, 1), false);
+        return store.snapshot("vm", null).id();
     }
 
     /** Writes fresh blocks 1, 2, ... until a write fails; remembers which one and why. */
@@ -195,14 +200,6 @@ class ReclaimWaitsForIoTest {
                 }
             }
         }
-    }
-
-    private static ByteBuffer pattern(long block, int generation) {
-        ByteBuffer buffer = ByteBuffer.allocate(BLOCK);
-        for (int i = 0; i < BLOCK; i += 8) {
-            buffer.putLong(i, block * 1_000_003L + generation * 7919L + i);
-        }
-        return buffer;
     }
 
     /** Holds the next read of one block inside the device call until released. */

@@ -1,5 +1,8 @@
 package io.cairn.volume;
 
+import static io.cairn.volume.TestBlocks.commitAndCheckClean;
+import static io.cairn.volume.TestBlocks.pattern;
+import static io.cairn.volume.TestBlocks.read;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -7,8 +10,6 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.cairn.gc.CheckReport;
-import io.cairn.gc.Checker;
 import io.cairn.io.BlockDevice;
 import io.cairn.io.ForwardingBlockDevice;
 import io.cairn.io.MemoryBlockDevice;
@@ -34,8 +35,7 @@ class SnapshotDuringWritesTest {
     @Test
     void aSnapshotDoesNotWaitForACopyingWrite() throws Exception {
         HoldingDevice device = new HoldingDevice(new MemoryBlockDevice());
-        Store store = Store.format(device, STORE_BYTES, 256, StoreOptions.defaults());
-        store.create("vm", DISK_BYTES);
+        Store store = storeWithDisk(device);
         try (Volume volume = store.openVolume("vm")) {
             volume.write(0, pattern(0, 1), false);
             store.snapshot("vm", "before");
@@ -59,13 +59,11 @@ class SnapshotDuringWritesTest {
             writer.join();
             assertNull(problem.get());
 
-            assertArrayEquals(pattern(0, 1).array(), read(store, "vm@" + id), "the snapshot does not hold the unfinished write");
+            assertArrayEquals(pattern(0, 1).array(), read(store, "vm@" + id, 0), "the snapshot does not hold the unfinished write");
             ByteBuffer live = ByteBuffer.allocate(BLOCK);
             volume.read(0, live);
             assertArrayEquals(pattern(0, 2).array(), live.array());
-            store.commit();
-            CheckReport report = Checker.check(store);
-            assertTrue(report.clean(), report::summary);
+            commitAndCheckClean(store);
         }
         store.close();
     }
@@ -73,8 +71,7 @@ class SnapshotDuringWritesTest {
     @Test
     void aSnapshotWaitsForAnInPlaceWriteWhileLaterWritesCopy() throws Exception {
         HoldingDevice device = new HoldingDevice(new MemoryBlockDevice());
-        Store store = Store.format(device, STORE_BYTES, 256, StoreOptions.defaults());
-        store.create("vm", DISK_BYTES);
+        Store store = storeWithDisk(device);
         try (Volume volume = store.openVolume("vm")) {
             volume.write(0, pattern(0, 1), false);
             volume.write(BLOCK, pattern(1, 1), false);
@@ -113,31 +110,15 @@ class SnapshotDuringWritesTest {
             // The snapshot stays as it was: later writes to the disk copy.
             volume.write(0, pattern(0, 3), false);
             assertArrayEquals(pattern(0, 2).array(), read(store, during, 0));
-            store.commit();
-            CheckReport report = Checker.check(store);
-            assertTrue(report.clean(), report::summary);
+            commitAndCheckClean(store);
         }
         store.close();
     }
 
-    private static byte[] read(Store store, String reference) {
-        return read(store, reference, 0);
-    }
-
-    private static byte[] read(Store store, String reference, long block) {
-        try (Volume snapshot = store.openVolume(reference)) {
-            ByteBuffer buffer = ByteBuffer.allocate(BLOCK);
-            snapshot.read(block * BLOCK, buffer);
-            return buffer.array();
-        }
-    }
-
-    private static ByteBuffer pattern(long block, int generation) {
-        ByteBuffer buffer = ByteBuffer.allocate(BLOCK);
-        for (int i = 0; i < BLOCK; i += 8) {
-            buffer.putLong(i, block * 1_000_003L + generation * 7919L + i);
-        }
-        return buffer;
+    private static Store storeWithDisk(BlockDevice device) {
+        Store store = Store.format(device, STORE_BYTES, 256, StoreOptions.defaults());
+        store.create("vm", DISK_BYTES);
+        return store;
     }
 
     /** Holds the next write of one data block inside the device call until released. */
