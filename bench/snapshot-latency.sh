@@ -9,7 +9,9 @@
 #          durability continuous snapshots give, without the snapshots
 #   on     a snapshot every INTERVAL (cairn schedule STORE disk0 --every INTERVAL --keep KEEP),
 #          each committed in the background (group commits)
-# REPS rounds, the order of the modes rotating every round, every phase after a sync. Then, with fio writing
+# REPS rounds, the order of the modes rotating every round, every phase after a sync. Each phase also
+# reports the server's CPU time (user + system, /proc/PID/stat) per write fio completed: on a loaded
+# machine IOPS swing with the load, CPU per write much less. Then, with fio writing
 # and the schedule on again, CLONES clones of one snapshot, one after another, each command returning
 # once its clone is taken (--no-wait; the server commits them in the background and still measures
 # when each became durable).
@@ -122,6 +124,12 @@ fio_job() { # name seconds -> runs fio in the background, sets fio_pid
         --output-format=json --output="$1.json" >/dev/null) &
     fio_pid=$!
 }
+# CPU time the server process has used so far, in clock ticks (user + system, all its threads).
+server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+clock_ticks_per_second=$(getconf CLK_TCK)
+fio_writes() { python3 -c '
+import json, sys
+print(json.load(open(sys.argv[1]))["jobs"][0]["write"]["total_ios"])' "$work/fio/$1.json"; }
 fio_iops() { python3 -c '
 import json, sys
 job = json.load(open(sys.argv[1]))["jobs"][0]
@@ -178,9 +186,11 @@ for ((rep = 1; rep <= REPS; rep++)); do
                 flusher_pid=$!
                 ;;
         esac
+        cpu_before=$(server_cpu_ticks)
         fio_job "$mode-$rep" "$PHASE_SECONDS"
         wait "$fio_pid"
         fio_pid=
+        cpu_ticks=$(($(server_cpu_ticks) - cpu_before))
         case $mode in
             on)
                 taken=$(stop_schedule)
@@ -195,8 +205,10 @@ for ((rep = 1; rep <= REPS; rep++)); do
                 ;;
         esac
         iops=$(fio_iops "$mode-$rep")
-        echo "$mode,$rep,$iops" >>"$work/phases.csv"
-        log "rep $rep $mode: $iops IOPS$note"
+        cpu_us_per_write=$(python3 -c 'import sys; print("%.1f" % (int(sys.argv[1]) / int(sys.argv[2]) * 1e6 / int(sys.argv[3])))' \
+            "$cpu_ticks" "$clock_ticks_per_second" "$(fio_writes "$mode-$rep")")
+        echo "$mode,$rep,$iops,$cpu_us_per_write" >>"$work/phases.csv"
+        log "rep $rep $mode: $iops IOPS, server CPU $cpu_us_per_write us/write$note"
     done
 done
 admin stats "$store" --json --reset >"$work/snapshot-stats.json"
@@ -235,6 +247,7 @@ phases, snap_path, clone_path, taken, interval, keep, seconds, reps, disk, clone
 rows = list(csv.reader(open(phases)))
 runs = {mode: [float(r[2]) for r in rows if r[0] == mode] for mode in ("off", "flush", "on")}
 median = {mode: statistics.median(values) for mode, values in runs.items()}
+cpu = {mode: [float(r[3]) for r in rows if r[0] == mode] for mode in ("off", "flush", "on")}
 snap = json.load(open(snap_path))
 clone = json.load(open(clone_path))
 def ms(n):
@@ -248,16 +261,18 @@ print()
 print("fio randwrite 4K QD16 (nbd engine, no flushes), disk %s, %s phases of %s s; snapshot every %s, keep %s"
       % (disk, reps, seconds, interval, keep))
 print()
-print("| fio IOPS | runs | median |")
-print("|---|---|---:|")
+print("| fio IOPS | runs | median | server CPU per write (median) |")
+print("|---|---|---:|---:|")
 titles = {"off": "no snapshots, no flushes", "flush": "a FLUSH every %s" % interval,
           "on": "a snapshot every %s" % interval}
 for mode in ("off", "flush", "on"):
-    print("| %s | %s | %.0f |" % (titles[mode], " ".join("%.0f" % v for v in runs[mode]), median[mode]))
+    print("| %s | %s | %.0f | %.1f us |" % (titles[mode], " ".join("%.0f" % v for v in runs[mode]), median[mode],
+                                          statistics.median(cpu[mode])))
 print()
 for base in ("flush", "off"):
     ratio = median["on"] / median[base]
     print("snapshots / %s: %.3f (cost %.1f%%)" % (titles[base], ratio, (1 - ratio) * 100))
+print("server CPU per write, snapshots / %s: %.2f" % (titles["flush"], statistics.median(cpu["on"]) / statistics.median(cpu["flush"])))
 print("%s snapshots taken" % taken)
 print()
 print("| at the server | count | p50 | p90 | p99 | p99.9 | max |")

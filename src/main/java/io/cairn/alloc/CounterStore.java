@@ -1,5 +1,7 @@
 package io.cairn.alloc;
 
+import io.cairn.format.Pointer;
+
 import java.util.BitSet;
 
 /**
@@ -17,6 +19,43 @@ interface CounterStore {
 
     /** Removes a reference; the new count. */
     int decrement(long block);
+
+    /** Removes a reference unless it is the last: a counter at 1 stays 1 (the block is then held); the references left. */
+    int decrementHolding(long block);
+
+    /**
+     * {@link #increment} for the block of every pointer in {@code pointers[from..]} that is not a hole; stops
+     * at the first saturated counter, unchanged, and returns its index ({@code pointers.length} when all are done).
+     */
+    default int incrementPointers(long[] pointers, int from, int maxRefcount) {
+        for (int i = from; i < pointers.length; i++) {
+            long block = pointers[i] & Pointer.BLOCK_MASK;
+            if (block == 0) {
+                continue; // a hole
+            }
+            try {
+                increment(block, maxRefcount);
+            } catch (RefcountSaturatedException saturated) {
+                return i;
+            }
+        }
+        return pointers.length;
+    }
+
+    /**
+     * {@link #decrementHolding} for the block of every pointer in {@code pointers} that is not a hole; the
+     * blocks now held go to {@code unreferenced}; returns how many.
+     */
+    default int decrementHoldingPointers(long[] pointers, long[] unreferenced) {
+        int found = 0;
+        for (long pointer : pointers) {
+            long block = pointer & Pointer.BLOCK_MASK;
+            if (block != 0 && decrementHolding(block) == 0) {
+                unreferenced[found++] = block;
+            }
+        }
+        return found;
+    }
 
     /** Sets a counter outright; the old value. */
     int set(long block, int count);

@@ -1,6 +1,7 @@
 package io.cairn.alloc;
 
 import io.cairn.format.Layout;
+import io.cairn.format.Pointer;
 import io.cairn.format.StoreGeometry;
 
 import java.util.BitSet;
@@ -70,6 +71,98 @@ final class LocalCounters implements CounterStore {
             freeBlocks[geometry.extentOf(block)]++;
         }
         return count - 1;
+    }
+
+    @Override
+    public int decrementHolding(long block) {
+        int count = count(block);
+        if (count == 0) {
+            throw new IllegalStateException("decrement of free block " + block);
+        }
+        if (count > 1) {
+            store(block, count - 1);
+        }
+        return count - 1;
+    }
+
+    /** One pass: the extent and its dirty bits are looked up once per run of blocks in the same extent. */
+    @Override
+    public int incrementPointers(long[] pointers, int from, int maxRefcount) {
+        CounterRun run = new CounterRun();
+        for (int i = from; i < pointers.length; i++) {
+            long block = pointers[i] & Pointer.BLOCK_MASK;
+            if (block == 0) {
+                continue; // a hole
+            }
+            int offset = run.seat(block);
+            int count = run.counters == null ? 0 : run.counters[offset];
+            if (count == 0) {
+                throw new IllegalStateException("increment of free block " + block);
+            }
+            if (count >= maxRefcount) {
+                return i;
+            }
+            run.set(offset, count + 1);
+        }
+        return pointers.length;
+    }
+
+    /** One pass, as {@link #incrementPointers}. */
+    @Override
+    public int decrementHoldingPointers(long[] pointers, long[] unreferenced) {
+        CounterRun run = new CounterRun();
+        int found = 0;
+        for (long pointer : pointers) {
+            long block = pointer & Pointer.BLOCK_MASK;
+            if (block == 0) {
+                continue; // a hole
+            }
+            int offset = run.seat(block);
+            int count = run.counters == null ? 0 : run.counters[offset];
+            if (count == 0) {
+                throw new IllegalStateException("decrement of free block " + block);
+            }
+            if (count == 1) {
+                unreferenced[found++] = block; // held: the counter stays 1
+            } else {
+                run.set(offset, count - 1);
+            }
+        }
+        return found;
+    }
+
+    /**
+     * The counters of the extent the last block visited lies in, for updates of many blocks in one pass: the
+     * extent is looked up only when a block leaves it, and a counter block is marked dirty once per run.
+     */
+    private final class CounterRun {
+        private long start = -1;
+        private char[] counters;
+        private BitSet dirty;
+        private int lastCounterBlock = -1;
+
+        /** Moves to the extent of {@code block} if needed; returns the block's offset in it. */
+        int seat(long block) {
+            long offset = block - start;
+            if (start < 0 || offset < 0 || offset >= geometry.extentBlocks()) {
+                int extent = geometry.extentOf(block);
+                start = geometry.extentStart(extent);
+                offset = block - start;
+                counters = LocalCounters.this.counters[extent];
+                dirty = LocalCounters.this.dirty[extent];
+                lastCounterBlock = -1;
+            }
+            return (int) offset;
+        }
+
+        void set(int offset, int count) {
+            counters[offset] = (char) count;
+            int counterBlock = offset / Layout.COUNTERS_PER_REFCOUNT_BLOCK;
+            if (counterBlock != lastCounterBlock) {
+                dirty.set(counterBlock);
+                lastCounterBlock = counterBlock;
+            }
+        }
     }
 
     @Override

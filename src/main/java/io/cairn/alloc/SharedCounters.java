@@ -410,6 +410,28 @@ public final class SharedCounters implements CounterStore, AutoCloseable {
         }
     }
 
+    /** Removes a reference unless it is the last (a counter at 1 stays 1: the block is held); the references left. */
+    @Override
+    public int decrementHolding(long block) {
+        checkBlock(block);
+        long offset = wordOffset(block);
+        int shift = shift(block);
+        while (true) {
+            long word = (long) WORD.getVolatile(map, offset);
+            int count = (int) ((word >>> shift) & LANE_MASK);
+            if (count == 0) {
+                throw new IllegalStateException("decrement of free block " + block);
+            }
+            if (count == 1) {
+                return 0;
+            }
+            if (WORD.compareAndSet(map, offset, word, word - (1L << shift))) {
+                markDirty(block);
+                return count - 1;
+            }
+        }
+    }
+
     /**
      * Sets a counter outright (building the file, the checker's repair, the garbage collector's sweep)
      * and keeps the extent's free count in step; returns the old value.

@@ -3,6 +3,7 @@ package io.cairn.alloc;
 import io.cairn.format.BlockHeader;
 import io.cairn.format.ExtentRecord;
 import io.cairn.format.Layout;
+import io.cairn.format.Pointer;
 import io.cairn.format.RefcountBlockCodec;
 import io.cairn.format.StoreGeometry;
 import io.cairn.io.BlockDevice;
@@ -32,6 +33,13 @@ import java.util.List;
  *       that is durable is remembered per counter block. A slot found at open with a generation above
  *       the superblock's was written by a commit that never finished: its counter block is marked
  *       dirty so the next commit overwrites it before any later generation could make it look valid.</li>
+ *   <li>A block that loses its last reference may still be read or written by volume I/O that looked its
+ *       address up earlier. Such a block is <em>held</em> ({@link #decrementHolding}): its counter stays at
+ *       1 with no reference behind it, so it is not free (not counted free, not allocatable) until the store
+ *       knows that no such I/O is left and gives it back ({@link #freeHeld}). Every total and check here sees
+ *       a held block as an allocated block with count 1; the store gives every held block back before any
+ *       commit can capture the counters (io.cairn.volume.Store design note 3), so no counter written to the
+ *       device is ever in that state.</li>
  *   <li>Not thread-safe: the store calls it under its metadata lock.</li>
  *   <li>Shared mode (several node processes serving one store on one host, docs/CLUSTER.md): the counters,
  *       free counts, dirty bits and durable slots live in {@link SharedCounters}, changed by CAS, and the
@@ -49,8 +57,18 @@ public final class SpaceMap {
         METADATA, DATA
     }
 
-    /** A counter block image ready to be written by a commit. */
-    public record CounterWrite(int extent, int counterBlock, int slot, long blockNumber, ByteBuffer image) {
+    /**
+     * A counter block for a commit to write: a copy of its counters, taken under the store's lock, encoded by
+     * {@link #image()} afterwards without it; {@code counters} is null for the zeroed other slot of a counter
+     * block never written before ({@code slot} -1).
+     */
+    public record CounterWrite(int extent, int counterBlock, int slot, long blockNumber, char[] counters, long generation) {
+
+        /** The sealed block image to write at {@link #blockNumber}. */
+        public ByteBuffer image() {
+            return counters == null ? BlockHeader.newImage()
+                    : RefcountBlockCodec.encode(counters, 0, blockNumber, generation, slot);
+        }
     }
 
     private final StoreGeometry geometry;
@@ -270,6 +288,48 @@ public final class SpaceMap {
             freeByType[extents[geometry.extentOf(block)].type().ordinal()]++;
         }
         return count;
+    }
+
+    /**
+     * Removes a reference like {@link #decrement}, but a block losing its last one stays allocated with
+     * its counter at 1 (design note 6). Returns the references left; 0 means the caller now holds the
+     * block and must give it back with {@link #freeHeld}.
+     */
+    public int decrementHolding(long block) {
+        return counters.decrementHolding(block);
+    }
+
+    /**
+     * Adds a reference to the block of every pointer in {@code pointers[from..]} that is not a hole, as
+     * {@link #increment} would one by one (a node copied for copy-on-write shares all its children, up to 512),
+     * in one pass. Stops at the first block whose counter is saturated, without changing it, and returns its
+     * index (the caller copies that block instead and goes on after it); returns {@code pointers.length} when
+     * all are done.
+     *
+     * @throws IllegalStateException at a free block (the blocks before it keep their new references)
+     */
+    public int incrementPointers(long[] pointers, int from) {
+        return counters.incrementPointers(pointers, from, maxRefcount);
+    }
+
+    /**
+     * Removes a reference from the block of every pointer in {@code pointers} that is not a hole, as
+     * {@link #decrementHolding} would one by one (a freed node releases all its children). Blocks that lose
+     * their last reference stay held (counter 1) and are written to {@code unreferenced}, which must have room
+     * for {@code pointers.length}; returns how many were written there.
+     *
+     * @throws IllegalStateException at a free block (the blocks before it keep their new counts)
+     */
+    public int decrementHoldingPointers(long[] pointers, long[] unreferenced) {
+        return counters.decrementHoldingPointers(pointers, unreferenced);
+    }
+
+    /** Frees a block held by {@link #decrementHolding}: its counter goes from 1 to 0. */
+    public void freeHeld(long block) {
+        if (count(block) != 1) {
+            throw new IllegalStateException("block " + block + " is not held: its counter is " + count(block));
+        }
+        decrement(block); // nothing references a held block, so nobody can change its counter meanwhile
     }
 
     /**
@@ -520,16 +580,15 @@ public final class SpaceMap {
     }
 
     /**
-     * Captures every dirty counter block as an image stamped {@code generation}, for the slot that is
-     * not durable. A counter block never written before (fresh extent) also gets its other slot
-     * zeroed so no stale image can ever be taken for it. Shared mode: every held extent of the host.
+     * Captures every dirty counter block (a copy of its counters, encoded later) stamped {@code generation},
+     * for the slot that is not durable. A counter block never written before (fresh extent) also gets its
+     * other slot zeroed so no stale image can ever be taken for it. Shared mode: every held extent of the host.
      */
     public List<CounterWrite> captureDirty(long generation) {
         if (shared != null) {
             shared.raiseHighestGeneration(generation);
         }
         List<CounterWrite> writes = new ArrayList<>();
-        char[] image = new char[Layout.COUNTERS_PER_REFCOUNT_BLOCK];
         for (int extent = 0; extent < extents.length; extent++) {
             if (!isHeld(extent)) {
                 continue;
@@ -541,12 +600,12 @@ public final class SpaceMap {
                 long block = geometry.counterSlotBlock(extent, i, slot);
                 int first = i * Layout.COUNTERS_PER_REFCOUNT_BLOCK;
                 int covered = Math.min(Layout.COUNTERS_PER_REFCOUNT_BLOCK, geometry.extentBlocks() - first);
-                java.util.Arrays.fill(image, covered, image.length, (char) 0);
-                counters.copyInto(geometry.extentStart(extent) + first, covered, image, 0);
-                writes.add(new CounterWrite(extent, i, slot, block, RefcountBlockCodec.encode(image, 0, block, generation, slot)));
+                char[] copy = new char[covered];
+                counters.copyInto(geometry.extentStart(extent) + first, covered, copy, 0);
+                writes.add(new CounterWrite(extent, i, slot, block, copy, generation));
                 if (durable < 0) {
                     long other = geometry.counterSlotBlock(extent, i, 1 - slot);
-                    writes.add(new CounterWrite(extent, i, -1, other, BlockHeader.newImage()));
+                    writes.add(new CounterWrite(extent, i, -1, other, null, generation));
                 }
             }
         }

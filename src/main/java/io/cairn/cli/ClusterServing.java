@@ -23,7 +23,7 @@ import java.util.Map;
 
 /**
  * {@code serve --cluster ZK --node NAME}: the store opened shared with the other node processes of the host
- * (Store design note 8), this node's membership in ZooKeeper, its admin socket among the nodes', and the
+ * (Store design note 10), this node's membership in ZooKeeper, its admin socket among the nodes', and the
  * disks it holds ({@link ClusterNode}).
  */
 final class ClusterServing implements AutoCloseable {

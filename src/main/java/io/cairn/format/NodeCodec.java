@@ -24,17 +24,30 @@ public final class NodeCodec {
 
     /** Encodes {@code pointers} (512 in-memory pointers, lanes zero) as a sealed block image. */
     public static ByteBuffer encode(long[] pointers, long blockNumber, long generation, int level) {
+        ByteBuffer image = BlockHeader.newImage();
+        encodeInto(pointers, blockNumber, generation, level, image);
+        return image;
+    }
+
+    /**
+     * Like {@link #encode}, into {@code image}: bytes [0, 4096) of it from index 0 (a slice of a larger
+     * buffer, so that adjacent nodes go to the device in one write), whatever its position.
+     */
+    public static void encodeInto(long[] pointers, long blockNumber, long generation, int level, ByteBuffer image) {
+        if (image.capacity() < Layout.BLOCK_BYTES) {
+            throw new IllegalArgumentException("a node image needs " + Layout.BLOCK_BYTES + " bytes, got " + image.capacity());
+        }
+        image.order(ByteOrder.LITTLE_ENDIAN);
         if (pointers.length != Layout.POINTERS_PER_NODE) {
             throw new IllegalArgumentException("a node has 512 pointers, got " + pointers.length);
         }
-        ByteBuffer header = BlockHeader.newImage();
+        ByteBuffer header = newHeader();
         header.putInt(Layout.HEADER_MAGIC, Layout.MAGIC_NODE);
         header.putLong(Layout.HEADER_BLOCK_NUMBER, blockNumber);
         header.putLong(Layout.HEADER_GENERATION, generation);
         header.putShort(Layout.HEADER_AUX, (short) level);
         header.putShort(Layout.HEADER_VERSION, (short) Layout.FORMAT_VERSION);
 
-        ByteBuffer image = BlockHeader.newImage();
         for (int i = 0; i < Layout.POINTERS_PER_NODE; i++) {
             long pointer = pointers[i];
             if ((pointer & (LANE_MASK | RESERVED_MASK)) != 0) {
@@ -51,7 +64,6 @@ public final class NodeCodec {
             long value = image.getLong(entry * 8) & ~LANE_MASK;
             image.putLong(entry * 8, value | ((long) ((crc >>> (8 * i)) & 0xFF) << LANE_SHIFT));
         }
-        return image;
     }
 
     /**
@@ -62,7 +74,7 @@ public final class NodeCodec {
      */
     public static long[] decode(ByteBuffer image, long blockNumber, int expectedLevel) {
         image.order(ByteOrder.LITTLE_ENDIAN);
-        ByteBuffer header = BlockHeader.newImage();
+        ByteBuffer header = newHeader();
         long[] pointers = new long[Layout.POINTERS_PER_NODE];
         for (int i = 0; i < Layout.POINTERS_PER_NODE; i++) {
             long entry = image.getLong(i * 8);
@@ -121,16 +133,27 @@ public final class NodeCodec {
         return generation;
     }
 
-    /** CRC32C of the image with the lanes of entries 4..7 (the CRC bytes) taken as zero. */
+    /** A node header as gathered from the lanes of entries 0..31 (the node carries no header block). */
+    private static ByteBuffer newHeader() {
+        return ByteBuffer.allocate(Layout.HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /**
+     * CRC32C of the image with the lanes of entries 4..7 (the CRC bytes) taken as zero: the bytes before and
+     * after those four entries straight from the image, the four entries from a 32-byte copy with the lanes
+     * cleared (no copy of the whole block: nodes are encoded and decoded on every leaf copy and cache miss).
+     */
     private static int crcWithCrcLanesZero(ByteBuffer image) {
-        ByteBuffer copy = ByteBuffer.allocate(Layout.BLOCK_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-        copy.put(0, image, 0, Layout.BLOCK_BYTES);
+        int crcStart = Layout.HEADER_CRC * 8;
+        int crcEnd = (Layout.HEADER_CRC + 4) * 8;
+        ByteBuffer lanes = ByteBuffer.allocate(crcEnd - crcStart).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < 4; i++) {
-            int entry = Layout.HEADER_CRC + i;
-            copy.putLong(entry * 8, copy.getLong(entry * 8) & ~LANE_MASK);
+            lanes.putLong(i * 8, image.getLong(crcStart + i * 8) & ~LANE_MASK);
         }
         java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-        crc.update(copy);
+        crc.update(image.slice(0, crcStart));
+        crc.update(lanes);
+        crc.update(image.slice(crcEnd, Layout.BLOCK_BYTES - crcEnd));
         return (int) crc.getValue();
     }
 }

@@ -9,8 +9,8 @@ import io.cairn.format.Pointer;
 import io.cairn.io.BlockDevice;
 
 import java.nio.ByteBuffer;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -32,6 +32,11 @@ import java.util.Map;
  *   <li>Increments are applied at once. Decrements are queued as {@link Release}s and applied only
  *       after the commit that removed the reference is durable, so a counter in memory is never below
  *       the durable one and a block is never reused while a durable pointer names it.</li>
+ *   <li>A block whose last reference is removed by {@link #applyReleases} is not freed there: it is
+ *       <em>held</em> (counter left at 1, see SpaceMap's design notes) until the store calls
+ *       {@link #freeHeld}, once no volume I/O that may still read or write it is in flight. A freed node
+ *       still releases its children at once (its image is in memory or on the device, which nothing
+ *       overwrites while the block is held).</li>
  *   <li>Sharing a block whose counter is saturated copies it instead (a data block or table page is
  *       copied; a node is copied with its children shared in turn).</li>
  *   <li>Not thread-safe: the store calls it under its metadata lock.</li>
@@ -43,8 +48,13 @@ public final class TreeSpace {
     private final SpaceMap space;
     private final NodeCache cache;
     private long generation;
-    private final Map<Long, Node> dirtyNodes = new LinkedHashMap<>();
+    private Map<Long, Node> dirtyNodes = new LinkedHashMap<>();
     private List<Release> releases = new ArrayList<>();
+    /** Blocks that lost their last reference and are held (design note 5); {@link #heldCount} entries. */
+    private long[] held = new long[64];
+    private int heldCount;
+    /** The targets of one freed leaf that lost their last reference ({@link #applyReleases}). */
+    private final long[] unreferencedScratch = new long[Layout.POINTERS_PER_NODE];
 
     public TreeSpace(BlockDevice device, SpaceMap space, NodeCache cache, long openGeneration) {
         this.device = device;
@@ -325,12 +335,24 @@ public final class TreeSpace {
             return copy;
         }
         long[] pointers = cache.get(block, level).pointers.clone();
+        shareChildren(pointers, level - 1, leafKind);
+        return freshNode(level, pointers).block;
+    }
+
+    /**
+     * Adds a reference to every child named in {@code pointers} (a copy of a node's pointers), copying the
+     * children whose counter is saturated (design note 4), and marks every pointer read-only: they now name
+     * shared blocks. The counters are updated in one pass ({@link SpaceMap#incrementPointers}).
+     */
+    private void shareChildren(long[] pointers, int childLevel, LeafKind leafKind) {
+        for (int i = space.incrementPointers(pointers, 0); i < pointers.length; i = space.incrementPointers(pointers, i + 1)) {
+            pointers[i] = copyOf(Pointer.blockOf(pointers[i]), childLevel, leafKind); // saturated: a copy instead
+        }
         for (int i = 0; i < pointers.length; i++) {
             if (!Pointer.isHole(pointers[i])) {
-                pointers[i] = Pointer.readOnly(share(Pointer.blockOf(pointers[i]), level - 1, leafKind));
+                pointers[i] = Pointer.readOnly(pointers[i]);
             }
         }
-        return freshNode(level, pointers).block;
     }
 
     /**
@@ -435,11 +457,7 @@ public final class TreeSpace {
         if (count == 1) {
             releases.add(new Release(block, level, leafKind, true));
         } else {
-            for (int i = 0; i < pointers.length; i++) {
-                if (!Pointer.isHole(pointers[i])) {
-                    pointers[i] = Pointer.readOnly(share(Pointer.blockOf(pointers[i]), level - 1, leafKind));
-                }
-            }
+            shareChildren(pointers, level - 1, leafKind);
             releases.add(new Release(block, level, leafKind, false));
         }
         return freshNode(level, pointers);
@@ -447,66 +465,141 @@ public final class TreeSpace {
 
     // ---------------------------------------------------------------- commit
 
-    /** A node image to write at commit. */
-    public record NodeWrite(Node node, ByteBuffer image) {
-    }
-
     /**
-     * Closes the open transaction: encodes its dirty nodes and hands over its releases; the next
-     * transaction (generation + 1) opens. Every node of the closed one is immutable from now on.
+     * Closes the open transaction: hands over its dirty nodes and its releases; the next transaction
+     * (generation + 1) opens. Every node of the closed one is immutable from now on (design note 1: a node
+     * changes in place only in the transaction that created it), so the caller may encode and write them
+     * ({@link Capture#writeNodes}) without the metadata lock.
      */
     public Capture closeTransaction() {
-        List<NodeWrite> writes = new ArrayList<>(dirtyNodes.size());
-        for (Node node : dirtyNodes.values()) {
-            writes.add(new NodeWrite(node, NodeCodec.encode(node.pointers, node.block, generation, node.level)));
-        }
-        dirtyNodes.clear();
+        List<Node> nodes = new ArrayList<>(dirtyNodes.values());
+        dirtyNodes = new LinkedHashMap<>(); // not clear(): that costs the largest table the map ever grew to
         List<Release> closed = releases;
         releases = new ArrayList<>();
         long closedGeneration = generation;
         generation++;
-        return new Capture(closedGeneration, writes, closed);
+        return new Capture(closedGeneration, nodes, closed);
     }
 
-    public record Capture(long generation, List<NodeWrite> nodeWrites, List<Release> releases) {
+    public record Capture(long generation, List<Node> nodes, List<Release> releases) {
+
+        /** Nodes written by one device call at most (256 KiB). */
+        static final int MAX_RUN_NODES = 64;
+
+        /**
+         * Encodes the closed transaction's nodes and writes them to {@code device}, in block order, nodes at
+         * consecutive blocks in one write of up to {@link #MAX_RUN_NODES} (copies made by copy-on-write are
+         * allocated next to each other, so a commit writes a few runs rather than hundreds of single blocks).
+         * Needs no lock (see {@link #closeTransaction}); the order of writes before the commit's flush does
+         * not matter (note 2).
+         */
+        public void writeNodes(BlockDevice device) {
+            Node[] sorted = nodes.toArray(new Node[0]);
+            java.util.Arrays.sort(sorted, java.util.Comparator.comparingLong(node -> node.block));
+            ByteBuffer run = null;
+            for (int start = 0; start < sorted.length; ) {
+                int end = start + 1;
+                while (end < sorted.length && end - start < MAX_RUN_NODES && sorted[end].block == sorted[end - 1].block + 1) {
+                    end++;
+                }
+                int bytes = (end - start) * Layout.BLOCK_BYTES;
+                if (run == null) { // no run is longer than this
+                    run = ByteBuffer.allocate(Math.min(MAX_RUN_NODES, sorted.length) * Layout.BLOCK_BYTES);
+                }
+                run.clear(); // the previous write left position and limit behind
+                for (int i = start; i < end; i++) {
+                    Node node = sorted[i];
+                    NodeCodec.encodeInto(node.pointers, node.block, generation, node.level,
+                            run.slice((i - start) * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES));
+                }
+                device.write(sorted[start].block * Layout.BLOCK_BYTES, run.limit(bytes));
+                start = end;
+            }
+        }
     }
 
     /** The nodes of a capture reached the device: the cache may evict them now. */
     public static void markWritten(Capture capture) {
-        for (NodeWrite write : capture.nodeWrites()) {
-            write.node().dirty = false;
+        for (Node node : capture.nodes()) {
+            node.dirty = false;
         }
     }
 
     /**
-     * Applies releases whose removal is durable, freeing blocks whose count reaches 0 and
-     * releasing the children of freed nodes in turn. Processes at most {@code budget} decrements
-     * and puts the rest back into {@code pending}; returns the number of blocks freed.
+     * Applies releases whose removal is durable. A block whose count reaches 0 is held, not freed
+     * (design note 5), and a freed node releases its children in turn. Processes at most {@code budget}
+     * decrements and puts the rest back into {@code pending}; returns the number of blocks that lost their
+     * last reference.
      */
     public long applyReleases(Deque<Release> pending, int budget) {
-        long freed = 0;
+        long unreferenced = 0;
         for (int done = 0; done < budget && !pending.isEmpty(); done++) {
             Release release = pending.pop();
-            if (space.decrement(release.block()) != 0) {
+            if (space.decrementHolding(release.block()) != 0) {
                 continue;
             }
-            freed++;
+            unreferenced++;
+            boolean data = false;
             if (release.level() >= 1) {
                 if (!release.moved()) {
                     Node node = cache.get(release.block(), release.level());
-                    for (long pointer : node.pointers) {
-                        if (!Pointer.isHole(pointer)) {
-                            pending.push(new Release(Pointer.blockOf(pointer), release.level() - 1,
-                                    release.leafKind(), false));
+                    if (release.level() == 1) {
+                        // A freed leaf: its targets have no children, so they are released here in one pass
+                        // rather than queued one by one (a leaf copied by copy-on-write has up to 512).
+                        int freedTargets = space.decrementHoldingPointers(node.pointers, unreferencedScratch);
+                        boolean targetsData = release.leafKind() == LeafKind.DATA;
+                        for (int i = 0; i < freedTargets; i++) {
+                            hold(unreferencedScratch[i], targetsData);
+                        }
+                        unreferenced += freedTargets;
+                        done += Layout.POINTERS_PER_NODE - 1; // the budget counts decrements, up to 512 here
+                    } else {
+                        for (long pointer : node.pointers) {
+                            if (!Pointer.isHole(pointer)) {
+                                pending.push(new Release(Pointer.blockOf(pointer), release.level() - 1,
+                                        release.leafKind(), false));
+                            }
                         }
                     }
                 }
                 cache.forget(release.block());
-            } else if (release.leafKind() == LeafKind.DATA) {
-                device.discard(release.block() * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES);
+            } else {
+                data = release.leafKind() == LeafKind.DATA;
+            }
+            hold(release.block(), data);
+        }
+        return unreferenced;
+    }
+
+    private void hold(long block, boolean data) {
+        if (heldCount == held.length) {
+            held = Arrays.copyOf(held, held.length * 2);
+        }
+        // Block numbers fit in 48 bits (Pointer.BLOCK_MASK): the low bit says "data, discard when freed".
+        held[heldCount++] = block << 1 | (data ? 1 : 0);
+    }
+
+    /** Blocks held since they lost their last reference, not yet freed (design note 5). */
+    public int heldCount() {
+        return heldCount;
+    }
+
+    /**
+     * Frees every held block (design note 5): the caller knows no volume I/O can touch them any more.
+     * Data blocks are discarded on the device now, not before: a read still in flight must see their content.
+     */
+    public void freeHeld() {
+        for (int i = 0; i < heldCount; i++) {
+            long block = held[i] >>> 1;
+            space.freeHeld(block);
+            if ((held[i] & 1) != 0) {
+                device.discard(block * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES);
             }
         }
-        return freed;
+        heldCount = 0;
+        if (held.length > 4096) {
+            held = new long[64]; // a large reclamation does not keep its array
+        }
     }
 
     /**
@@ -524,9 +617,5 @@ public final class TreeSpace {
 
     public static ByteBuffer emptyImage() {
         return BlockHeader.newImage();
-    }
-
-    public static Deque<Release> queueOf(List<Release> releases) {
-        return new ArrayDeque<>(releases);
     }
 }

@@ -3,6 +3,8 @@ package io.cairn.volume;
 /**
  * Commits a store on request, in its own thread, so that a caller that does not need to wait for
  * durability (a scheduled snapshot, {@code cairn snapshot --no-wait}) still gets it within one commit.
+ * The store runs its reclamation the same way (Store design note 8): any store task that a burst of
+ * requests may share.
  *
  * <ol>
  *   <li>Requests that arrive while a commit runs are served by one more commit: a burst of requests costs
@@ -75,7 +77,7 @@ final class BackgroundCommitter {
             } catch (RuntimeException problem) {
                 // The change stays in memory and the next commit (a FLUSH, another request, close) retries it;
                 // a store that failed has said why and is read-only.
-                LOG.log(System.Logger.Level.WARNING, "background commit failed: " + problem.getMessage());
+                LOG.log(System.Logger.Level.WARNING, threadName + ": " + problem.getMessage());
             }
         }
     }

@@ -50,13 +50,29 @@ import java.util.function.Function;
  *   <li>Data is written before any pointer to it is installed (allocate, write, then link), and in
  *       place only where the whole path to it is exclusive to the VDI ({@link TreeSpace#lookupExclusive}),
  *       so snapshots never change.</li>
- *   <li>Reference removals are applied after the commit that made them durable; freed blocks are
- *       handed out again only after every I/O that could still touch them has finished (the I/O gate).</li>
+ *   <li>Reference removals are applied after the commit that made them durable, in short batches under
+ *       metaLock ({@link #reclaim}); volume I/O is not stopped for them. A block whose count reaches 0 is
+ *       <em>held</em> (its counter stays 1, see SpaceMap design note 6) and handed out again only after
+ *       every volume I/O that was in flight when it lost its last reference has finished: volume reads and
+ *       in-place writes touch data blocks on the device outside metaLock, with addresses they looked up
+ *       earlier. Every volume I/O registers in the current I/O epoch ({@link IoEpochs}) before it looks up
+ *       or plans an address and leaves after its last device call; the reclaimer advances the epoch and
+ *       waits until the old one is empty, then frees the held blocks (and only then discards data blocks,
+ *       which a read in flight must still see). An I/O that registers later looks its addresses up after
+ *       the blocks lost their last reference, so it cannot name them. Why the invariants of DESIGN §4 and
+ *       FORMAT §11 hold: no durable pointer names a free block (a block is freed later than before, never
+ *       earlier); a counter in memory is never below the durable references (held blocks count 1, above
+ *       their 0 references); a freed block is not reused while any I/O can touch it (the epoch wait); the
+ *       checker, the garbage collector and space inspections take reclaimLock and finish every reclamation
+ *       first, so they never see a held block or a removal not yet applied; GC pins are references like any
+ *       other and are released by the same path; the on-disk rules are untouched.</li>
  *   <li>Threads: any number of threads read and write volumes. {@code metaLock} guards every
  *       in-memory structure and is held only for in-memory work (and node-cache misses);
- *       {@code ioGate} is held shared by every volume I/O and exclusively by snapshots and by the
- *       reclamation of freed blocks, which therefore see no I/O in flight; {@code commitLock}
- *       orders commits. Lock order: commitLock, ioGate, stripe locks, metaLock.</li>
+ *       {@code ioGate} is held shared by every volume I/O and exclusively by inspections, which therefore
+ *       see no I/O in flight (snapshots do not take it, see note 9); {@code commitLock} orders commits; {@code reclaimLock} orders
+ *       reclamations, which wait for the I/O epoch under it, never under metaLock or the gate, which the
+ *       I/O they wait for may need (an inspection holds the gate exclusively: no I/O is in flight then, and
+ *       there is nothing to wait for). Lock order: commitLock, reclaimLock, ioGate, stripe locks, metaLock.</li>
  *   <li>Commits are grouped. Every commit gets a sequence number when it captures the transaction (under
  *       metaLock); a caller of {@link #commit()} first reads how many commits have captured (its <em>ticket</em>)
  *       and is served by any commit numbered above it, since that one captured after the caller's changes and
@@ -70,6 +86,26 @@ import java.util.function.Function;
  *       count 1) nor be freed (the pin keeps the root's count above 0, and each pinned node's parent
  *       keeps its child's). Pins count as references for the checker; if the store closes or crashes
  *       before they are released they are leaks, which the next collection gives back.</li>
+ *   <li>Reclamation runs outside commitLock, under its own reclaimLock, so the next commit never waits for
+ *       the previous one's reclamation: a commit only queues its durable removals ({@code reclaimQueue}).
+ *       {@link #commit()} then reclaims before it returns (so space freed by a deletion is free when the
+ *       caller's commit returns, as before); a background commit hands the work to the reclaim thread. A
+ *       commit may therefore capture counters while removals are still queued or blocks held: those counters
+ *       are above the durable references, so a crash then leaves leaks (DESIGN §4 allows them; {@code cairn
+ *       check --repair} or {@code cairn gc} gives them back), never a counter below its references. A write
+ *       that finds no free block while reclamation is under way does not fail: it leaves its I/O epoch, waits
+ *       for the reclamation (which may be waiting for that very I/O) and tries again ({@link #awaitReclaim}).</li>
+ *   <li>A snapshot must not share a VDI's root while a write that planned to overwrite a block in place (its
+ *       whole path exclusive, note 2) may still write it: the data would change under the snapshot. Writes
+ *       that copy do not matter: they link their fresh blocks under metaLock, so a snapshot taken before the
+ *       link simply does not hold them (the write had not completed), and their old blocks stay as they are.
+ *       So each VDI counts its in-place writes in flight ({@link #planWrite} to {@link #inPlaceWriteDone},
+ *       linking included, so such a write is held whole or not at all); a snapshot waits on metaLock's
+ *       condition until the count is 0, and while it waits {@link #planWrite} plans every block of that VDI
+ *       as a copy, so no new in-place write can start and the wait ends. Snapshots therefore no longer wait
+ *       for reads or copying writes in flight, nor stop I/O. The price: writes during a wait take fresh blocks
+ *       (the overwritten ones are freed after the next commit), as long as the in-place writes in flight take
+ *       to finish.</li>
  *   <li>Shared mode (docs/CLUSTER.md part 2): several node processes on one host serve the store file
  *       together, each through its own Store. Counters live in {@link SharedCounters}; a node writes only the
  *       VDIs it <em>holds</em> ({@link #hold}: a lease's fencing token written into the VDI record) and allocates
@@ -113,7 +149,19 @@ import java.util.function.Function;
  */
 public final class Store implements Closeable {
 
+    /**
+     * Decrements applied per hold of the metadata lock when reclaiming (design note 3): eight freed leaves'
+     * worth, well under a millisecond in memory. Between batches the reclaimer yields to waiting writers, and
+     * a yield on a loaded machine can cost a scheduler slice, so batches are not made smaller than this.
+     */
     private static final int RELEASE_BATCH = 4096;
+    /**
+     * Queued removals above which a background commit applies them itself instead of leaving them to the
+     * reclaim thread (design note 8): the queue stays bounded when reclamation falls behind.
+     */
+    private static final int RECLAIM_BACKLOG = 1 << 18;
+    /** Held blocks at which a long reclamation waits for the I/O in flight and frees them before going on. */
+    private static final int HELD_LIMIT = 1 << 16;
     private static final int STRIPES = 256;
     /**
      * Commits at close. A commit that writes only counters releases nothing, so two or three rounds
@@ -123,7 +171,7 @@ public final class Store implements Closeable {
 
     private final BlockDevice device;
     private final Closeable ownerLock;
-    /** Non-null in shared mode (design note 8). */
+    /** Non-null in shared mode (design note 10). */
     private final SharedCounters shared;
     /** Shared mode: how long a stopped process may hold the host commit lock before a waiter kills it. */
     private java.time.Duration stoppedCommitHolderGrace = java.time.Duration.ofSeconds(10);
@@ -149,6 +197,12 @@ public final class Store implements Closeable {
      * instead of at every VDI (a store may hold 100,000). Guarded by metaLock.
      */
     private final java.util.Set<VdiState> changedTrees = new java.util.HashSet<>();
+    /**
+     * For a deleted snapshot: a snapshot further back along its lineage such that every snapshot in between
+     * is deleted too (or 0), so walks to the nearest live one skip runs of deleted records ({@link #liveFrom}).
+     * Guarded by metaLock.
+     */
+    private final Map<Long, Long> deletedLineageJumps = new HashMap<>();
     /** Every VDI made as a clone (deleted ones stay), so deletions visit clones rather than every VDI. */
     private final java.util.Set<VdiState> clones = new java.util.LinkedHashSet<>();
     /** References held on live roots by a garbage collection in progress (guarded by metaLock). */
@@ -157,8 +211,15 @@ public final class Store implements Closeable {
     private long nextSnapshotId;
 
     private final ReentrantLock metaLock = new ReentrantLock();
+    /** Signalled when a VDI's last in-place write in flight finishes while a snapshot waits (design note 9). */
+    private final java.util.concurrent.locks.Condition inPlaceWritesDone = metaLock.newCondition();
     private final ReentrantReadWriteLock ioGate = new ReentrantReadWriteLock();
+    private final IoEpochs ioEpochs = new IoEpochs();
     private final ReentrantLock commitLock = new ReentrantLock();
+    /** Held by whoever applies durable removals (design note 8); no two reclamations run at once. */
+    private final ReentrantLock reclaimLock = new ReentrantLock();
+    /** Durable removals not yet applied, queued by commits (design note 8); guarded by metaLock. */
+    private final ArrayDeque<Release> reclaimQueue = new ArrayDeque<>();
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
     private volatile CorruptionException failure;
     private final List<String> damage = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -169,7 +230,8 @@ public final class Store implements Closeable {
     /** The sequence number of the last commit that finished; written under commitLock. */
     private volatile long commitsFinished;
     private final OperationLatencies latencies = new OperationLatencies();
-    private final BackgroundCommitter backgroundCommits = new BackgroundCommitter(this::commit, "cairn-commits");
+    private final BackgroundCommitter backgroundCommits = new BackgroundCommitter(this::commitInBackground, "cairn-commits");
+    private final BackgroundCommitter backgroundReclaim = new BackgroundCommitter(this::reclaim, "cairn-reclaim");
 
     /** Deltas in memory (loaded from blobs or computed), by snapshot id; used only while their base is current. */
     private final Map<Long, SketchDelta> sketchDeltas = new HashMap<>();
@@ -197,6 +259,10 @@ public final class Store implements Closeable {
         final Map<String, Long> liveLabels = new HashMap<>();
         /** Live snapshots in this VDI's log, so listing disks does not walk every log. */
         int liveSnapshots;
+        /** Writes planned with blocks overwritten in place and not yet finished (design note 9). */
+        int inPlaceWritesInFlight;
+        /** Snapshots waiting for those writes; while any waits, writes copy instead (design note 9). */
+        int snapshotsWaiting;
 
         VdiState(VdiRecord record) {
             this.id = record.id();
@@ -306,7 +372,7 @@ public final class Store implements Closeable {
 
     /**
      * Opens the store on {@code device} as node {@code node} (above 0) of the node processes of one host
-     * that serve it together (design note 8), attaching to their shared counters in {@code countersFile}
+     * that serve it together (design note 10), attaching to their shared counters in {@code countersFile}
      * (building it from the device if no other process is attached). The device must not be locked
      * exclusively; {@code ownerLock} (may be null) is released on close. A process found stopped while it
      * holds the host commit lock for longer than {@code stoppedCommitHolderGrace} is killed
@@ -556,18 +622,38 @@ public final class Store implements Closeable {
     /**
      * Makes every change so far durable (see design note 1). Cheap when nothing changed: then it only
      * flushes the device, which is what in-place data writes need. Shares a commit with the callers queued
-     * with it (design note 5): returns at once if a commit that captured after this call began has finished.
+     * with it (design note 5): commits only if no commit that captured after this call began has finished.
+     * Then applies the removals made durable so far (design note 8), so that the space a deletion frees is
+     * free when this returns. Must not be called inside a volume I/O (the reclamation waits for those).
      */
     public void commit() {
+        commitUnlessServed();
+        reclaim();
+    }
+
+    private void commitUnlessServed() {
         long ticket = commitsCaptured;
         commitLock.lock();
         try {
-            if (commitsFinished > ticket) {
-                return;
+            if (commitsFinished <= ticket) {
+                commitOnce();
             }
-            commitOnce();
         } finally {
             commitLock.unlock();
+        }
+    }
+
+    /**
+     * A commit asked for by {@link #commitSoon()}: the reclamation goes to its own thread, so the next
+     * background commit does not wait for it (design note 8), unless so many removals are queued that the
+     * reclaim thread is behind; then this thread helps, which keeps the queue bounded.
+     */
+    private void commitInBackground() {
+        commitUnlessServed();
+        if (underMeta(reclaimQueue::size) > RECLAIM_BACKLOG) {
+            reclaim();
+        } else {
+            backgroundReclaim.request();
         }
     }
 
@@ -593,18 +679,27 @@ public final class Store implements Closeable {
      * the device are exact (offline tools and the next open see no leak).
      */
     private void commitUntilSettled() {
-        boolean wrote = commitOnce();
-        for (int round = 1; wrote && round < MAX_CLOSE_COMMITS; round++) {
-            wrote = commitOnce();
+        commitLock.lock();
+        try {
+            boolean wrote = commitOnce();
+            reclaim();
+            for (int round = 1; wrote && round < MAX_CLOSE_COMMITS; round++) {
+                wrote = commitOnce();
+                reclaim();
+            }
+        } finally {
+            commitLock.unlock();
         }
     }
 
-    /** One commit; false if there was nothing to write (then it only flushed). */
+    /**
+     * One commit; false if there was nothing to write (then it only flushed). Its durable removals are queued
+     * for {@link #reclaim()} (design note 8).
+     */
     private boolean commitOnce() {
         commitLock.lock();
         try {
             checkOpen();
-            Deque<Release> released;
             try (SharedCounters.CommitLock ignored = lockHost()) {
                 if (shared != null) {
                     underMeta(() -> {
@@ -612,13 +707,8 @@ public final class Store implements Closeable {
                         return null;
                     });
                 }
-                released = commitUnderLocks();
+                return commitUnderLocks();
             }
-            if (released == null) {
-                return false;
-            }
-            reclaim(released);
-            return true;
         } finally {
             commitLock.unlock();
         }
@@ -630,10 +720,10 @@ public final class Store implements Closeable {
     }
 
     /**
-     * Under commitLock (and the host lock in shared mode, after a rebase): writes one commit and returns
-     * its durable removals, or null if there was nothing to write (then it only flushed).
+     * Under commitLock (and the host lock in shared mode, after a rebase): writes one commit and queues its
+     * durable removals; false if there was nothing to write (then it only flushed).
      */
-    private Deque<Release> commitUnderLocks() {
+    private boolean commitUnderLocks() {
         {
             long startNanos = System.nanoTime();
             long sequence;
@@ -651,14 +741,12 @@ public final class Store implements Closeable {
             if (plan == null) {
                 device.flush();
                 finished(sequence, startNanos);
-                return null;
+                return false;
             }
             for (SystemTable.PageWrite page : plan.pages) {
                 device.write(page.block() * Layout.BLOCK_BYTES, page.image().clear());
             }
-            for (TreeSpace.NodeWrite node : plan.capture.nodeWrites()) {
-                device.write(node.node().block() * Layout.BLOCK_BYTES, node.image().clear());
-            }
+            plan.capture.writeNodes(device); // outside metaLock: a closed transaction's nodes never change
             for (SpaceMap.CounterWrite counter : plan.counters) {
                 device.write(counter.blockNumber() * Layout.BLOCK_BYTES, counter.image().clear());
             }
@@ -675,17 +763,18 @@ public final class Store implements Closeable {
                 durable = plan.superblock;
                 space.markDurable(plan.counters);
                 TreeSpace.markWritten(plan.capture);
+                reclaimQueue.addAll(plan.capture.releases()); // applied by the caller or the reclaim thread (note 8)
             } finally {
                 metaLock.unlock();
             }
             finished(sequence, startNanos);
-            return TreeSpace.queueOf(plan.capture.releases());
+            return true;
         }
     }
 
     /**
      * Shared mode, under the host commit lock and metaLock: brings every record this node does not own up
-     * to the durable state another node committed since this node last committed or rebased (design note 8).
+     * to the durable state another node committed since this node last committed or rebased (design note 10).
      */
     private void rebase() {
         Superblock disk = readSuperblock(device);
@@ -818,21 +907,83 @@ public final class Store implements Closeable {
         }
     }
 
-    /** Applies durable removals in batches, each with no volume I/O in flight (design note 3). */
-    private void reclaim(Deque<Release> pending) {
-        while (!pending.isEmpty()) {
-            ioGate.writeLock().lock();
-            try {
+    /**
+     * Applies every queued durable removal (design notes 3 and 8) in short batches under the metadata lock
+     * only, then frees the blocks that lost their last reference once every volume I/O in flight when they
+     * lost it has finished. Volume I/O is never stopped: new I/O cannot find these blocks (no pointer names
+     * them), and the wait covers the I/O that looked them up before. Commits go on meanwhile.
+     */
+    private void reclaim() {
+        reclaimLock.lock();
+        try {
+            drainReclaimQueue();
+        } finally {
+            reclaimLock.unlock();
+        }
+    }
+
+    /** Under reclaimLock: applies the queued removals and frees what they leave held. */
+    private void drainReclaimQueue() {
+        if (!reclaimLock.isHeldByCurrentThread()) {
+            throw new IllegalStateException("reclamation outside the reclaim lock");
+        }
+        try {
+            while (true) {
+                boolean more;
                 metaLock.lock();
                 try {
-                    trees.applyReleases(pending, RELEASE_BATCH);
+                    trees.applyReleases(reclaimQueue, RELEASE_BATCH);
+                    more = !reclaimQueue.isEmpty();
+                } catch (CorruptionException corruption) {
+                    throw fail(corruption);
                 } finally {
                     metaLock.unlock();
                 }
-            } finally {
-                ioGate.writeLock().unlock();
+                if (!more) {
+                    break;
+                }
+                if (heldBlocks() >= HELD_LIMIT) {
+                    freeHeldBlocks(); // a long reclamation gives space back as it goes
+                }
+                if (metaLock.hasQueuedThreads()) {
+                    Thread.yield(); // let a writer waiting for the lock in before the next batch
+                }
             }
+        } finally {
+            freeHeldBlocks();
         }
+    }
+
+    /** Under reclaimLock: frees the held blocks once no volume I/O that may touch them is in flight. */
+    private void freeHeldBlocks() {
+        if (heldBlocks() == 0) {
+            return;
+        }
+        if (ioGate.getReadHoldCount() > 0) {
+            throw new IllegalStateException("a reclamation inside a volume I/O would wait for that I/O to finish");
+        }
+        if (!ioGate.isWriteLockedByCurrentThread()) {
+            ioEpochs.awaitInFlight(); // with the gate held exclusively no volume I/O is in flight at all
+        }
+        metaLock.lock();
+        try {
+            trees.freeHeld();
+        } finally {
+            metaLock.unlock();
+        }
+    }
+
+    /** Under metaLock: removals are queued or blocks held, so space may come free soon (design note 8). */
+    private boolean reclaimUnderWay() {
+        return !reclaimQueue.isEmpty() || trees.heldCount() > 0;
+    }
+
+    /**
+     * Waits for the reclamation under way (and helps it) so that the space it frees is free on return. Called
+     * by a write that found no free block, after it left its I/O epoch (design note 8).
+     */
+    void awaitReclaim() {
+        reclaim();
     }
 
     // ================================================================ administration
@@ -914,9 +1065,9 @@ public final class Store implements Closeable {
 
     /**
      * Takes a snapshot of VDI {@code name}: the current root is shared with a new, immutable entry in
-     * the VDI's snapshot log (O(1) whatever the disk size or history). Waits only for volume I/O in
-     * flight at this instant, so the snapshot holds every write completed before it and none after.
-     * Durable at the next commit.
+     * the VDI's snapshot log (O(1) whatever the disk size or history). Holds every write completed before
+     * it and none that starts after it. Waits only for the writes to this VDI that overwrite blocks in place
+     * and are in flight at this instant (design note 9); other I/O goes on. Durable at the next commit.
      */
     public SnapshotInfo snapshot(String name, String label) {
         long startNanos = System.nanoTime();
@@ -924,25 +1075,28 @@ public final class Store implements Closeable {
             Names.checkLabel(label);
         }
         checkWritable();
-        if (shared != null) {
-            try {
-                return sharedChange(true, () -> takeSnapshot(name, label, startNanos));
-            } finally {
-                signalSketchWorker();
-            }
-        }
-        ioGate.writeLock().lock();
         try {
             return mutate(() -> takeSnapshot(name, label, startNanos));
         } finally {
-            ioGate.writeLock().unlock();
             signalSketchWorker();
         }
     }
 
+    /** Under metaLock (through {@link #mutate}, or {@link #hold} for a takeover snapshot). */
     private SnapshotInfo takeSnapshot(String name, String label, long startNanos) {
-        // Under metaLock with no volume I/O in flight (the caller holds the I/O gate exclusively).
         VdiState state = writable(name);
+        while (state.inPlaceWritesInFlight > 0) {
+            // Writes planned from now on copy instead of overwriting (design note 9), so this ends.
+            state.snapshotsWaiting++;
+            try {
+                inPlaceWritesDone.awaitUninterruptibly();
+            } finally {
+                state.snapshotsWaiting--;
+            }
+            checkOpen();
+            checkWritable();
+            state = writable(name);
+        }
         String text = label == null ? "" : label;
         if (!text.isEmpty()) {
             requireFreeLabel(state, text);
@@ -1324,25 +1478,43 @@ public final class Store implements Closeable {
                 : vdis.get(record.vdiId()).record.parentSnapshotId();
     }
 
-    /** The first live snapshot from {@code snapshotId} back along the lineage (itself if live); 0 if none. */
+    /**
+     * The first live snapshot from {@code snapshotId} back along the lineage (itself if live); 0 if none.
+     * Deleted snapshots stay deleted and their predecessors never change, so each deleted snapshot walked
+     * past remembers where the walk ended ({@code deletedLineageJumps}) and the next walk jumps there:
+     * continuous snapshots leave thousands of deleted records in a log, and without the jumps every call
+     * (the sketch worker makes one per slot of a tree it walks, under metaLock) walked all of them.
+     */
     private long liveFrom(long snapshotId) {
         long id = snapshotId;
+        List<Long> walkedPast = null;
         while (id != 0) {
             SnapshotRecord record = snapshots.get(id);
             if (record == null) {
-                return 0; // the log was cut by damage
+                id = 0; // the log was cut by damage
+                break;
             }
             if (!record.deleted()) {
-                return id;
+                break;
             }
-            long before = lineagePredecessor(record);
+            if (walkedPast == null) {
+                walkedPast = new ArrayList<>();
+            }
+            walkedPast.add(id);
+            Long jump = deletedLineageJumps.get(id);
+            long before = jump != null ? jump : lineagePredecessor(record);
             if (before >= id) {
                 throw new CorruptionException(durable.snapshotTable().rootBlock(), "snapshot " + id
                         + " names snapshot " + before + " as its predecessor; predecessors are older");
             }
             id = before;
         }
-        return 0;
+        if (walkedPast != null) {
+            for (Long deleted : walkedPast) {
+                deletedLineageJumps.put(deleted, id);
+            }
+        }
+        return id;
     }
 
     /** A snapshot's base: the snapshot its delta is relative to (sketch note 1). */
@@ -1774,6 +1946,9 @@ public final class Store implements Closeable {
     /** What the write path decided for one block. */
     static final long IN_PLACE = -1;
 
+    /** What {@link #planWrite} returns when only space that a reclamation under way will free is left. */
+    static final int RETRY_AFTER_RECLAIM = -1;
+
     /**
      * Plans a write of volume blocks [first, first + count): for each block either the physical block
      * to overwrite in place, or a freshly allocated block (to be linked by {@link #link}) together
@@ -1790,20 +1965,25 @@ public final class Store implements Closeable {
             if (shared != null) {
                 checkHeld(state);
             }
+            boolean snapshotWaiting = state.snapshotsWaiting > 0;
             for (int i = 0; i < count; i++) {
                 long index = firstBlock + i;
                 long exclusive = trees.lookupExclusive(state.ref.root(), state.ref.height(), index);
-                if (exclusive > 0) {
+                if (exclusive > 0 && !snapshotWaiting) {
                     targets[i] = exclusive;
                     inPlace[i] = true;
                 } else {
-                    oldBlocks[i] = exclusive == 0 ? 0
+                    // Copy-on-write; also of a block only this VDI holds while a snapshot waits (design note 9).
+                    oldBlocks[i] = exclusive == 0 ? 0 : exclusive > 0 ? exclusive
                             : Pointer.blockOf(trees.lookup(state.ref.root(), state.ref.height(), index));
                     targets[i] = space.allocate(SpaceMap.Purpose.DATA);
                     inPlace[i] = false;
                     allocated = i + 1;
                     fresh++;
                 }
+            }
+            if (fresh < count) {
+                state.inPlaceWritesInFlight++; // until inPlaceWriteDone (design note 9)
             }
             return fresh;
         } catch (RuntimeException problem) {
@@ -1815,7 +1995,26 @@ public final class Store implements Closeable {
             if (problem instanceof CorruptionException corruption) {
                 throw fail(corruption);
             }
+            if (problem instanceof StorageException full && full.code() == StorageException.Code.NO_SPACE
+                    && reclaimUnderWay()) {
+                return RETRY_AFTER_RECLAIM;
+            }
             throw problem;
+        } finally {
+            metaLock.unlock();
+        }
+    }
+
+    /**
+     * A write whose plan overwrote blocks in place ({@link #planWrite} returned fewer fresh blocks than it
+     * planned) has finished, linking included: a snapshot of the VDI may go ahead (design note 9).
+     */
+    void inPlaceWriteDone(Volume volume) {
+        metaLock.lock();
+        try {
+            if (--volume.vdi.inPlaceWritesInFlight == 0 && volume.vdi.snapshotsWaiting > 0) {
+                inPlaceWritesDone.signalAll();
+            }
         } finally {
             metaLock.unlock();
         }
@@ -1866,8 +2065,24 @@ public final class Store implements Closeable {
         }
     }
 
-    ReentrantReadWriteLock.ReadLock ioGate() {
-        return ioGate.readLock();
+    /** Blocks that lost their last reference and wait for the volume I/O in flight to finish (design note 3). */
+    int heldBlocks() {
+        return underMeta(trees::heldCount);
+    }
+
+    /**
+     * Starts a volume I/O: takes the I/O gate shared (snapshots wait for it) and registers in the current
+     * I/O epoch (reclamation waits for it, design note 3). Call before looking up or planning any block
+     * address; pass the token to {@link #endIo} after the last device call.
+     */
+    int beginIo() {
+        ioGate.readLock().lock();
+        return ioEpochs.enter();
+    }
+
+    void endIo(int token) {
+        ioEpochs.exit(token);
+        ioGate.readLock().unlock();
     }
 
     ReentrantLock stripe(Volume volume, long block) {
@@ -1930,14 +2145,19 @@ public final class Store implements Closeable {
      */
     public <T> T inspect(Function<Internals, T> inspector) {
         commitLock.lock();
+        reclaimLock.lock();
         try {
             ioGate.writeLock().lock();
             try {
-                return underMeta(() -> inspector.apply(new Internals()));
+                return underMeta(() -> {
+                    drainReclaimQueue(); // removals already durable are applied first (design note 8)
+                    return inspector.apply(new Internals());
+                });
             } finally {
                 ioGate.writeLock().unlock();
             }
         } finally {
+            reclaimLock.unlock();
             commitLock.unlock();
         }
     }
@@ -1951,6 +2171,7 @@ public final class Store implements Closeable {
      */
     public <T> T inspectCommitted(Function<Internals, T> inspector) {
         commitLock.lock();
+        reclaimLock.lock();
         try {
             ioGate.writeLock().lock();
             try {
@@ -1958,12 +2179,14 @@ public final class Store implements Closeable {
                     if (!readOnly()) {
                         commitOnce();
                     }
+                    drainReclaimQueue();
                     return inspector.apply(new Internals());
                 });
             } finally {
                 ioGate.writeLock().unlock();
             }
         } finally {
+            reclaimLock.unlock();
             commitLock.unlock();
         }
     }
@@ -2028,9 +2251,12 @@ public final class Store implements Closeable {
             return blobs;
         }
 
-        /** Removals not yet applied (they still count in the counters). */
+        /**
+         * Removals not yet applied (they still count in the counters), and blocks that lost their last
+         * reference but are not yet free (they still count 1; inspections apply them first, design note 8).
+         */
         public int pendingReleases() {
-            return trees.pendingReleaseCount();
+            return trees.pendingReleaseCount() + reclaimQueue.size() + trees.heldCount();
         }
 
         /** The roots pinned by a scan in progress (empty when none runs); they count as references. */
@@ -2075,6 +2301,7 @@ public final class Store implements Closeable {
             }
             if (trees.dirtyNodeCount() != 0) {
                 commitOnce(); // a saturated root was copied: the copy must be on the device before it is scanned
+                drainReclaimQueue();
             }
             return List.copyOf(pins);
         }
@@ -2117,13 +2344,12 @@ public final class Store implements Closeable {
     }
 
     /**
-     * An admin change in shared mode (design note 8): under the host commit lock, after a rebase, committed
+     * An admin change in shared mode (design note 10): under the host commit lock, after a rebase, committed
      * at once so the ids it took are on the device before any other node takes more. {@code quiesceIo}: with
      * no volume I/O in flight while it runs (snapshots).
      */
     private <T> T sharedChange(boolean quiesceIo, java.util.function.Supplier<T> action) {
         T result;
-        Deque<Release> released;
         commitLock.lock();
         try {
             checkOpen();
@@ -2142,14 +2368,12 @@ public final class Store implements Closeable {
                         ioGate.writeLock().unlock();
                     }
                 }
-                released = commitUnderLocks();
-            }
-            if (released != null) {
-                reclaim(released);
+                commitUnderLocks();
             }
         } finally {
             commitLock.unlock();
         }
+        reclaim(); // as commit() does: what the change freed is free when it returns (design note 8)
         return result;
     }
 
@@ -2340,6 +2564,7 @@ public final class Store implements Closeable {
             return;
         }
         backgroundCommits.stop();
+        backgroundReclaim.stop();
         stopSketchWorker();
         try {
             if (!readOnly()) {

@@ -69,7 +69,7 @@ public final class Volume implements AutoCloseable {
         }
         long firstBlock = offsetBytes / BLOCK;
         int count = (int) ((offsetBytes + length - 1) / BLOCK - firstBlock + 1);
-        store.ioGate().lock();
+        int io = store.beginIo();
         try {
             long[] physical = store.resolve(this, firstBlock, count);
             int i = 0;
@@ -95,7 +95,7 @@ public final class Volume implements AutoCloseable {
             }
             destination.position(destination.position() + length);
         } finally {
-            store.ioGate().unlock();
+            store.endIo(io);
         }
     }
 
@@ -116,13 +116,22 @@ public final class Volume implements AutoCloseable {
     }
 
     private void writeRange(long offsetBytes, ByteBuffer source, int length) {
+        while (!tryWriteRange(offsetBytes, source, length)) {
+            // No free block, but a reclamation under way will free some: wait for it outside this I/O (it may
+            // be waiting for this very I/O to end), then plan again (Store design note 8).
+            store.awaitReclaim();
+        }
+    }
+
+    /** One attempt; false (nothing written) if only space that a reclamation under way will free is left. */
+    private boolean tryWriteRange(long offsetBytes, ByteBuffer source, int length) {
         long firstBlock = offsetBytes / BLOCK;
         long lastBlock = (offsetBytes + length - 1) / BLOCK;
         int count = (int) (lastBlock - firstBlock + 1);
         boolean firstPartial = offsetBytes % BLOCK != 0 || length < BLOCK;
         boolean lastPartial = (offsetBytes + length) % BLOCK != 0;
         List<ReentrantLock> held = firstPartial || lastPartial ? new ArrayList<>(2) : List.of();
-        store.ioGate().lock();
+        int io = store.beginIo();
         try {
             if (firstPartial) {
                 lockStripe(held, firstBlock);
@@ -134,15 +143,25 @@ public final class Volume implements AutoCloseable {
             long[] oldBlocks = new long[count];
             boolean[] inPlace = new boolean[count];
             int fresh = store.planWrite(this, firstBlock, count, targets, oldBlocks, inPlace);
-            writeBlocks(offsetBytes, source, length, firstBlock, count, targets, oldBlocks, inPlace);
-            if (fresh > 0) {
-                store.link(this, firstBlock, count, targets, inPlace);
+            if (fresh == Store.RETRY_AFTER_RECLAIM) {
+                return false;
             }
+            try {
+                writeBlocks(offsetBytes, source, length, firstBlock, count, targets, oldBlocks, inPlace);
+                if (fresh > 0) {
+                    store.link(this, firstBlock, count, targets, inPlace);
+                }
+            } finally {
+                if (fresh < count) {
+                    store.inPlaceWriteDone(this); // a snapshot waiting for this write may go ahead
+                }
+            }
+            return true;
         } finally {
             for (int i = held.size() - 1; i >= 0; i--) {
                 held.get(i).unlock();
             }
-            store.ioGate().unlock();
+            store.endIo(io);
         }
     }
 
@@ -229,11 +248,11 @@ public final class Volume implements AutoCloseable {
                 writeZeroBytes(offsetBytes, end);
             } else {
                 writeZeroBytes(offsetBytes, firstWhole * BLOCK);
-                store.ioGate().lock();
+                int io = store.beginIo();
                 try {
                     store.punch(this, firstWhole, endWhole - firstWhole);
                 } finally {
-                    store.ioGate().unlock();
+                    store.endIo(io);
                 }
                 writeZeroBytes(endWhole * BLOCK, end);
             }

@@ -130,6 +130,32 @@ class SharedCountersTest {
     }
 
     @Test
+    void holdingDecrementsAndPointerBatchesWorkOnSharedCounters(@TempDir Path dir) {
+        try (SharedCounters counters = attach(dir.resolve("store.live"), UUID.randomUUID())) {
+            long first = GEOMETRY.extentStart(1) + GEOMETRY.reservedBlocks(1);
+            long a = counters.allocate(first, GEOMETRY.extentStart(2), first);
+            long b = counters.allocate(first, GEOMETRY.extentStart(2), first);
+            counters.increment(b, 65535);
+            long[] pointers = {a | (1L << 62), 0, b};
+            assertEquals(3, counters.incrementPointers(pointers, 0, 3), "a hole is skipped");
+            assertEquals(2, counters.count(a));
+            assertEquals(3, counters.count(b));
+            assertEquals(2, counters.incrementPointers(pointers, 0, 3), "stops at the saturated counter, unchanged");
+            assertEquals(3, counters.count(a));
+            assertEquals(3, counters.count(b));
+            long[] held = new long[3];
+            assertEquals(0, counters.decrementHoldingPointers(pointers, held));
+            assertEquals(0, counters.decrementHoldingPointers(pointers, held));
+            assertEquals(1, counters.count(a));
+            assertEquals(1, counters.decrementHoldingPointers(new long[] {a}, held));
+            assertEquals(a, held[0]);
+            assertEquals(1, counters.count(a), "the last reference leaves the block held at 1, not free");
+            assertEquals(0, counters.decrementHolding(a));
+            assertEquals(0, counters.decrement(a));
+        }
+    }
+
+    @Test
     void wrongUseIsRefusedWithTheBlockNamed(@TempDir Path dir) {
         try (SharedCounters counters = attach(dir.resolve("store.live"), UUID.randomUUID())) {
             long free = GEOMETRY.extentStart(1) + 100;

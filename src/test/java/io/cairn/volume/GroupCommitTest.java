@@ -1,5 +1,6 @@
 package io.cairn.volume;
 
+import static io.cairn.volume.TestBlocks.pattern;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -9,6 +10,7 @@ import io.cairn.gc.CheckReport;
 import io.cairn.gc.Checker;
 import io.cairn.io.BlockDevice;
 import io.cairn.io.FaultInjectingBlockDevice;
+import io.cairn.io.ForwardingBlockDevice;
 import io.cairn.io.MemoryBlockDevice;
 import io.cairn.io.SimulatedCrashException;
 import java.nio.ByteBuffer;
@@ -47,14 +49,6 @@ class GroupCommitTest {
         return image;
     }
 
-    private static ByteBuffer pattern(long block, int generation) {
-        ByteBuffer buffer = ByteBuffer.allocate(BLOCK);
-        for (int i = 0; i < BLOCK; i += 8) {
-            buffer.putLong(i, block * 1_000_003L + generation * 7919L + i);
-        }
-        return buffer;
-    }
-
     private static byte[] read(Store store, String export) {
         try (Volume volume = store.openVolume(export)) {
             ByteBuffer content = ByteBuffer.allocate((int) DISK_BYTES);
@@ -72,13 +66,12 @@ class GroupCommitTest {
     }
 
     /** Lets a test hold the next flush of a device until it says so. */
-    private static final class GatedDevice implements BlockDevice {
-        final BlockDevice inner;
+    private static final class GatedDevice extends ForwardingBlockDevice {
         volatile CountDownLatch entered;
         volatile CountDownLatch release;
 
         GatedDevice(BlockDevice inner) {
-            this.inner = inner;
+            super(inner);
         }
 
         /** The latch that lets the held flush go on. */
@@ -86,16 +79,6 @@ class GroupCommitTest {
             entered = new CountDownLatch(1);
             release = new CountDownLatch(1);
             return release;
-        }
-
-        @Override
-        public void read(long offsetBytes, ByteBuffer buffer) {
-            inner.read(offsetBytes, buffer);
-        }
-
-        @Override
-        public void write(long offsetBytes, ByteBuffer buffer) {
-            inner.write(offsetBytes, buffer);
         }
 
         @Override
@@ -111,16 +94,6 @@ class GroupCommitTest {
                 }
             }
             inner.flush();
-        }
-
-        @Override
-        public long sizeBytes() {
-            return inner.sizeBytes();
-        }
-
-        @Override
-        public void close() {
-            inner.close();
         }
     }
 
