@@ -2419,8 +2419,9 @@ public final class Store implements Closeable {
             }
             String takeover = null;
             Holding previous = held.get(record.id());
-            boolean createdHere = record.lockHolder() == space.node() && record.lockToken() == 0;
-            if (previous == null && record.lockHolder() != 0 && !createdHere) {
+            // Token 0: nobody writes it under a lease (created, or given up at a clean stop), so nothing can be
+            // in flight from an earlier holder and no takeover snapshot is needed.
+            if (previous == null && record.lockHolder() != 0 && record.lockToken() != 0) {
                 String label = "takeover-" + record.lockHolder() + "-" + System.currentTimeMillis();
                 held.put(record.id(), new Holding(token, valid));
                 takeover = takeSnapshot(name, label, System.nanoTime()).reference();
@@ -2450,6 +2451,26 @@ public final class Store implements Closeable {
             vdiTable.markDirty(state.record.id());
             held.remove(state.record.id());
             cache.unpin(state.ref.root());
+            return null;
+        });
+    }
+
+    /**
+     * At a clean close in shared mode: every held VDI's record keeps this node as holder with token 0, so
+     * this node takes it back when it starts again, and any node may take it without a takeover snapshot
+     * (no write of this node can still be in flight once its store is closed).
+     */
+    private void stopHolding() {
+        // One admin change (rebase first, while the records are still this node's; then commit at once).
+        sharedChange(false, () -> {
+            for (long id : held.keySet()) {
+                VdiState state = vdis.get(id);
+                if (!state.record.deleted()) {
+                    state.record = state.record.withLock(space.node(), 0);
+                    vdiTable.markDirty(id);
+                }
+            }
+            held.clear();
             return null;
         });
     }
@@ -2568,6 +2589,9 @@ public final class Store implements Closeable {
         stopSketchWorker();
         try {
             if (!readOnly()) {
+                if (shared != null) {
+                    stopHolding();
+                }
                 commitUntilSettled();
             }
         } finally {

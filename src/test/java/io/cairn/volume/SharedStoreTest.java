@@ -162,6 +162,23 @@ class SharedStoreTest {
     }
 
     @Test
+    void aNodeStoppedCleanlyTakesItsDisksBackWithoutATakeoverSnapshot() {
+        format();
+        try (Store a = node(1)) {
+            a.create("vm", DISK_BYTES);
+            a.hold("vm", 4, () -> true);
+        }
+        try (Store a = node(1); Store b = node(2)) {
+            assertEquals(1, a.vdi("vm").holderNode(), "the record still names the node that stopped");
+            assertNull(a.hold("vm", 5, () -> true), "after a clean stop nothing is in flight: no snapshot");
+            assertEquals(List.of(), a.snapshots("vm"));
+        }
+        try (Store b = node(2)) {
+            assertNull(b.hold("vm", 6, () -> true), "nor when another node takes a disk given up cleanly");
+        }
+    }
+
+    @Test
     void anExpiredLeaseStopsWritesAtOnce() {
         format();
         AtomicBoolean valid = new AtomicBoolean(true);
