@@ -391,6 +391,16 @@ public final class SharedCounters implements CounterStore, AutoCloseable {
 
     /** Removes a reference; returns the new count (0: the block is free for every process). */
     public int decrement(long block) {
+        return decrement(block, false);
+    }
+
+    /** Removes a reference unless it is the last (a counter at 1 stays 1: the block is held); the references left. */
+    @Override
+    public int decrementHolding(long block) {
+        return decrement(block, true);
+    }
+
+    private int decrement(long block, boolean keepLast) {
         checkBlock(block);
         long offset = wordOffset(block);
         int shift = shift(block);
@@ -399,34 +409,15 @@ public final class SharedCounters implements CounterStore, AutoCloseable {
             int count = (int) ((word >>> shift) & LANE_MASK);
             if (count == 0) {
                 throw new IllegalStateException("decrement of free block " + block);
+            }
+            if (count == 1 && keepLast) {
+                return 0;
             }
             if (WORD.compareAndSet(map, offset, word, word - (1L << shift))) {
                 markDirty(block);
                 if (count == 1) {
                     addFree(geometry.extentOf(block), 1);
                 }
-                return count - 1;
-            }
-        }
-    }
-
-    /** Removes a reference unless it is the last (a counter at 1 stays 1: the block is held); the references left. */
-    @Override
-    public int decrementHolding(long block) {
-        checkBlock(block);
-        long offset = wordOffset(block);
-        int shift = shift(block);
-        while (true) {
-            long word = (long) WORD.getVolatile(map, offset);
-            int count = (int) ((word >>> shift) & LANE_MASK);
-            if (count == 0) {
-                throw new IllegalStateException("decrement of free block " + block);
-            }
-            if (count == 1) {
-                return 0;
-            }
-            if (WORD.compareAndSet(map, offset, word, word - (1L << shift))) {
-                markDirty(block);
                 return count - 1;
             }
         }
