@@ -60,6 +60,27 @@ interface CounterStore {
     /** Sets a counter outright; the old value. */
     int set(long block, int count);
 
+    /**
+     * Sets every counter of {@code extent} to {@code extentCounters} (as read from its durable slots, indexed by
+     * offset in the extent), with the matching free count and no dirty counter block; returns the free count.
+     */
+    default int load(int extent, char[] extentCounters) {
+        long start = geometry().extentStart(extent);
+        int free = 0;
+        for (int offset = 0; offset < extentCounters.length; offset++) {
+            if (extentCounters[offset] == 0) {
+                free++;
+            } else {
+                set(start + offset, extentCounters[offset]);
+            }
+        }
+        setFreeBlocks(extent, free);
+        takeDirty(extent);
+        return free;
+    }
+
+    io.cairn.format.StoreGeometry geometry();
+
     /** Takes a free block in [fromBlock, toBlock) scanning from startBlock and wrapping; -1 if none. */
     long allocate(long fromBlock, long toBlock, long startBlock);
 

@@ -42,6 +42,27 @@ final class LocalCounters implements CounterStore {
     }
 
     @Override
+    public StoreGeometry geometry() {
+        return geometry;
+    }
+
+    /** Adopts the array as it is: no per-counter work at open. */
+    @Override
+    public int load(int extent, char[] extentCounters) {
+        open(extent);
+        counters[extent] = extentCounters;
+        int free = 0;
+        for (char count : extentCounters) {
+            if (count == 0) {
+                free++;
+            }
+        }
+        freeBlocks[extent] = free;
+        dirty[extent].clear();
+        return free;
+    }
+
+    @Override
     public int count(long block) {
         char[] extentCounters = counters[geometry.extentOf(block)];
         return extentCounters == null ? 0 : extentCounters[geometry.offsetInExtent(block)];

@@ -241,17 +241,7 @@ public final class SpaceMap {
             RefcountBlockCodec.decodeInto(images[best], extentCounters, i * Layout.COUNTERS_PER_REFCOUNT_BLOCK);
             slots[i] = (byte) best;
         }
-        long start = geometry.extentStart(extent);
-        int free = 0;
-        for (int offset = 0; offset < extentCounters.length; offset++) {
-            if (extentCounters[offset] == 0) {
-                free++;
-            } else {
-                into.set(start + offset, extentCounters[offset]);
-            }
-        }
-        into.setFreeBlocks(extent, free);
-        into.takeDirty(extent);
+        int free = into.load(extent, extentCounters);
         for (int i = 0; i < counterBlocks; i++) {
             into.setDurableSlot(extent, i, slots[i]);
             if (dirty.get(i)) {

@@ -724,52 +724,50 @@ public final class Store implements Closeable {
      * durable removals; false if there was nothing to write (then it only flushed).
      */
     private boolean commitUnderLocks() {
-        {
-            long startNanos = System.nanoTime();
-            long sequence;
-            CommitPlan plan;
-            metaLock.lock();
-            try {
-                sequence = ++commitsCaptured;
-                space.beginCommit();
-                space.allowReserve(true);
-                plan = prepareCommit();
-            } finally {
-                space.allowReserve(false);
-                metaLock.unlock();
-            }
-            if (plan == null) {
-                device.flush();
-                finished(sequence, startNanos);
-                return false;
-            }
-            for (SystemTable.PageWrite page : plan.pages) {
-                device.write(page.block() * Layout.BLOCK_BYTES, page.image().clear());
-            }
-            plan.capture.writeNodes(device); // outside metaLock: a closed transaction's nodes never change
-            for (SpaceMap.CounterWrite counter : plan.counters) {
-                device.write(counter.blockNumber() * Layout.BLOCK_BYTES, counter.image().clear());
-            }
-            device.flush();
-            device.write(Superblock.slotFor(plan.superblock.generation()) * Layout.BLOCK_BYTES, plan.superblock.encode());
-            device.flush();
-            // The same commit into the other slot too, without waiting for it: once the next flush makes it
-            // durable, decay of either slot loses nothing. If it never lands, the other slot holds the
-            // previous commit, which is what a torn write of the next commit's slot falls back to anyway.
-            device.write(Superblock.otherSlot(plan.superblock.generation()) * Layout.BLOCK_BYTES,
-                    plan.superblock.encodeFor(Superblock.otherSlot(plan.superblock.generation())));
-            metaLock.lock();
-            try {
-                durable = plan.superblock;
-                space.markDurable(plan.counters);
-                TreeSpace.markWritten(plan.capture);
-                reclaimQueue.addAll(plan.capture.releases()); // applied by the caller or the reclaim thread (note 8)
-            } finally {
-                metaLock.unlock();
-            }
-            finished(sequence, startNanos);
-            return true;
+        long startNanos = System.nanoTime();
+        long sequence;
+        CommitPlan plan;
+        metaLock.lock();
+        try {
+            sequence = ++commitsCaptured;
+            space.beginCommit();
+            space.allowReserve(true);
+            plan = prepareCommit();
+        } finally {
+            space.allowReserve(false);
+            metaLock.unlock();
         }
+        if (plan == null) {
+            device.flush();
+            finished(sequence, startNanos);
+            return false;
+        }
+        for (SystemTable.PageWrite page : plan.pages) {
+            device.write(page.block() * Layout.BLOCK_BYTES, page.image().clear());
+        }
+        plan.capture.writeNodes(device); // outside metaLock: a closed transaction's nodes never change
+        for (SpaceMap.CounterWrite counter : plan.counters) {
+            device.write(counter.blockNumber() * Layout.BLOCK_BYTES, counter.image().clear());
+        }
+        device.flush();
+        device.write(Superblock.slotFor(plan.superblock.generation()) * Layout.BLOCK_BYTES, plan.superblock.encode());
+        device.flush();
+        // The same commit into the other slot too, without waiting for it: once the next flush makes it
+        // durable, decay of either slot loses nothing. If it never lands, the other slot holds the
+        // previous commit, which is what a torn write of the next commit's slot falls back to anyway.
+        device.write(Superblock.otherSlot(plan.superblock.generation()) * Layout.BLOCK_BYTES,
+                plan.superblock.encodeFor(Superblock.otherSlot(plan.superblock.generation())));
+        metaLock.lock();
+        try {
+            durable = plan.superblock;
+            space.markDurable(plan.counters);
+            TreeSpace.markWritten(plan.capture);
+            reclaimQueue.addAll(plan.capture.releases()); // applied by the caller or the reclaim thread (note 8)
+        } finally {
+            metaLock.unlock();
+        }
+        finished(sequence, startNanos);
+        return true;
     }
 
     /**
