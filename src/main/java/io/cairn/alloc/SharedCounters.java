@@ -547,7 +547,21 @@ public final class SharedCounters implements CounterStore, AutoCloseable {
         return WORD.compareAndSet(map, holdersOffset + 8L * checkExtent(extent), 0L, ((long) node << 8) | type.ordinal());
     }
 
-    /** Records who holds {@code extent} outright (building the file from the catalogue; a takeover). */
+    /**
+     * Moves {@code extent}, held by node {@code from} as {@code type}, to node {@code to} by one CAS (a takeover
+     * of a dead node's extent): of several processes taking it at once exactly one wins; false if the extent is
+     * no longer held by {@code from} as {@code type}. Its counters stay as they are.
+     */
+    public boolean takeOverExtent(int extent, int from, int to, ExtentRecord.Type type) {
+        if (from <= 0 || to <= 0 || type == ExtentRecord.Type.FREE) {
+            throw new IllegalArgumentException("an extent moves between node ids above 0 and keeps its type; got " + from
+                    + " -> " + to + " as " + type);
+        }
+        return WORD.compareAndSet(map, holdersOffset + 8L * checkExtent(extent), ((long) from << 8) | type.ordinal(),
+                ((long) to << 8) | type.ordinal());
+    }
+
+    /** Records who holds {@code extent} outright (building the file from the catalogue). */
     public void setExtentHolder(int extent, int node, ExtentRecord.Type type) {
         long word = type == ExtentRecord.Type.FREE ? 0 : ((long) node << 8) | type.ordinal();
         WORD.setVolatile(map, holdersOffset + 8L * checkExtent(extent), word);

@@ -1,5 +1,6 @@
 package io.cairn.alloc;
 
+import io.cairn.cluster.Lease;
 import io.cairn.format.BlockHeader;
 import io.cairn.format.ExtentRecord;
 import io.cairn.format.Layout;
@@ -48,6 +49,14 @@ import java.util.List;
  *       every dirty counter block of the host; the bits it took stay recorded as in flight until its
  *       superblock is durable, so a commit that dies half-way leaves them for the next one
  *       ({@link #beginCommit}).</li>
+ *   <li>Cluster mode (shared mode with {@link #useExtentLeases}): an extent is allocated in only while this node
+ *       holds a valid lease on it ({@code extent/N}, checked at every allocation: a volatile read and a clock read)
+ *       <em>and</em> the shared holder word names this node. New extents come only from the leased spares
+ *       ({@link ExtentLeases}), still claimed by CAS on the holder word (from 0, or from a dead node's id for a
+ *       takeover), and their record carries the lease's fencing token from the next commit on. A lost lease stops
+ *       allocation there at once; the blocks already allocated in it stay this node's to write under its VDI
+ *       leases (nobody else can allocate a block whose counter is not 0). With no valid extent and no spare,
+ *       allocation fails with NO_SPACE naming the reason, and never claims an unleased extent.</li>
  * </ol>
  */
 public final class SpaceMap {
@@ -78,9 +87,11 @@ public final class SpaceMap {
     private final CounterStore counters;
     /** Non-null in shared mode. */
     private final SharedCounters shared;
-    /** The node id this map allocates for (shared mode), and the fencing token its extent records carry. */
+    /** The node id this map allocates for (shared mode). */
     private final int node;
-    private long holderToken;
+    /** Cluster mode (design note 8): where new extents come from, and the lease of each extent this node allocates in. */
+    private ExtentLeases leases;
+    private Lease[] extentLeases;
     /** Free blocks per extent type (indexed by ordinal), and blocks that free extents could provide (local mode). */
     private final long[] freeByType = new long[ExtentRecord.Type.values().length];
     private long unclaimedBlocks;
@@ -127,9 +138,21 @@ public final class SpaceMap {
         return shared != null;
     }
 
-    /** The fencing token this node writes into the extent records it claims from now on (shared mode). */
-    public void holderToken(long token) {
-        this.holderToken = token;
+    /**
+     * Cluster mode (design note 8): from now on this node allocates only in extents it holds a valid lease on,
+     * and claims new ones only from {@code pool}.
+     */
+    public void useExtentLeases(ExtentLeases pool) {
+        if (shared == null) {
+            throw new IllegalStateException("extent leases are for a store shared by cluster nodes");
+        }
+        this.leases = java.util.Objects.requireNonNull(pool, "pool");
+        this.extentLeases = new Lease[extents.length];
+    }
+
+    /** Cluster mode: the lease this node allocates in {@code extent} under (null if none, or not in cluster mode). */
+    public Lease extentLease(int extent) {
+        return extentLeases == null ? null : extentLeases[extent];
     }
 
     /**
@@ -156,7 +179,7 @@ public final class SpaceMap {
 
     /** For a new store: makes extent 0 the system extent with fresh counters. */
     public void formatSystemExtent() {
-        claim(0, ExtentRecord.Type.SYSTEM);
+        claim(0, ExtentRecord.Type.SYSTEM, 0);
     }
 
     /**
@@ -385,6 +408,11 @@ public final class SpaceMap {
         }
         while (true) {
             int claimed = claimFreeExtent(purpose);
+            if (claimed < 0 && leases != null && !lastExtentsKeptForMetadata(purpose)) {
+                throw new StorageException(StorageException.Code.NO_SPACE, "no free " + purpose.name().toLowerCase()
+                        + " block left in the extents this node holds leases on, and no spare extent: "
+                        + leases.shortage(purpose));
+            }
             if (claimed < 0) {
                 throw new StorageException(StorageException.Code.NO_SPACE, "no free " + purpose.name().toLowerCase()
                         + " block left in the store (" + geometry.storeBlocks() + " blocks)");
@@ -432,6 +460,12 @@ public final class SpaceMap {
             if (shared.extentHolder(extent) != node) {
                 return false;
             }
+            if (extentLeases != null) {
+                Lease lease = extentLeases[extent];
+                if (lease == null || !lease.isValid()) {
+                    return false; // design note 8: never allocate without a valid extent lease
+                }
+            }
             type = shared.extentType(extent);
         } else {
             type = extents[extent].type();
@@ -442,34 +476,76 @@ public final class SpaceMap {
         };
     }
 
+    /** True if a data allocation must not claim an extent: the last free extents stay available to metadata. */
+    private boolean lastExtentsKeptForMetadata(Purpose purpose) {
+        if (purpose != Purpose.DATA) {
+            return false;
+        }
+        long metadata = allocatableBlocks(Purpose.METADATA);
+        long unclaimed = unclaimedBlocks();
+        return metadata - geometry.extentBlocks() < metadataReserveBlocks && metadata - unclaimed < metadataReserveBlocks;
+    }
+
     private int claimFreeExtent(Purpose purpose) {
-        if (purpose == Purpose.DATA) {
-            long metadata = allocatableBlocks(Purpose.METADATA);
-            long unclaimed = unclaimedBlocks();
-            if (metadata - geometry.extentBlocks() < metadataReserveBlocks && metadata - unclaimed < metadataReserveBlocks) {
-                return -1; // the last free extents stay available to metadata
-            }
+        if (lastExtentsKeptForMetadata(purpose)) {
+            return -1;
         }
         ExtentRecord.Type type = purpose == Purpose.DATA ? ExtentRecord.Type.DATA : ExtentRecord.Type.METADATA;
+        if (leases != null) {
+            return claimLeased(purpose);
+        }
         for (int extent = 0; extent < extents.length; extent++) {
             boolean free = shared != null ? shared.extentHolder(extent) == 0 && shared.claimExtent(extent, node, type)
                     : extents[extent].type() == ExtentRecord.Type.FREE;
             if (free) {
-                claim(extent, type);
+                claim(extent, type, 0);
                 return extent;
             }
         }
         return -1;
     }
 
-    private void claim(int extent, ExtentRecord.Type type) {
+    /**
+     * Cluster mode: claims the next leased spare for {@code purpose} (design note 8), by CAS on its holder word
+     * from the holder it had when it was leased; a spare whose lease lapsed or whose word changed meanwhile is
+     * given back and the next one tried. Returns the extent, or -1 when no spare is left.
+     */
+    private int claimLeased(Purpose purpose) {
+        while (true) {
+            ExtentLeases.Spare spare = leases.take(purpose);
+            if (spare == null) {
+                return -1;
+            }
+            int extent = spare.extent();
+            Lease lease = spare.lease();
+            int former = spare.formerHolder();
+            boolean won = lease.isValid() && (former == 0 ? shared.claimExtent(extent, node, spare.type())
+                    : former == node ? shared.extentHolder(extent) == node && shared.extentType(extent) == spare.type()
+                    : shared.takeOverExtent(extent, former, node, spare.type()));
+            if (!won) {
+                lease.release();
+                continue;
+            }
+            extentLeases[extent] = lease;
+            if (former == 0) {
+                claim(extent, spare.type(), lease.fencingToken());
+            } else {
+                // Its counters stay: the blocks allocated in it are still referenced (or leaked, for the collector).
+                extents[extent] = new ExtentRecord(spare.type(), node, lease.fencingToken());
+                dirtyExtentRecords.set(extent);
+            }
+            return extent;
+        }
+    }
+
+    private void claim(int extent, ExtentRecord.Type type, long fencingToken) {
         if (shared == null) {
             extents[extent] = new ExtentRecord(type, 0, 0);
             ((LocalCounters) counters).open(extent);
             unclaimedBlocks -= geometry.extentBlocks() - geometry.reservedBlocks(extent);
             freeByType[type.ordinal()] += geometry.extentBlocks() - geometry.reservedBlocks(extent);
         } else {
-            extents[extent] = new ExtentRecord(type, node, holderToken);
+            extents[extent] = new ExtentRecord(type, node, fencingToken);
         }
         dirtyExtentRecords.set(extent);
         long start = geometry.extentStart(extent);
@@ -530,11 +606,22 @@ public final class SpaceMap {
 
     /**
      * Shared mode: takes the catalogue entry of an extent this node does not hold from the durable
-     * catalogue (a rebase). Entries of extents this node holds stay as this node keeps them.
+     * catalogue (a rebase). Entries of extents this node holds stay as this node keeps them, unless another
+     * node wrote the durable one under a newer lease (cluster mode; the rule of VDI records): then this node
+     * stops allocating there and never writes its own version again.
      */
     public void rebaseExtent(int extent, ExtentRecord durableRecord) {
-        if (shared == null || shared.extentHolder(extent) == node) {
+        if (shared == null) {
             return;
+        }
+        if (shared.extentHolder(extent) == node) {
+            boolean newerElsewhere = extentLeases != null && durableRecord.holder() != node
+                    && durableRecord.fencingToken() > extents[extent].fencingToken();
+            if (!newerElsewhere) {
+                return;
+            }
+            extentLeases[extent] = null;
+            dirtyExtentRecords.clear(extent);
         }
         extents[extent] = durableRecord;
     }

@@ -1,5 +1,6 @@
 package io.cairn.cli;
 
+import io.cairn.alloc.ExtentLeaser;
 import io.cairn.cluster.CoordinatorUnavailableException;
 import io.cairn.cluster.Lease;
 import io.cairn.cluster.LockHeldException;
@@ -34,8 +35,12 @@ import java.util.concurrent.TimeUnit;
  *       are left for the node they are migrated to.</li>
  *   <li>A node id is derived from the node's name ({@link #nodeId}), so it survives restarts: extents and
  *       records that name it are its own again. Two live names with one id are refused at start.</li>
+ *   <li>Extents: the node allocates only in extents it holds a lease on ({@code extent/N}); an
+ *       {@link ExtentLeaser} keeps spares leased in advance, refilled on the scan thread every scan interval and
+ *       as soon as a spare is taken, so no allocation waits for ZooKeeper. The pool is filled before the node
+ *       takes any disk, since taking one commits.</li>
  * </ol>
- * Threading: the scan runs on its own thread; {@link #adopt} may be called from any thread.
+ * Threading: the scan and the refills run on one thread of their own; {@link #adopt} may be called from any thread.
  */
 final class ClusterNode implements AutoCloseable {
 
@@ -48,6 +53,9 @@ final class ClusterNode implements AutoCloseable {
     private final Duration scanInterval;
     private final Map<Long, Lease> leases = new HashMap<>();
     private final ScheduledExecutorService scanner;
+    private final ExtentLeaser extents;
+    /** Set while a refill is queued, so a burst of takes queues one. */
+    private final java.util.concurrent.atomic.AtomicBoolean refillQueued = new java.util.concurrent.atomic.AtomicBoolean();
 
     ClusterNode(Store store, LockManager locks) {
         this.store = store;
@@ -58,6 +66,46 @@ final class ClusterNode implements AutoCloseable {
             thread.setDaemon(true);
             return thread;
         });
+        this.extents = store.leaseExtents(locks, this::liveNodeIds, this::refillSoon);
+    }
+
+    /** The node ids of the live members, from their {@link #NODE_ID_ATTRIBUTE}. */
+    private Set<Integer> liveNodeIds() {
+        Set<Integer> ids = new HashSet<>();
+        for (Member member : locks.members()) {
+            String id = member.attributes().get(NODE_ID_ATTRIBUTE);
+            if (id != null) {
+                ids.add(Integer.parseInt(id));
+            }
+        }
+        return ids;
+    }
+
+    /** Called when the store took a spare extent (under its metadata lock: must not block). */
+    private void refillSoon() {
+        if (refillQueued.compareAndSet(false, true)) {
+            try {
+                scanner.execute(() -> {
+                    refillQueued.set(false);
+                    refillExtents();
+                });
+            } catch (java.util.concurrent.RejectedExecutionException closing) {
+                refillQueued.set(false); // shutting down
+            }
+        }
+    }
+
+    private void refillExtents() {
+        try {
+            extents.refill();
+        } catch (RuntimeException problem) {
+            LOG.warn("leasing spare extents failed: {}", problem.toString());
+        }
+    }
+
+    /** The spare extents this node keeps leased (for tests and logs). */
+    ExtentLeaser extents() {
+        return extents;
     }
 
     /** The node id for {@code nodeName}: a stable hash, above 0, that fits a record's holder field. */
@@ -82,9 +130,13 @@ final class ClusterNode implements AutoCloseable {
 
     /** Takes what this node should hold now, then keeps scanning in the background. */
     void start() {
+        extents.refill();
         adopt();
         long periodMillis = Math.max(50, scanInterval.toMillis());
-        scanner.scheduleWithFixedDelay(this::adoptQuietly, periodMillis, periodMillis, TimeUnit.MILLISECONDS);
+        scanner.scheduleWithFixedDelay(() -> {
+            refillExtents();
+            adoptQuietly();
+        }, periodMillis, periodMillis, TimeUnit.MILLISECONDS);
     }
 
     private void adoptQuietly() {
@@ -131,7 +183,7 @@ final class ClusterNode implements AutoCloseable {
     synchronized boolean take(VdiInfo disk, Duration wait) {
         Lease lease;
         try {
-            lease = locks.acquire(lockName(disk.id()), wait);
+            lease = locks.acquire(lockName(disk.id()), wait, Map.of(DISK_NOTE, disk.name()));
         } catch (LockHeldException held) {
             return false;
         }
@@ -173,6 +225,9 @@ final class ClusterNode implements AutoCloseable {
         LOG.info("gave disk '{}' back", disk.name());
     }
 
+    /** Note naming the disk a {@code vdi/ID} lock guards, read by {@code cairn nodes}. */
+    static final String DISK_NOTE = "disk";
+
     static String lockName(long vdiId) {
         return "vdi/" + vdiId;
     }
@@ -185,5 +240,6 @@ final class ClusterNode implements AutoCloseable {
             lease.release();
         }
         leases.clear();
+        extents.close();
     }
 }

@@ -30,6 +30,11 @@ final class ClusterServing implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(ClusterServing.class);
 
+    /** Member attribute: how many extents the store has. */
+    static final String EXTENTS_ATTRIBUTE = "extents";
+    /** Member attribute: the store file the node serves (its admin socket's commands name it). */
+    static final String STORE_ATTRIBUTE = "store";
+
     private final Path path;
     private final Store store;
     private final String connectString;
@@ -108,6 +113,9 @@ final class ClusterServing implements AutoCloseable {
         attributes.put("nbd", nbd.getHostString() + ":" + nbd.getPort());
         attributes.put("admin", AdminEndpoint.socketFor(path, nodeName).toString());
         attributes.put(ClusterNode.NODE_ID_ATTRIBUTE, Integer.toString(store.node()));
+        // For `cairn nodes` (extents nobody holds) and `cairn migrate --cluster` (the path the admin socket serves).
+        attributes.put(EXTENTS_ATTRIBUTE, Integer.toString(store.geometry().extentCount()));
+        attributes.put(STORE_ATTRIBUTE, path.toAbsolutePath().toString());
         locks = ZooKeeperLockManager.connect(new ZooKeeperLockManager.Options(connectString, store.storeId().toString(),
                 nodeName, attributes, timeouts));
         ClusterNode.checkUniqueId(locks, store.node());

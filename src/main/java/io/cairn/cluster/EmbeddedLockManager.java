@@ -31,6 +31,8 @@ public final class EmbeddedLockManager implements LockManager {
     private final Map<String, String> attributes;
     private final ValidityEpoch epoch = ValidityEpoch.unlimited();
     private final Map<String, Lease> held = new HashMap<>();
+    /** The notes of each held lock (same keys as {@code held}). */
+    private final Map<String, Map<String, String>> notesByLock = new HashMap<>();
     private final Map<String, Deque<EmbeddedElection>> candidates = new HashMap<>();
     private long lastToken;
     private boolean closed;
@@ -65,8 +67,9 @@ public final class EmbeddedLockManager implements LockManager {
     }
 
     @Override
-    public synchronized Lease acquire(String lockName, Duration wait) {
+    public synchronized Lease acquire(String lockName, Duration wait, Map<String, String> notes) {
         Names.lock(lockName);
+        notes.forEach(Names::attribute);
         long deadlineNanos = System.nanoTime() + wait.toNanos();
         while (true) {
             ensureOpen();
@@ -74,11 +77,12 @@ public final class EmbeddedLockManager implements LockManager {
             if (current == null) {
                 Lease lease = new Lease(lockName, nodeName, ++lastToken, epoch, this::released);
                 held.put(lockName, lease);
+                notesByLock.put(lockName, Map.copyOf(notes));
                 return lease;
             }
             long remainingNanos = deadlineNanos - System.nanoTime();
             if (remainingNanos <= 0) {
-                throw new LockHeldException(new LockHolder(lockName, nodeName, current.fencingToken()));
+                throw new LockHeldException(holderOf(lockName, current));
             }
             try {
                 wait(Math.max(1, remainingNanos / 1_000_000));
@@ -92,6 +96,7 @@ public final class EmbeddedLockManager implements LockManager {
     private synchronized void released(Lease lease) {
         if (held.get(lease.lockName()) == lease) {
             held.remove(lease.lockName());
+            notesByLock.remove(lease.lockName());
             notifyAll();
         }
     }
@@ -99,14 +104,18 @@ public final class EmbeddedLockManager implements LockManager {
     @Override
     public synchronized Optional<LockHolder> holder(String lockName) {
         Names.lock(lockName);
-        return Optional.ofNullable(held.get(lockName)).map(lease -> new LockHolder(lockName, nodeName, lease.fencingToken()));
+        return Optional.ofNullable(held.get(lockName)).map(lease -> holderOf(lockName, lease));
     }
 
     @Override
     public synchronized List<LockHolder> locks() {
         List<LockHolder> result = new ArrayList<>();
-        new TreeMap<>(held).forEach((name, lease) -> result.add(new LockHolder(name, nodeName, lease.fencingToken())));
+        new TreeMap<>(held).forEach((name, lease) -> result.add(holderOf(name, lease)));
         return result;
+    }
+
+    private LockHolder holderOf(String lockName, Lease lease) {
+        return new LockHolder(lockName, nodeName, lease.fencingToken(), notesByLock.getOrDefault(lockName, Map.of()));
     }
 
     @Override

@@ -2,6 +2,7 @@ package io.cairn.cluster;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -36,7 +37,16 @@ public interface LockManager extends AutoCloseable {
      * @throws CoordinatorUnavailableException ZooKeeper could not be reached within the longer of
      *                                         {@code wait} and the coordinator wait (T/2)
      */
-    Lease acquire(String lockName, Duration wait);
+    default Lease acquire(String lockName, Duration wait) {
+        return acquire(lockName, wait, Map.of());
+    }
+
+    /**
+     * Like {@link #acquire(String, Duration)}, with {@code notes} ({@code key=value}, keys as for member
+     * attributes) stored with the lock for as long as the lease is held, so that readers of the lock
+     * ({@link #holder}, {@link #locks}, {@code cairn nodes}) see what it guards (e.g. a disk's name).
+     */
+    Lease acquire(String lockName, Duration wait, Map<String, String> notes);
 
     /** Who holds {@code lockName} now, if anybody (asks the coordinator). */
     Optional<LockHolder> holder(String lockName);

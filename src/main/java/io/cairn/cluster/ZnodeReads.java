@@ -53,8 +53,10 @@ final class ZnodeReads {
         if (data == null) {
             return Optional.empty();
         }
-        String node = Znodes.decode(data).getOrDefault(Znodes.NODE_KEY, "?");
-        return Optional.of(new LockHolder(lockName, node, stat.getCzxid()));
+        Map<String, String> notes = Znodes.decode(data);
+        String node = notes.getOrDefault(Znodes.NODE_KEY, "?");
+        notes.remove(Znodes.NODE_KEY);
+        return Optional.of(new LockHolder(lockName, node, stat.getCzxid(), notes));
     }
 
     /** Role → the node leading it, for every role that has a candidate. */

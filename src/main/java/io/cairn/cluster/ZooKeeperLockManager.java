@@ -82,7 +82,7 @@ public final class ZooKeeperLockManager implements LockManager {
     }
 
     /** A lease this node holds, with the session handle and znode that stand for it. */
-    private record HeldLock(Lease lease, ZooKeeper handle, String path) {
+    private record HeldLock(Lease lease, ZooKeeper handle, String path, Map<String, String> notes) {
     }
 
     private final Options options;
@@ -153,8 +153,14 @@ public final class ZooKeeperLockManager implements LockManager {
     // ---------------------------------------------------------------- leases
 
     @Override
-    public Lease acquire(String lockName, Duration wait) {
+    public Lease acquire(String lockName, Duration wait, Map<String, String> notes) {
         String path = Znodes.lock(options.storeId(), lockName);
+        notes.forEach(Names::attribute);
+        if (notes.containsKey(Znodes.NODE_KEY)) {
+            throw new IllegalArgumentException("a lock's notes may not use the key '" + Znodes.NODE_KEY + "': it names the holder");
+        }
+        Map<String, String> data = new java.util.TreeMap<>(notes);
+        data.put(Znodes.NODE_KEY, nodeName());
         long deadlineNanos = System.nanoTime() + wait.toNanos();
         boolean createMayHaveHappened = false;
         while (true) {
@@ -173,14 +179,14 @@ public final class ZooKeeperLockManager implements LockManager {
                         try {
                             Stat stat = new Stat();
                             try {
-                                zk.create(path, Znodes.encode(Map.of(Znodes.NODE_KEY, nodeName())), ZooDefs.Ids.OPEN_ACL_UNSAFE,
+                                zk.create(path, Znodes.encode(data), ZooDefs.Ids.OPEN_ACL_UNSAFE,
                                         CreateMode.EPHEMERAL, stat);
                             } catch (KeeperException.ConnectionLossException lostReply) {
                                 // Only a lost answer to the create itself may mean the znode is ours (note 5).
                                 createMayHaveHappened = true;
                                 throw lostReply;
                             }
-                            Lease lease = grant(zk, current, lockName, path, stat.getCzxid(), sentNanos);
+                            Lease lease = grant(zk, current, lockName, path, notes, stat.getCzxid(), sentNanos);
                             if (lease != null) {
                                 return lease;
                             }
@@ -193,7 +199,7 @@ public final class ZooKeeperLockManager implements LockManager {
                             if (stat.getEphemeralOwner() == zk.getSessionId()) {
                                 if (createMayHaveHappened) {
                                     // Our own create, whose answer was lost (note 5).
-                                    Lease lease = grant(zk, current, lockName, path, stat.getCzxid(), sentNanos);
+                                    Lease lease = grant(zk, current, lockName, path, notes, stat.getCzxid(), sentNanos);
                                     if (lease != null) {
                                         return lease;
                                     }
@@ -206,7 +212,7 @@ public final class ZooKeeperLockManager implements LockManager {
                             }
                         }
                     }
-                    holder = mine != null ? new LockHolder(lockName, nodeName(), mine.lease().fencingToken())
+                    holder = mine != null ? new LockHolder(lockName, nodeName(), mine.lease().fencingToken(), mine.notes())
                             : ZnodeReads.holder(zk, options.storeId(), lockName).orElse(null);
                 }
                 createMayHaveHappened = false;
@@ -241,11 +247,12 @@ public final class ZooKeeperLockManager implements LockManager {
      * Turns a created znode into a lease, if the epoch it was created in is still valid; otherwise
      * deletes the znode and returns null so the caller tries again in a fresh epoch.
      */
-    private Lease grant(ZooKeeper zk, ValidityEpoch current, String lockName, String path, long czxid, long sentNanos) {
+    private Lease grant(ZooKeeper zk, ValidityEpoch current, String lockName, String path, Map<String, String> notes, long czxid,
+                        long sentNanos) {
         Lease lease = new Lease(lockName, nodeName(), czxid, current, this::released);
         synchronized (state) {
             if (current.confirm(sentNanos) && epoch == current) {
-                held.put(lockName, new HeldLock(lease, zk, path));
+                held.put(lockName, new HeldLock(lease, zk, path, notes));
                 watchForDeletion(zk, path, lease);
                 return lease;
             }

@@ -2473,6 +2473,24 @@ public final class Store implements Closeable {
         });
     }
 
+    /**
+     * Shared mode in a cluster: from now on this node allocates only in extents it holds a lease on, and new
+     * extents come only from the spares the returned leaser keeps (SpaceMap design note 8). The caller runs
+     * {@link io.cairn.alloc.ExtentLeaser#refill} in the background (and once before taking any disk: commits
+     * need metadata blocks) and closes the leaser after the store.
+     */
+    public io.cairn.alloc.ExtentLeaser leaseExtents(io.cairn.cluster.LockManager locks,
+                                                   java.util.function.Supplier<java.util.Set<Integer>> liveNodes,
+                                                   Runnable wakeUp) {
+        requireShared();
+        io.cairn.alloc.ExtentLeaser leaser = new io.cairn.alloc.ExtentLeaser(shared, space.node(), locks, liveNodes, wakeUp);
+        underMeta(() -> {
+            space.useExtentLeases(leaser);
+            return null;
+        });
+        return leaser;
+    }
+
     /** Names of the VDIs this node holds (shared mode; empty alone). */
     public List<String> heldVdis() {
         return underMeta(() -> {

@@ -1,0 +1,300 @@
+package io.cairn.alloc;
+
+import io.cairn.cluster.CoordinatorUnavailableException;
+import io.cairn.cluster.Lease;
+import io.cairn.cluster.LeaseTimeouts;
+import io.cairn.cluster.LockHeldException;
+import io.cairn.cluster.LockManager;
+import io.cairn.format.ExtentRecord;
+import io.cairn.format.Layout;
+import io.cairn.format.StoreGeometry;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Supplier;
+
+/**
+ * Keeps a cluster node supplied with leased extents to allocate in (docs/CLUSTER.md, "Extent leases"): a small
+ * pool of spares per purpose, each under a lease on lock {@code extent/N}, filled by {@link #refill} on a
+ * background thread so that the data path never waits for the coordinator.
+ *
+ * <p>Design notes.
+ * <ol>
+ *   <li>How many spares: enough for this node to keep allocating through a whole validity window (2T/3 of the
+ *       lease timeout T) without reaching the coordinator, at {@link #OUTAGE_WRITE_BYTES_PER_SECOND}. Beyond
+ *       the window every lease of the node is invalid anyway (its disks stop being served), so more spares would
+ *       buy nothing. Bounded by {@link #MAX_DATA_SPARES} and by a sixteenth of the store's extents, so a few
+ *       nodes on a small store cannot lease it all away. Metadata needs far less (a 4 KiB radix leaf maps 2 MiB
+ *       of data; commits copy a path per changed leaf): one metadata spare per eight data spares, at least one.
+ *       With T = 10 s and 64 MiB extents: 14 data spares (0.9 GiB) and 2 metadata spares.</li>
+ *   <li>Candidates, in order: extents whose shared holder word names this node but which it holds no lease
+ *       on (a restart, or leases lost while the coordinator was away), then extents of a dead node (the word
+ *       names a node that is not a live member; the lock is free only once that node's leases expired), then
+ *       free extents. Only extents with a free block are worth a lease. The first two kinds are partly used, so
+ *       {@link #take} hands them out before fresh ones; and one dead node's extent per purpose is leased even when
+ *       the pool is full, so the next node that needs an extent takes a dead node's over.</li>
+ *   <li>The lease decides; the holder word is checked again after the acquire, and the store's map claims the
+ *       spare by CAS on the word from the value seen here ({@link SpaceMap} design note 8), so two nodes never
+ *       both allocate in one extent even if one of them works from a stale view.</li>
+ *   <li>A spare whose lease lapsed is dropped from the pool; a lease that ended (released by the map, lost) is
+ *       forgotten, and the extent is a candidate again.</li>
+ * </ol>
+ * Threading: {@link #refill} and {@link #close} run on the owner's background thread (they are serialized);
+ * {@link #take} and {@link #shortage} may be called from any thread and never block on the coordinator.
+ */
+public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ExtentLeaser.class);
+
+    /**
+     * The sustained write rate a node is provisioned to keep allocating for while the coordinator is
+     * unreachable, for the whole validity window (design note 1). Faster writing during an outage runs out of
+     * spares sooner and gets NO_SPACE until the coordinator is back.
+     */
+    public static final long OUTAGE_WRITE_BYTES_PER_SECOND = 128L << 20;
+    /** Upper bound of the data spares of one node (design note 1). */
+    public static final int MAX_DATA_SPARES = 32;
+    /** Data spares per metadata spare (design note 1). */
+    private static final int DATA_SPARES_PER_METADATA_SPARE = 8;
+    /** Note saying what an extent lock guards, read by {@code cairn nodes}. */
+    public static final String TYPE_NOTE = "type";
+
+    private final SharedCounters shared;
+    private final int node;
+    private final LockManager locks;
+    private final Supplier<Set<Integer>> liveNodes;
+    private final Runnable wakeUp;
+    private final StoreGeometry geometry;
+    private final int[] targets = new int[SpaceMap.Purpose.values().length];
+    /**
+     * Spares not yet taken, per purpose. Guarded by its own monitor, never held while talking to the
+     * coordinator: {@link #take} runs on the data path. {@link #refill} is serialized by this object's monitor.
+     */
+    private final List<ArrayDeque<Spare>> pools = new ArrayList<>();
+    /** Why the last refill left a pool short, per purpose (guarded by {@code pools}). */
+    private final String[] shortages = new String[SpaceMap.Purpose.values().length];
+    /** Every lease acquired here that has not been seen to end, by extent (refill thread only). */
+    private final Map<Integer, Lease> leased = new HashMap<>();
+    private boolean closed;
+
+    /**
+     * @param shared    the host's shared counters (their holder words)
+     * @param node      this node's id
+     * @param locks     the coordinator
+     * @param liveNodes the node ids of the live members (asks the coordinator)
+     * @param wakeUp    asks the owner to call {@link #refill} soon (called when a spare is taken; must not block)
+     */
+    public ExtentLeaser(SharedCounters shared, int node, LockManager locks, Supplier<Set<Integer>> liveNodes, Runnable wakeUp) {
+        this.shared = shared;
+        this.node = node;
+        this.locks = locks;
+        this.liveNodes = liveNodes;
+        this.wakeUp = wakeUp;
+        this.geometry = shared.geometry();
+        int data = dataSpares(locks.timeouts(), geometry);
+        targets[SpaceMap.Purpose.DATA.ordinal()] = data;
+        targets[SpaceMap.Purpose.METADATA.ordinal()] = Math.ceilDiv(data, DATA_SPARES_PER_METADATA_SPARE);
+        for (SpaceMap.Purpose purpose : SpaceMap.Purpose.values()) {
+            pools.add(new ArrayDeque<>());
+            shortages[purpose.ordinal()] = "no spare extent has been leased yet";
+        }
+    }
+
+    /** Data spares a node keeps (design note 1). */
+    public static int dataSpares(LeaseTimeouts timeouts, StoreGeometry geometry) {
+        double windowSeconds = LeaseTimeouts.validityNanos(timeouts.sessionTimeoutMillis()) / 1e9;
+        long extentBytes = (long) geometry.extentBlocks() * Layout.BLOCK_BYTES;
+        long wanted = (long) Math.ceil(OUTAGE_WRITE_BYTES_PER_SECOND * windowSeconds / extentBytes);
+        int bound = Math.min(MAX_DATA_SPARES, Math.max(1, (geometry.extentCount() - 1) / 16));
+        return (int) Math.clamp(wanted, 1, bound);
+    }
+
+    /** How many spares this node keeps for {@code purpose}. */
+    public int target(SpaceMap.Purpose purpose) {
+        return targets[purpose.ordinal()];
+    }
+
+    // ---------------------------------------------------------------- the map's side
+
+    @Override
+    public Spare take(SpaceMap.Purpose purpose) {
+        Spare chosen = null;
+        synchronized (pools) {
+            ArrayDeque<Spare> pool = pools.get(purpose.ordinal());
+            for (Spare spare : pool) {
+                if (spare.formerHolder() != 0) {
+                    chosen = spare; // partly used: before fresh ones (design note 2)
+                    break;
+                }
+            }
+            if (chosen == null) {
+                chosen = pool.peekFirst();
+            }
+            if (chosen != null) {
+                pool.remove(chosen);
+            }
+        }
+        if (chosen != null && wakeUp != null) {
+            wakeUp.run();
+        }
+        return chosen;
+    }
+
+    @Override
+    public String shortage(SpaceMap.Purpose purpose) {
+        synchronized (pools) {
+            return shortages[purpose.ordinal()] + " (this node keeps " + targets[purpose.ordinal()] + " spare "
+                    + purpose.name().toLowerCase() + " extent(s))";
+        }
+    }
+
+    /** Spares ready for {@code purpose} now. */
+    public int spares(SpaceMap.Purpose purpose) {
+        synchronized (pools) {
+            return pools.get(purpose.ordinal()).size();
+        }
+    }
+
+    private void setShortage(SpaceMap.Purpose purpose, String why) {
+        synchronized (pools) {
+            shortages[purpose.ordinal()] = why;
+        }
+    }
+
+    // ---------------------------------------------------------------- the background side
+
+    /**
+     * Forgets leases that ended and tops every pool up to its target (design note 2), asking the coordinator
+     * once per candidate. Never throws for an unreachable coordinator: the pools stay as they are and
+     * {@link #shortage} says why.
+     */
+    public synchronized void refill() {
+        if (closed) {
+            return;
+        }
+        forgetEnded();
+        try {
+            Set<Integer> live = liveNodes.get();
+            for (SpaceMap.Purpose purpose : SpaceMap.Purpose.values()) {
+                fill(purpose, live);
+            }
+        } catch (CoordinatorUnavailableException unreachable) {
+            for (SpaceMap.Purpose purpose : SpaceMap.Purpose.values()) {
+                setShortage(purpose, "the coordinator is unreachable: " + unreachable.getMessage());
+            }
+        }
+    }
+
+    private void forgetEnded() {
+        synchronized (pools) {
+            for (ArrayDeque<Spare> pool : pools) {
+                pool.removeIf(spare -> !spare.lease().isValid()); // released with the other ended leases below
+            }
+        }
+        for (Iterator<Map.Entry<Integer, Lease>> it = leased.entrySet().iterator(); it.hasNext(); ) {
+            Lease lease = it.next().getValue();
+            if (!lease.isValid()) {
+                lease.release(); // lapsed but not yet known lost: give the lock back so it can be taken again
+                it.remove();
+            }
+        }
+    }
+
+    private void fill(SpaceMap.Purpose purpose, Set<Integer> live) {
+        ExtentRecord.Type type = purpose == SpaceMap.Purpose.DATA ? ExtentRecord.Type.DATA : ExtentRecord.Type.METADATA;
+        boolean deadOnesPooled;
+        synchronized (pools) {
+            deadOnesPooled = pools.get(purpose.ordinal()).stream()
+                    .anyMatch(spare -> spare.formerHolder() != 0 && spare.formerHolder() != node);
+        }
+        int extentCount = geometry.extentCount();
+        int start = Math.floorMod(node * 0x9E3779B1, extentCount); // nodes look for free extents in different places
+        // Three passes: this node's own unleased extents, dead nodes' extents, free extents (design note 2).
+        for (int pass = 0; pass < 3; pass++) {
+            for (int step = 0; step < extentCount; step++) {
+                boolean full = spares(purpose) >= targets[purpose.ordinal()];
+                if (full && (pass != 1 || deadOnesPooled)) {
+                    break;
+                }
+                int extent = (start + step) % extentCount;
+                int holder = candidate(extent, type, pass, live);
+                if (holder < 0) {
+                    continue;
+                }
+                Spare spare = lease(extent, holder, type);
+                if (spare != null) {
+                    synchronized (pools) {
+                        pools.get(purpose.ordinal()).addLast(spare);
+                    }
+                    deadOnesPooled |= pass == 1;
+                }
+            }
+        }
+        setShortage(purpose, spares(purpose) == 0 ? "no extent of the store's " + extentCount + " is free: each is "
+                + "held by a live node or full" : "the spares leased were used up before the next refill");
+    }
+
+    /** The holder {@code extent}'s word names if it is a candidate of {@code pass}, else -1. */
+    private int candidate(int extent, ExtentRecord.Type type, int pass, Set<Integer> live) {
+        if (leased.containsKey(extent)) {
+            return -1;
+        }
+        int holder = shared.extentHolder(extent);
+        if (holder == 0) {
+            return pass == 2 ? 0 : -1;
+        }
+        if (shared.extentType(extent) != type || shared.freeBlocks(extent) <= 0) {
+            return -1;
+        }
+        boolean wanted = pass == 0 ? holder == node : pass == 1 && holder != node && !live.contains(holder);
+        return wanted ? holder : -1;
+    }
+
+    private Spare lease(int extent, int holder, ExtentRecord.Type type) {
+        Lease lease;
+        try {
+            lease = locks.acquire(lockName(extent), Duration.ZERO, Map.of(TYPE_NOTE, type.name().toLowerCase()));
+        } catch (LockHeldException held) {
+            return null; // another node's (a spare of its own, or still the dead node's until its leases expire)
+        }
+        int now = shared.extentHolder(extent);
+        if (now != holder || (holder != 0 && shared.extentType(extent) != type)) {
+            lease.release(); // claimed meanwhile by a node working without the lock: not ours to take
+            return null;
+        }
+        leased.put(extent, lease);
+        if (holder != 0 && holder != node) {
+            LOG.info("leased extent {} ({}) of dead node id {} (token {}); the next allocation that needs an extent takes it over",
+                    extent, type.name().toLowerCase(), holder, lease.fencingToken());
+        }
+        return new Spare(extent, holder, type, lease);
+    }
+
+    /** The lock guarding allocation in {@code extent} and its record. */
+    public static String lockName(int extent) {
+        return "extent/" + extent;
+    }
+
+    /** Releases every lease (after the store is closed, so every record is durable). */
+    @Override
+    public synchronized void close() {
+        closed = true;
+        synchronized (pools) {
+            for (ArrayDeque<Spare> pool : pools) {
+                pool.clear();
+            }
+        }
+        for (Lease lease : leased.values()) {
+            lease.release();
+        }
+        leased.clear();
+    }
+}

@@ -1,0 +1,316 @@
+package io.cairn.volume;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.cairn.alloc.ExtentLeaser;
+import io.cairn.alloc.SpaceMap;
+import io.cairn.cluster.Lease;
+import io.cairn.cluster.LockHolder;
+import io.cairn.cluster.ZooKeeperFixture;
+import io.cairn.cluster.ZooKeeperLockManager;
+import io.cairn.format.ExtentRecord;
+import io.cairn.format.Pointer;
+import io.cairn.gc.CheckReport;
+import io.cairn.gc.Checker;
+import io.cairn.io.FileBlockDevice;
+import io.cairn.io.StorageException;
+import io.cairn.tree.RootRef;
+
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.apache.zookeeper.ZooKeeper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Extent leases (docs/CLUSTER.md, "Extent leases"; SpaceMap design note 8): node stores sharing one file,
+ * each allocating only in extents it leased from a real ZooKeeper server ({@link ZooKeeperFixture}) through
+ * its {@link ExtentLeaser}. The disks' own leases are given as always valid, so what is tested is the extents'.
+ */
+class ExtentLeasesTest {
+
+    private static final long STORE_BYTES = 64L << 20;
+    /** 2 MiB extents: a node fills one with a few writes. */
+    private static final int EXTENT_BLOCKS = 512;
+    private static final long DISK_BYTES = 32L << 20;
+    private static final int BLOCK = 4096;
+
+    @TempDir
+    Path dir;
+
+    /** Node ids whose members count as live for the leasers. */
+    private final Set<Integer> live = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    private Store node(int id) {
+        return Store.openShared(FileBlockDevice.open(dir.resolve("store.cairn"), false), null, StoreOptions.defaults(), id,
+                dir.resolve("store.live"), Duration.ofSeconds(10));
+    }
+
+    private String format() {
+        try (Store store = Store.formatFile(dir.resolve("store.cairn"), STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults())) {
+            return store.storeId().toString();
+        }
+    }
+
+    /** Runs the leasers' refills in the background, as a cluster node's scan thread does. */
+    private final java.util.concurrent.ExecutorService refills = java.util.concurrent.Executors.newSingleThreadExecutor();
+
+    @org.junit.jupiter.api.AfterEach
+    void stopRefills() {
+        refills.shutdownNow();
+    }
+
+    private ExtentLeaser lease(Store store, ZooKeeperLockManager locks) {
+        live.add(store.node());
+        java.util.concurrent.atomic.AtomicReference<ExtentLeaser> self = new java.util.concurrent.atomic.AtomicReference<>();
+        ExtentLeaser leaser = store.leaseExtents(locks, () -> {
+            locks.members(); // asks the coordinator, as a cluster node's list of live node ids does
+            return Set.copyOf(live);
+        }, () -> refills.execute(() -> self.get().refill()));
+        self.set(leaser);
+        leaser.refill();
+        return leaser;
+    }
+
+    /**
+     * Writes {@code megabytes} of fresh data to {@code disk} from {@code offsetBytes}, then flushes. With a 2 MiB
+     * extent and one spare, a burst of writes can use up the spare before the background refill has run: the
+     * leaser (if given) is refilled after every MiB, as the refill would be long before a 64 MiB spare fills.
+     */
+    private static void write(Store store, ExtentLeaser leaser, String disk, long offsetBytes, int megabytes, int seed) {
+        try (Volume volume = store.openVolume(disk)) {
+            for (int i = 0; i < megabytes; i++) {
+                volume.write(offsetBytes + ((long) i << 20), ByteBuffer.wrap(ModelSupport.randomBytes(seed + i, 1 << 20)), false);
+                if (leaser != null) {
+                    leaser.refill();
+                }
+            }
+            volume.flush();
+        }
+    }
+
+    /** The extents holding {@code disk}'s data blocks in {@code [offsetBytes, offsetBytes + lengthBytes)}. */
+    private static Set<Integer> dataExtents(Store store, String disk, long offsetBytes, long lengthBytes) {
+        long id = store.vdi(disk).id();
+        return store.inspect(internals -> {
+            RootRef root = internals.vdiRoots().get(id);
+            Set<Integer> extents = new TreeSet<>();
+            for (long index = offsetBytes / BLOCK; index < (offsetBytes + lengthBytes) / BLOCK; index++) {
+                long pointer = internals.trees().lookup(root.root(), root.height(), index);
+                if (!Pointer.isHole(pointer)) {
+                    extents.add(internals.space().geometry().extentOf(Pointer.blockOf(pointer)));
+                }
+            }
+            return extents;
+        });
+    }
+
+    private static ExtentRecord record(Store store, int extent) {
+        return store.inspect(internals -> internals.space().extent(extent));
+    }
+
+    private static Lease extentLease(Store store, int extent) {
+        return store.inspect(internals -> internals.space().extentLease(extent));
+    }
+
+    /** Every extent this node's records name, with its record. */
+    private static Map<Integer, ExtentRecord> recordsOf(Store store, int node) {
+        return store.inspect(internals -> {
+            Map<Integer, ExtentRecord> mine = new TreeMap<>();
+            for (int extent = 0; extent < internals.space().extentCount(); extent++) {
+                ExtentRecord record = internals.space().extent(extent);
+                if (record.holder() == node && record.type() != ExtentRecord.Type.SYSTEM) {
+                    mine.put(extent, record);
+                }
+            }
+            return mine;
+        });
+    }
+
+    private static void assertClean(Path file) {
+        try (Store alone = Store.openFile(file, StoreOptions.defaults())) {
+            CheckReport report = Checker.check(alone);
+            assertTrue(report.clean(), report.toString());
+        }
+    }
+
+    @Test
+    void aNodeAllocatesOnlyInLeasedExtentsAndTheirRecordsCarryTheLeaseTokens() throws Exception {
+        String storeId = format();
+        try (ZooKeeperFixture zk = new ZooKeeperFixture(); ZooKeeperLockManager locks = zk.node("a", storeId);
+             Store a = node(11)) {
+            ExtentLeaser leaser = lease(a, locks);
+            assertEquals(1, leaser.target(SpaceMap.Purpose.DATA), "a 32-extent store allows one data spare per node");
+            assertEquals(1, leaser.spares(SpaceMap.Purpose.DATA));
+            assertEquals(1, leaser.spares(SpaceMap.Purpose.METADATA));
+            a.create("vm", DISK_BYTES);
+            a.hold("vm", 1, () -> true);
+            write(a, leaser, "vm", 0, 5, 1); // more than two extents of data: spares are taken and refilled
+            leaser.refill();
+            a.commit();
+
+            Map<Integer, ExtentRecord> mine = recordsOf(a, 11);
+            Set<Integer> data = dataExtents(a, "vm", 0, 5L << 20);
+            assertTrue(data.size() >= 3, "5 MiB of data spans at least three 2 MiB extents: " + data);
+            assertTrue(mine.keySet().containsAll(data), "every data block is in an extent this node's records name");
+            for (Map.Entry<Integer, ExtentRecord> entry : mine.entrySet()) {
+                int extent = entry.getKey();
+                LockHolder holder = locks.holder(ExtentLeaser.lockName(extent)).orElseThrow(
+                        () -> new AssertionError("extent " + extent + " is claimed without a lease"));
+                assertEquals("a", holder.node());
+                assertEquals(holder.fencingToken(), entry.getValue().fencingToken(),
+                        "the record of extent " + extent + " carries its lease's token");
+                assertEquals(entry.getValue().type().name().toLowerCase(), holder.notes().get(ExtentLeaser.TYPE_NOTE));
+            }
+            assertEquals(1, leaser.spares(SpaceMap.Purpose.DATA), "the pool was refilled");
+        }
+        assertClean(dir.resolve("store.cairn"));
+    }
+
+    @Test
+    void withNoSpareLeftAndZooKeeperAwayAllocationFailsAndNoUnleasedExtentIsClaimed() throws Exception {
+        String storeId = format();
+        try (ZooKeeperFixture zk = new ZooKeeperFixture(); ZooKeeperLockManager locks = zk.node("a", storeId);
+             Store a = node(11)) {
+            ExtentLeaser leaser = lease(a, locks);
+            a.create("vm", DISK_BYTES);
+            a.hold("vm", 1, () -> true);
+            zk.stop();
+            leaser.refill(); // waits T/2 for the coordinator, then records why the pool stays as it is
+            StorageException full = assertThrows(StorageException.class, () -> write(a, null, "vm", 0, 8, 1));
+            assertEquals(StorageException.Code.NO_SPACE, full.code());
+            assertTrue(full.getMessage().matches("no free (data|metadata) block left in the extents this node holds leases on, "
+                    + "and no spare extent: the coordinator is unreachable: ZooKeeper at \\S+ unreachable for [0-9.]+ s "
+                    + "\\(this node keeps 1 spare (data|metadata) extent\\(s\\)\\)"), full.getMessage());
+            Set<Integer> claimed = a.inspect(internals -> {
+                Set<Integer> extents = new HashSet<>();
+                for (int extent = 0; extent < internals.space().extentCount(); extent++) {
+                    if (internals.space().holds(extent)) {
+                        extents.add(extent);
+                    }
+                }
+                return extents;
+            });
+            for (int extent : claimed) {
+                assertNotNull(extentLease(a, extent), "extent " + extent + " was claimed without a lease");
+            }
+            assertTrue(claimed.size() <= 4, "at most the two spares leased up front and one refill each: " + claimed);
+            zk.restart();
+            leaser.refill();
+            write(a, leaser, "vm", 0, 8, 1); // ZooKeeper back: new spares, allocation goes on
+            a.commit();
+        }
+        assertClean(dir.resolve("store.cairn"));
+    }
+
+    @Test
+    void aLostExtentLeaseStopsAllocationThereUntilTheNodeLeasesItAgainWithANewerToken() throws Exception {
+        String storeId = format();
+        try (ZooKeeperFixture zk = new ZooKeeperFixture(); ZooKeeperLockManager locks = zk.node("a", storeId);
+             Store a = node(11)) {
+            ExtentLeaser leaser = lease(a, locks);
+            a.create("vm", DISK_BYTES);
+            a.hold("vm", 1, () -> true);
+            write(a, leaser, "vm", 0, 1, 1);
+            a.commit();
+            int extent = dataExtents(a, "vm", 0, 1 << 20).iterator().next();
+            long oldToken = record(a, extent).fencingToken();
+            Lease lease = extentLease(a, extent);
+            assertTrue(lease.isValid());
+
+            // Somebody deletes the lock znode: the lease is lost.
+            deleteLock(zk, storeId, extent);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (!lease.isLost() && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertTrue(lease.isLost(), "the lease is lost once its znode is gone");
+            write(a, leaser, "vm", 1 << 20, 1, 2);
+            assertFalse(dataExtents(a, "vm", 1 << 20, 1 << 20).contains(extent),
+                    "nothing new is allocated in an extent whose lease was lost");
+
+            leaser.refill(); // the extent is this node's and has free blocks: leased again, as a spare
+            write(a, leaser, "vm", 2 << 20, 3, 3); // uses up the extent in use and takes the spare: own extents first
+            a.commit();
+            assertTrue(dataExtents(a, "vm", 2 << 20, 3 << 20).contains(extent), "allocation resumed in extent " + extent);
+            ExtentRecord again = record(a, extent);
+            assertEquals(11, again.holder());
+            assertTrue(again.fencingToken() > oldToken, "a new lease, a newer token: " + again + " after " + oldToken);
+            assertEquals(locks.holder(ExtentLeaser.lockName(extent)).orElseThrow().fencingToken(), again.fencingToken());
+        }
+        assertClean(dir.resolve("store.cairn"));
+    }
+
+    @Test
+    void aDeadNodesExtentsAreTakenOverByTheNextNodeThatNeedsOne() throws Exception {
+        String storeId = format();
+        Map<Integer, ExtentRecord> deadOnes;
+        try (ZooKeeperFixture zk = new ZooKeeperFixture()) {
+            ZooKeeperLockManager locksA = zk.node("a", storeId);
+            Store a = node(11);
+            ExtentLeaser leaserA = lease(a, locksA);
+            a.create("va", DISK_BYTES);
+            a.hold("va", 1, () -> true);
+            write(a, leaserA, "va", 0, 1, 1);
+            a.commit();
+            deadOnes = recordsOf(a, 11);
+            try (ZooKeeperLockManager locksB = zk.node("b", storeId); Store b = node(12)) {
+                ExtentLeaser leaserB = lease(b, locksB);
+                b.create("vb", DISK_BYTES);
+                b.hold("vb", 2, () -> true);
+                // Node a dies: its leases and membership end; its records still name it.
+                a.close();
+                leaserA.close();
+                locksA.close();
+                live.remove(11);
+
+                leaserB.refill(); // leases one of a's extents per purpose beyond its spares
+                write(b, leaserB, "vb", 0, 3, 2);
+                b.commit();
+                Map<Integer, ExtentRecord> taken = recordsOf(b, 12);
+                taken.keySet().retainAll(deadOnes.keySet());
+                assertFalse(taken.isEmpty(), "b needed extents and took a's over: a had " + deadOnes + ", b has "
+                        + recordsOf(b, 12));
+                for (Map.Entry<Integer, ExtentRecord> entry : taken.entrySet()) {
+                    ExtentRecord before = deadOnes.get(entry.getKey());
+                    assertEquals(before.type(), entry.getValue().type(), "a takeover keeps the extent's type");
+                    assertTrue(entry.getValue().fencingToken() > before.fencingToken(), "newer token: " + entry);
+                    assertEquals(locksB.holder(ExtentLeaser.lockName(entry.getKey())).orElseThrow().fencingToken(),
+                            entry.getValue().fencingToken());
+                }
+                assertTrue(taken.values().stream().anyMatch(record -> record.type() == ExtentRecord.Type.DATA),
+                        "the data extent a wrote in is allocated in by b now: " + taken);
+                assertNotEquals(Set.of(), dataExtents(b, "vb", 0, 3L << 20));
+            }
+        }
+        assertClean(dir.resolve("store.cairn"));
+    }
+
+    private static void deleteLock(ZooKeeperFixture zk, String storeId, int extent) throws Exception {
+        CountDownLatch connected = new CountDownLatch(1);
+        ZooKeeper client = new ZooKeeper(zk.connectString(), 5000, event -> {
+            if (event.getState() == org.apache.zookeeper.Watcher.Event.KeeperState.SyncConnected) {
+                connected.countDown();
+            }
+        });
+        try {
+            assertTrue(connected.await(10, TimeUnit.SECONDS));
+            client.delete("/cairn/" + storeId + "/locks/extent:" + extent, -1);
+        } finally {
+            client.close();
+        }
+    }
+}
