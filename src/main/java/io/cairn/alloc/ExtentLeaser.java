@@ -64,6 +64,8 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
     public static final int MAX_DATA_SPARES = 32;
     /** Data spares per metadata spare (design note 1). */
     private static final int DATA_SPARES_PER_METADATA_SPARE = 8;
+    /** Extents' locks are {@code extent/N}. */
+    public static final String LOCK_PREFIX = "extent/";
     /** Note saying what an extent lock guards, read by {@code cairn nodes}. */
     public static final String TYPE_NOTE = "type";
 
@@ -280,7 +282,7 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
 
     /** The lock guarding allocation in {@code extent} and its record. */
     public static String lockName(int extent) {
-        return "extent/" + extent;
+        return LOCK_PREFIX + extent;
     }
 
     /** Releases every lease (after the store is closed, so every record is durable). */

@@ -228,8 +228,11 @@ final class ClusterNode implements AutoCloseable {
     /** Note naming the disk a {@code vdi/ID} lock guards, read by {@code cairn nodes}. */
     static final String DISK_NOTE = "disk";
 
+    /** Disks' locks are {@code vdi/ID}. */
+    static final String VDI_LOCK_PREFIX = "vdi/";
+
     static String lockName(long vdiId) {
-        return "vdi/" + vdiId;
+        return VDI_LOCK_PREFIX + vdiId;
     }
 
     /** Stops scanning and releases every lease (the store is closed by its owner first, so all is durable). */

@@ -84,21 +84,39 @@ final class NodesCommand implements Callable<Integer> {
             if (store.members().isEmpty() && store.locks().isEmpty()) {
                 continue;
             }
-            Table table = new Table("NODE", "PID", "NBD", "ADMIN", "LEADS", "LOCKS (FENCING TOKEN)").alignRight(1);
+            Table table = new Table("NODE", "PID", "NBD", "ADMIN", "LEADS", "DISKS (FENCING TOKEN)", "EXTENTS",
+                    "OTHER LOCKS (FENCING TOKEN)").alignRight(1);
             for (Member member : store.members()) {
                 Map<String, String> attributes = member.attributes();
+                List<LockHolder> held = locks(store, member.name());
                 table.row(member.name(), attributes.getOrDefault("pid", "-"), attributes.getOrDefault("nbd", "-"),
                         attributes.getOrDefault("admin", "-"), orDash(String.join(",", roles(store, member.name()))),
-                        orDash(String.join(", ", locks(store, member.name()).stream()
-                                .map(lock -> lock.lockName() + " (" + lock.fencingToken() + ")").toList())));
+                        disksText(held), extentsSummary(held), otherLocksText(held));
             }
             // A lock whose holder's membership is gone: its session is ending, or it registered under another store.
             for (LockHolder lock : store.locks()) {
                 if (store.members().stream().noneMatch(member -> member.name().equals(lock.node()))) {
-                    table.row(lock.node() + " (not a member)", "-", "-", "-", "-", lock.lockName() + " (" + lock.fencingToken() + ")");
+                    List<LockHolder> one = List.of(lock);
+                    table.row(lock.node() + " (not a member)", "-", "-", "-", "-", disksText(one), extentsSummary(one),
+                            otherLocksText(one));
                 }
             }
             table.print(out);
+            List<LockHolder> extents = store.locks().stream().filter(lock -> extentNumber(lock) >= 0)
+                    .sorted(java.util.Comparator.comparingInt(NodesCommand::extentNumber)).toList();
+            if (!extents.isEmpty()) {
+                Table extentTable = new Table("EXTENT", "TYPE", "NODE", "FENCING TOKEN").alignRight(0, 3);
+                for (LockHolder lock : extents) {
+                    extentTable.row(Integer.toString(extentNumber(lock)), lock.notes().getOrDefault(TYPE_NOTE, "-"), lock.node(),
+                            Long.toString(lock.fencingToken()));
+                }
+                extentTable.print(out);
+            }
+            int count = extentCount(store);
+            if (count > 0) {
+                out.println("extents: " + count + " in the store, " + extents.size() + " leased, "
+                        + Math.max(0, count - extents.size()) + " unheld");
+            }
         }
     }
 
@@ -111,18 +129,111 @@ final class NodesCommand implements Callable<Integer> {
                 member.attributes().forEach(json::field);
                 json.endObject().name("leads").beginArray();
                 roles(store, member.name()).forEach(json::value);
+                json.endArray();
+                List<LockHolder> held = locks(store, member.name());
+                json.name("disks").beginArray();
+                for (LockHolder lock : held) {
+                    long disk = vdiId(lock);
+                    if (disk >= 0) {
+                        json.beginObject().field("id", disk);
+                        if (lock.notes().containsKey(DISK_NOTE)) {
+                            json.field("name", lock.notes().get(DISK_NOTE));
+                        }
+                        json.field("fencingToken", lock.fencingToken()).endObject();
+                    }
+                }
+                json.endArray().name("extents").beginArray();
+                for (LockHolder lock : held) {
+                    int extent = extentNumber(lock);
+                    if (extent >= 0) {
+                        json.beginObject().field("extent", extent).field("type", lock.notes().getOrDefault(TYPE_NOTE, "unknown"))
+                                .field("fencingToken", lock.fencingToken()).endObject();
+                    }
+                }
                 json.endArray().endObject();
             }
             json.endArray().name("locks").beginArray();
             for (LockHolder lock : store.locks()) {
                 json.beginObject().field("lock", lock.lockName()).field("node", lock.node())
-                        .field("fencingToken", lock.fencingToken()).endObject();
+                        .field("fencingToken", lock.fencingToken());
+                if (!lock.notes().isEmpty()) {
+                    json.name("notes").beginObject();
+                    lock.notes().forEach(json::field);
+                    json.endObject();
+                }
+                json.endObject();
             }
             json.endArray().name("leaders").beginObject();
             store.leaders().forEach(json::field);
+            json.endObject();
+            long leased = store.locks().stream().filter(lock -> extentNumber(lock) >= 0).count();
+            json.name("extents").beginObject();
+            int count = extentCount(store);
+            if (count > 0) {
+                json.field("count", count);
+            }
+            json.field("leased", leased);
+            if (count > 0) {
+                json.field("unheld", Math.max(0, count - leased));
+            }
             json.endObject().endObject();
         }
         return json.endArray().endObject().toString();
+    }
+
+    /** Lock notes the nodes write (ClusterNode, ExtentLeaser). */
+    private static final String DISK_NOTE = ClusterNode.DISK_NOTE;
+    private static final String TYPE_NOTE = io.cairn.alloc.ExtentLeaser.TYPE_NOTE;
+
+    /** The extent a lock {@code extent/N} guards, or -1 for any other lock. */
+    private static int extentNumber(LockHolder lock) {
+        return (int) numberAfter(lock.lockName(), io.cairn.alloc.ExtentLeaser.LOCK_PREFIX, Integer.MAX_VALUE);
+    }
+
+    /** The disk id a lock {@code vdi/ID} guards, or -1 for any other lock. */
+    private static long vdiId(LockHolder lock) {
+        return numberAfter(lock.lockName(), ClusterNode.VDI_LOCK_PREFIX, Long.MAX_VALUE);
+    }
+
+    private static long numberAfter(String lockName, String prefix, long max) {
+        if (!lockName.startsWith(prefix) || lockName.length() == prefix.length() || lockName.length() > prefix.length() + 18
+                || !lockName.substring(prefix.length()).chars().allMatch(Character::isDigit)) {
+            return -1;
+        }
+        long number = Long.parseLong(lockName.substring(prefix.length()));
+        return number <= max ? number : -1;
+    }
+
+    private static String disksText(List<LockHolder> held) {
+        return orDash(String.join(", ", held.stream().filter(lock -> vdiId(lock) >= 0)
+                .map(lock -> lock.notes().getOrDefault(DISK_NOTE, lock.lockName()) + " (" + lock.fencingToken() + ")").toList()));
+    }
+
+    /** How many extents of each type, e.g. {@code 1 metadata, 3 data}; the extent table lists them. */
+    private static String extentsSummary(List<LockHolder> held) {
+        Map<String, Integer> byType = new java.util.TreeMap<>(java.util.Comparator.reverseOrder());
+        for (LockHolder lock : held) {
+            if (extentNumber(lock) >= 0) {
+                byType.merge(lock.notes().getOrDefault(TYPE_NOTE, "unknown"), 1, Integer::sum);
+            }
+        }
+        return orDash(String.join(", ", byType.entrySet().stream().map(entry -> entry.getValue() + " " + entry.getKey()).toList()));
+    }
+
+    private static String otherLocksText(List<LockHolder> held) {
+        return orDash(String.join(", ", held.stream().filter(lock -> vdiId(lock) < 0 && extentNumber(lock) < 0)
+                .map(lock -> lock.lockName() + " (" + lock.fencingToken() + ")").toList()));
+    }
+
+    /** The store's extent count, as a member published it (0 if none did). */
+    private static int extentCount(StoreView store) {
+        for (Member member : store.members()) {
+            String count = member.attributes().get(ClusterServing.EXTENTS_ATTRIBUTE);
+            if (count != null && count.chars().allMatch(Character::isDigit) && !count.isEmpty() && count.length() < 10) {
+                return Integer.parseInt(count);
+            }
+        }
+        return 0;
     }
 
     private static List<String> roles(StoreView store, String node) {

@@ -18,22 +18,33 @@ class NodesCommandTest {
     @Test
     void listsLiveNodesTheirLocksAndRolesAsTextAndJson() throws Exception {
         try (ZooKeeperFixture zookeeper = new ZooKeeperFixture();
-             ZooKeeperLockManager a = zookeeper.node("a");
+             ZooKeeperLockManager a = ZooKeeperLockManager.connect(new ZooKeeperLockManager.Options(zookeeper.connectString(),
+                     zookeeper.storeId, "a", Map.of("nbd", "127.0.0.1:10809", "admin", "/run/a.sock", "extents", "32"),
+                     ZooKeeperFixture.TIMEOUTS));
              ZooKeeperLockManager b = zookeeper.node("b")) {
-            Lease vdi = a.acquire("vdi/7", Duration.ZERO);
-            Lease extent = a.acquire("extent/12", Duration.ZERO);
+            Lease vdi = a.acquire("vdi/7", Duration.ZERO, Map.of("disk", "vm"));
+            Lease extent = a.acquire("extent/12", Duration.ZERO, Map.of("type", "data"));
+            Lease metadata = a.acquire("extent/3", Duration.ZERO, Map.of("type", "metadata"));
+            Lease other = b.acquire("gc", Duration.ZERO);
             Election gc = b.elect("gc");
             assertTrue(gc.awaitLeadership(Duration.ofSeconds(10)));
             long pid = ProcessHandle.current().pid();
 
             Cli.Result text = Cli.run("nodes", "--cluster", zookeeper.connectString());
             assertEquals(0, text.exitCode(), text::toString);
-            String pidColumn = " ".repeat(Math.max(0, "PID".length() - Long.toString(pid).length())) + pid;
-            assertEquals("store " + zookeeper.storeId + ": 2 live nodes, 2 locks held\n"
-                    + "NODE  " + " ".repeat(Math.max(0, Long.toString(pid).length() - 3)) + "PID  NBD              ADMIN        LEADS  LOCKS (FENCING TOKEN)\n"
-                    + "a     " + pidColumn + "  127.0.0.1:10809  /run/a.sock  -      extent/12 (" + extent.fencingToken() + "), vdi/7 ("
-                    + vdi.fencingToken() + ")\n"
-                    + "b     " + pidColumn + "  127.0.0.1:10809  /run/b.sock  gc     -\n", text.out());
+            List<String> lines = text.out().lines().toList();
+            assertEquals("store " + zookeeper.storeId + ": 2 live nodes, 4 locks held", lines.get(0));
+            assertTrue(lines.get(1).matches("NODE +PID +NBD +ADMIN +LEADS +DISKS \\(FENCING TOKEN\\) +EXTENTS +OTHER LOCKS \\(FENCING TOKEN\\)"),
+                    lines.get(1));
+            assertTrue(lines.get(2).matches("a +" + pid + " +127\\.0\\.0\\.1:10809 +/run/a\\.sock +- +vm \\(" + vdi.fencingToken()
+                    + "\\) +1 metadata, 1 data +-"), lines.get(2));
+            assertTrue(lines.get(3).matches("b +" + pid + " +127\\.0\\.0\\.1:10809 +/run/b\\.sock +gc +- +- +gc \\("
+                    + other.fencingToken() + "\\)"), lines.get(3));
+            assertTrue(lines.get(4).matches("EXTENT +TYPE +NODE +FENCING TOKEN"), lines.get(4));
+            assertTrue(lines.get(5).matches(" +3 +metadata +a +" + metadata.fencingToken()), lines.get(5));
+            assertTrue(lines.get(6).matches(" +12 +data +a +" + extent.fencingToken()), lines.get(6));
+            assertEquals("extents: 32 in the store, 2 leased, 30 unheld", lines.get(7));
+            assertEquals(8, lines.size(), text.out());
 
             Cli.Result json = Cli.run("nodes", "--cluster", zookeeper.connectString(), "--store", zookeeper.storeId, "--json");
             assertEquals(0, json.exitCode(), json::toString);
@@ -42,12 +53,21 @@ class NodesCommandTest {
             Map<String, Object> store = (Map<String, Object>) ((List<Object>) parsed.get("stores")).getFirst();
             assertEquals(zookeeper.storeId, store.get("id"));
             assertEquals(Map.of("gc", "b"), store.get("leaders"));
-            assertEquals(List.of(Map.of("lock", "extent/12", "node", "a", "fencingToken", extent.fencingToken()),
-                    Map.of("lock", "vdi/7", "node", "a", "fencingToken", vdi.fencingToken())), store.get("locks"));
+            assertEquals(List.of(
+                    Map.of("lock", "extent/12", "node", "a", "fencingToken", extent.fencingToken(), "notes", Map.of("type", "data")),
+                    Map.of("lock", "extent/3", "node", "a", "fencingToken", metadata.fencingToken(), "notes", Map.of("type", "metadata")),
+                    Map.of("lock", "gc", "node", "b", "fencingToken", other.fencingToken()),
+                    Map.of("lock", "vdi/7", "node", "a", "fencingToken", vdi.fencingToken(), "notes", Map.of("disk", "vm"))),
+                    store.get("locks"));
+            assertEquals(Map.of("count", 32L, "leased", 2L, "unheld", 30L), store.get("extents"));
             @SuppressWarnings("unchecked")
             Map<String, Object> memberA = (Map<String, Object>) ((List<Object>) store.get("members")).getFirst();
             assertEquals("a", memberA.get("name"));
-            assertEquals(Map.of("nbd", "127.0.0.1:10809", "admin", "/run/a.sock", "pid", Long.toString(pid)), memberA.get("attributes"));
+            assertEquals(Map.of("nbd", "127.0.0.1:10809", "admin", "/run/a.sock", "extents", "32", "pid", Long.toString(pid)),
+                    memberA.get("attributes"));
+            assertEquals(List.of(Map.of("id", 7L, "name", "vm", "fencingToken", vdi.fencingToken())), memberA.get("disks"));
+            assertEquals(List.of(Map.of("extent", 12L, "type", "data", "fencingToken", extent.fencingToken()),
+                    Map.of("extent", 3L, "type", "metadata", "fencingToken", metadata.fencingToken())), memberA.get("extents"));
 
             Cli.Result unknown = Cli.run("nodes", "--cluster", zookeeper.connectString(), "--store", "nobody");
             assertEquals("store nobody: 0 live nodes, 0 locks held\n", unknown.out());
