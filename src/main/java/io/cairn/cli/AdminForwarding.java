@@ -41,7 +41,7 @@ final class AdminForwarding {
             return Optional.empty();
         }
         Path store = storeCommand.store.path;
-        if (store == null) {
+        if (store == null || !storeCommand.forwardable()) {
             return Optional.empty();
         }
         Optional<AdminProtocol.Response> answered;

@@ -35,6 +35,11 @@ abstract class StoreCommand implements Callable<Integer> {
         return List.of();
     }
 
+    /** Whether a server of the STORE argument runs this command line (false for forms whose first argument is no store). */
+    boolean forwardable() {
+        return true;
+    }
+
     /** Runs the command; failures are thrown and mapped by {@link ErrorHandler}. */
     abstract void run() throws Exception;
 

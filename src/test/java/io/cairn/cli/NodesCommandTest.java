@@ -75,6 +75,27 @@ class NodesCommandTest {
     }
 
     @Test
+    void migrateThroughTheClusterSaysWhichNodeItCannotFindOrReach() throws Exception {
+        try (ZooKeeperFixture zookeeper = new ZooKeeperFixture(); ZooKeeperLockManager a = zookeeper.node("a")) {
+            Cli.Result nobody = Cli.run("migrate", "--cluster", zookeeper.connectString(), "vm", "--to", "nobody");
+            assertEquals(ExitCodes.NOT_FOUND, nobody.exitCode(), nobody::toString);
+            assertEquals("cairn: no live node named 'nobody' in any store coordinated at " + zookeeper.connectString()
+                    + " (live: a)\n", nobody.err());
+            Cli.Result unpublished = Cli.run("migrate", "--cluster", zookeeper.connectString(), "vm", "--to", "a");
+            assertEquals(ExitCodes.NOT_FOUND, unpublished.exitCode(), unpublished::toString);
+            assertTrue(unpublished.err().startsWith("cairn: node 'a' does not publish its admin socket and store file"),
+                    unpublished.err());
+            Cli.Result twoArguments = Cli.run("migrate", "--cluster", zookeeper.connectString(), "store", "vm", "--to", "a");
+            assertEquals(ExitCodes.USAGE, twoArguments.exitCode(), twoArguments::toString);
+            assertTrue(twoArguments.err().contains("with --cluster, migrate takes only the disk"), twoArguments.err());
+        }
+        String nowhere = "127.0.0.1:" + org.apache.curator.test.InstanceSpec.getRandomPort();
+        Cli.Result away = Cli.run("migrate", "--cluster", nowhere, "vm", "--to", "a");
+        assertEquals(ExitCodes.COORDINATOR_UNAVAILABLE, away.exitCode(), away::toString);
+        assertTrue(away.err().matches("cairn: ZooKeeper at " + nowhere + " unreachable for \\d\\.\\d s\\n"), away.err());
+    }
+
+    @Test
     void anUnreachableZooKeeperIsItsOwnExitCodeAndOneLine() {
         String nowhere = "127.0.0.1:" + org.apache.curator.test.InstanceSpec.getRandomPort();
         Cli.Result result = Cli.run("nodes", "--cluster", nowhere, "--wait", "0.5");
