@@ -12,6 +12,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.cairn.cluster.ZooKeeperFixture;
+import io.cairn.format.ExtentRecord;
+import io.cairn.format.Pointer;
+import io.cairn.tree.RootRef;
+import io.cairn.volume.Store;
+import io.cairn.volume.StoreOptions;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -21,6 +26,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -52,6 +59,7 @@ class ClusterIT {
     void threeNodesWriteTheirDisksMigrateAndTakeOverAKilledNode() throws Exception {
         assumeTrue(hasTool("qemu-io") && hasTool("nbdinfo"), "needs qemu-io and nbdinfo");
         cairnOk(directory, "format", STORE, "--size", "2G");
+        Map<Integer, Long> deadNodesTokens;
         try (ZooKeeperFixture zk = new ZooKeeperFixture();
              Served n1 = node(zk, "n1"); Served n2 = node(zk, "n2"); Served n3 = node(zk, "n3")) {
             for (String disk : List.of("d1", "d2", "d3")) {
@@ -62,7 +70,13 @@ class ClusterIT {
             Served.Result moved = cairnOk(directory, "migrate", STORE, "d2", "--to", "n2");
             System.out.println("ClusterIT: " + moved.out().strip());
             assertTrue(moved.out().matches("(?s)moved disk 'd2' to node 'n2'; clients paused [0-9.]+ ms\\s*"), moved.toString());
-            cairnOk(directory, "migrate", STORE, "d3", "--to", "n3");
+            // The form of the issue: the target found through ZooKeeper, no store file named.
+            Served.Result viaZooKeeper = cairnOk(directory, "migrate", "--cluster", zk.connectString(), "d3", "--to", "n3");
+            assertTrue(viaZooKeeper.out().matches("(?s)moved disk 'd3' to node 'n3'; clients paused [0-9.]+ ms\\s*"),
+                    viaZooKeeper.toString());
+            Served.Result noSuchDisk = cairn(directory, "migrate", "--cluster", zk.connectString(), "nosuch", "--to", "n3");
+            assertEquals(ExitCodes.NOT_FOUND, noSuchDisk.exitCode(), noSuchDisk.toString());
+            assertTrue(noSuchDisk.err().contains("nosuch"), noSuchDisk.toString());
             assertNotEquals(0, tool(directory, TOOL_TIMEOUT_SECONDS, "nbdinfo", "--size", n1.uri("d2")).exitCode(),
                     "a disk that moved away is no longer an export of its old node");
 
@@ -88,6 +102,12 @@ class ClusterIT {
                 qemuIo(nodes[i].uri("d" + (i + 1)), true, "read -P " + pattern + " 0 8M", "read -P " + (pattern + 1) + " 20M 1M",
                         "read -P 0 30M 64k");
             }
+            // Every node allocated in extents it leased; `nodes --json` lists them with their tokens.
+            Map<String, Map<Integer, Long>> leased = leasedExtents(zk);
+            for (String name : List.of("n1", "n2", "n3")) {
+                assertFalse(leased.get(name).isEmpty(), name + " holds extent leases: " + leased);
+            }
+            deadNodesTokens = leased.get("n2");
             String snapshot = cairnOk(directory, "snapshot", STORE, "d2", "--label", "before-kill").out().strip();
             assertTrue(snapshot.matches("\\d+"), "a snapshot through any node's admin socket is taken by the holder: " + snapshot);
 
@@ -104,12 +124,79 @@ class ClusterIT {
             qemuIo(taker.uri("d2"), false, "write -P 0x44 0 1M");
             String listed = cairnOk(directory, "snapshots", STORE, "d2").out();
             assertTrue(listed.contains("takeover-"), "the takeover snapshot is listed: " + listed);
+            assertFalse(leasedExtents(zk).containsKey("n2"), "the dead node's extent leases expired");
+
+            // The survivors need space (fresh 64 MiB each, copy-on-write after a snapshot): each takes a spare,
+            // and a dead node's extent comes before a fresh one.
+            cairnOk(directory, "snapshot", STORE, "d1");
+            cairnOk(directory, "snapshot", STORE, "d3");
+            qemuIo(n1.uri("d1"), false, "write -P 0x55 0 64M");
+            qemuIo(n3.uri("d3"), false, "write -P 0x66 0 64M");
             assertEquals(0, n1.signal("TERM", Duration.ofSeconds(60)), n1::describe);
             assertEquals(0, n3.signal("TERM", Duration.ofSeconds(60)), n3::describe);
         }
         // Offline, the store is consistent: the killed node can only have leaked blocks.
         Served.Result check = cairn(directory, "check", STORE);
         assertTrue(check.exitCode() == ExitCodes.OK || check.exitCode() == ExitCodes.CHECK_LEAKS, check.toString());
+        try (Store store = Store.openFile(directory.resolve(STORE), StoreOptions.defaults().withReadOnly(true))) {
+            // Migrated disks allocated their data in their new node's extents; d1 never moved.
+            assertHeldBy(store, "d3", 8L << 20, 8L << 20, List.of("n3"));
+            assertHeldBy(store, "d1", 8L << 20, 8L << 20, List.of("n1"));
+            // d2's blocks that n2 wrote before its death are in extents the survivors took over when they needed space.
+            Map<Integer, ExtentRecord> taken = assertHeldBy(store, "d2", 2L << 20, 6L << 20, List.of("n1", "n3"));
+            for (Map.Entry<Integer, ExtentRecord> entry : taken.entrySet()) {
+                Long deadToken = deadNodesTokens.get(entry.getKey());
+                assertTrue(deadToken != null, "extent " + entry.getKey() + " was leased by n2 before its death: " + deadNodesTokens);
+                assertTrue(entry.getValue().fencingToken() > deadToken, "taken over under a newer lease: " + entry);
+            }
+        }
+    }
+
+    /**
+     * Asserts that {@code disk}'s data blocks in {@code [offsetBytes, +lengthBytes)} lie in extents whose records name
+     * one of {@code nodes}; returns those extents' records.
+     */
+    private static Map<Integer, ExtentRecord> assertHeldBy(Store store, String disk, long offsetBytes, long lengthBytes,
+                                                           List<String> nodes) {
+        long id = store.vdi(disk).id();
+        Map<Integer, ExtentRecord> records = store.inspect(internals -> {
+            RootRef root = internals.vdiRoots().get(id);
+            Map<Integer, ExtentRecord> found = new TreeMap<>();
+            for (long index = offsetBytes / 4096; index < (offsetBytes + lengthBytes) / 4096; index++) {
+                long pointer = internals.trees().lookup(root.root(), root.height(), index);
+                if (!Pointer.isHole(pointer)) {
+                    int extent = internals.space().geometry().extentOf(Pointer.blockOf(pointer));
+                    found.put(extent, internals.space().extent(extent));
+                }
+            }
+            return found;
+        });
+        assertFalse(records.isEmpty(), disk + " has data there");
+        List<Integer> ids = nodes.stream().map(ClusterNode::nodeId).toList();
+        for (Map.Entry<Integer, ExtentRecord> entry : records.entrySet()) {
+            assertTrue(ids.contains(entry.getValue().holder()), disk + "'s data in extent " + entry.getKey() + " held by "
+                    + entry.getValue() + ", not by " + nodes + " " + ids);
+        }
+        return records;
+    }
+
+    /** Node name → (extent → fencing token) of the extent leases {@code cairn nodes --json} lists. */
+    @SuppressWarnings("unchecked")
+    private Map<String, Map<Integer, Long>> leasedExtents(ZooKeeperFixture zk) throws Exception {
+        Served.Result nodes = cairnOk(directory, "nodes", "--cluster", zk.connectString(), "--json");
+        Map<String, Map<Integer, Long>> byNode = new TreeMap<>();
+        for (Object storeView : (List<Object>) JsonParser.parseObject(nodes.out()).get("stores")) {
+            for (Object member : (List<Object>) ((Map<String, Object>) storeView).get("members")) {
+                Map<String, Object> fields = (Map<String, Object>) member;
+                Map<Integer, Long> extents = new TreeMap<>();
+                for (Object extent : (List<Object>) fields.get("extents")) {
+                    Map<String, Object> lease = (Map<String, Object>) extent;
+                    extents.put(((Long) lease.get("extent")).intValue(), (Long) lease.get("fencingToken"));
+                }
+                byNode.put((String) fields.get("name"), extents);
+            }
+        }
+        return byNode;
     }
 
     @Test
