@@ -28,7 +28,8 @@ import java.util.function.Supplier;
  *
  * <p>Design notes.
  * <ol>
- *   <li>How many spares: enough for this node to keep allocating through a whole validity window (2T/3 of the
+ *   <li>How many spares (counted in free blocks: a partly used extent counts for what it has left, so a pool of
+ *       them still holds as many blocks as the target's fresh extents would): enough for this node to keep allocating through a whole validity window (2T/3 of the
  *       lease timeout T) without reaching the coordinator, at {@link #OUTAGE_WRITE_BYTES_PER_SECOND}. Beyond
  *       the window every lease of the node is invalid anyway (its disks stop being served), so more spares would
  *       buy nothing. Bounded by {@link #MAX_DATA_SPARES} and by a sixteenth of the store's extents, so a few
@@ -222,7 +223,7 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
         // Three passes: this node's own unleased extents, dead nodes' extents, free extents (design note 2).
         for (int pass = 0; pass < 3; pass++) {
             for (int step = 0; step < extentCount; step++) {
-                boolean full = spares(purpose) >= targets[purpose.ordinal()];
+                boolean full = spareBlocks(purpose) >= (long) targets[purpose.ordinal()] * usableBlocksPerExtent();
                 if (full && (pass != 1 || deadOnesPooled)) {
                     break;
                 }
@@ -242,6 +243,23 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
         }
         setShortage(purpose, spares(purpose) == 0 ? "no extent of the store's " + extentCount + " is free: each is "
                 + "held by a live node or full" : "the spares leased were used up before the next refill");
+    }
+
+    /** Free blocks in the spares pooled for {@code purpose}: partly used extents count for what they have left. */
+    private long spareBlocks(SpaceMap.Purpose purpose) {
+        synchronized (pools) {
+            long blocks = 0;
+            for (Spare spare : pools.get(purpose.ordinal())) {
+                blocks += spare.formerHolder() == 0 ? geometry.extentBlocks() - geometry.reservedBlocks(spare.extent())
+                        : shared.freeBlocks(spare.extent());
+            }
+            return blocks;
+        }
+    }
+
+    /** The blocks an extent other than extent 0 offers for allocation. */
+    private long usableBlocksPerExtent() {
+        return geometry.extentBlocks() - geometry.reservedBlocks(geometry.extentCount() - 1);
     }
 
     /** The holder {@code extent}'s word names if it is a candidate of {@code pass}, else -1. */

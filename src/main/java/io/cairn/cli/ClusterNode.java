@@ -188,6 +188,9 @@ final class ClusterNode implements AutoCloseable {
             return false;
         }
         try {
+            // Taking a disk commits, which needs a metadata block: after the coordinator was away the spares
+            // may be gone with the leases, so top them up first rather than at the next scan.
+            extents.refill();
             String takeover = store.hold(disk.name(), lease.fencingToken(), lease::isValid);
             Lease previous = leases.put(disk.id(), lease);
             if (previous != null) {

@@ -454,13 +454,16 @@ public final class TreeSpace {
             return node;
         }
         long[] pointers = node.pointers.clone();
+        // The shadow's block first: if allocation fails (NO_SPACE), the tree and every counter are as they were.
+        // Queuing the old node's release before it would release a node the tree still points to.
+        Node shadow = freshNode(level, pointers);
         if (count == 1) {
             releases.add(new Release(block, level, leafKind, true));
         } else {
-            shareChildren(pointers, level - 1, leafKind);
+            shareChildren(pointers, level - 1, leafKind); // changes the shadow's pointers in place
             releases.add(new Release(block, level, leafKind, false));
         }
-        return freshNode(level, pointers);
+        return shadow;
     }
 
     // ---------------------------------------------------------------- commit

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cairn.alloc.ExtentLeaser;
+import io.cairn.alloc.SharedCounters;
 import io.cairn.alloc.SpaceMap;
 import io.cairn.cluster.Lease;
 import io.cairn.cluster.LockHolder;
@@ -29,6 +30,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.apache.zookeeper.ZooKeeper;
@@ -295,6 +297,54 @@ class ExtentLeasesTest {
                         "the data extent a wrote in is allocated in by b now: " + taken);
                 assertNotEquals(Set.of(), dataExtents(b, "vb", 0, 3L << 20));
             }
+        }
+        assertClean(dir.resolve("store.cairn"));
+    }
+
+    @Test
+    void aCommitNeverWritesAnExtentRecordOverOneWrittenUnderANewerLease() throws Exception {
+        String storeId = format();
+        ExtentRecord theirsAtTheEnd;
+        int extentTaken;
+        try (ZooKeeperFixture zk = new ZooKeeperFixture(); ZooKeeperLockManager locksA = zk.node("a", storeId);
+             ZooKeeperLockManager locksB = zk.node("b", storeId); Store a = node(11); Store b = node(12)) {
+            ExtentLeaser leaserA = lease(a, locksA);
+            a.create("va", DISK_BYTES);
+            a.hold("va", 1, () -> true);
+            write(a, leaserA, "va", 0, 1, 1);
+            a.commit();
+            int extent = dataExtents(a, "va", 0, 1 << 20).iterator().next();
+            ExtentRecord mine = record(a, extent);
+
+            // Node a is cut off (its lease on the extent lost, no longer a live member); b takes the extent over.
+            deleteLock(zk, storeId, extent);
+            live.remove(11);
+            ExtentLeaser leaserB = lease(b, locksB);
+            b.create("vb", DISK_BYTES);
+            b.hold("vb", 2, () -> true);
+            write(b, leaserB, "vb", 0, 1, 2);
+            b.commit();
+            ExtentRecord theirs = record(b, extent);
+            assertEquals(12, theirs.holder(), "b took the extent over");
+            assertTrue(theirs.fencingToken() > mine.fencingToken());
+
+            // As node a would see it from another host: its own holder word still names it. Its next commit reads
+            // the newer token on disk, stops allocating there and keeps the durable record, not its own.
+            UUID id = UUID.fromString(storeId);
+            try (SharedCounters words = SharedCounters.attach(dir.resolve("store.live"), id, a.geometry(), 0,
+                    built -> { throw new AssertionError("the counters are live: nothing to build"); })) {
+                words.setExtentHolder(extent, 11, ExtentRecord.Type.DATA);
+                a.create("va2", DISK_BYTES); // an admin change: rebases, then commits
+                assertEquals(theirs, record(a, extent), "node a keeps the newer record");
+                assertEquals(null, extentLease(a, extent));
+                words.setExtentHolder(extent, 12, ExtentRecord.Type.DATA);
+            }
+            a.commit();
+            theirsAtTheEnd = theirs;
+            extentTaken = extent;
+        }
+        try (Store alone = Store.openFile(dir.resolve("store.cairn"), StoreOptions.defaults().withReadOnly(true))) {
+            assertEquals(theirsAtTheEnd, record(alone, extentTaken), "the durable record is b's");
         }
         assertClean(dir.resolve("store.cairn"));
     }
