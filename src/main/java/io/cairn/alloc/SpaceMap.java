@@ -147,7 +147,9 @@ public final class SpaceMap {
             throw new IllegalStateException("extent leases are for a store shared by cluster nodes");
         }
         this.leases = java.util.Objects.requireNonNull(pool, "pool");
-        this.extentLeases = new Lease[extents.length];
+        if (extentLeases == null) {
+            this.extentLeases = new Lease[extents.length]; // a pool replacing another keeps the leases taken from it
+        }
     }
 
     /** Cluster mode: the lease this node allocates in {@code extent} under (null if none, or not in cluster mode). */

@@ -1,5 +1,7 @@
 package io.cairn.cli;
 
+import io.cairn.alloc.ExtentLeases;
+import io.cairn.alloc.SpaceMap;
 import io.cairn.cluster.LeaseTimeouts;
 import io.cairn.cluster.LockManager;
 import io.cairn.cluster.Names;
@@ -77,6 +79,18 @@ final class ClusterServing implements AutoCloseable {
         FileBlockDevice device = FileBlockDevice.openSharedWritable(path);
         try {
             Store store = Store.openShared(device, null, options, ClusterNode.nodeId(nodeName), countersFile(path), lease);
+            // Until the node has joined (start), nothing may be allocated: it holds no extent lease yet.
+            store.allocateFrom(new ExtentLeases() {
+                @Override
+                public Spare take(SpaceMap.Purpose purpose) {
+                    return null;
+                }
+
+                @Override
+                public String shortage(SpaceMap.Purpose purpose) {
+                    return "node '" + nodeName + "' has not joined its cluster yet";
+                }
+            });
             return new ClusterServing(path, store, connectString, nodeName, timeouts);
         } catch (RuntimeException problem) {
             device.close();

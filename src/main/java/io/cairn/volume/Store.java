@@ -2484,11 +2484,20 @@ public final class Store implements Closeable {
                                                    Runnable wakeUp) {
         requireShared();
         io.cairn.alloc.ExtentLeaser leaser = new io.cairn.alloc.ExtentLeaser(shared, space.node(), locks, liveNodes, wakeUp);
+        allocateFrom(leaser);
+        return leaser;
+    }
+
+    /**
+     * Shared mode in a cluster: allocates only in extents leased through {@code pool} from now on (a node that
+     * has not joined its cluster yet passes one that is empty and says so; {@link #leaseExtents} replaces it).
+     */
+    public void allocateFrom(io.cairn.alloc.ExtentLeases pool) {
+        requireShared();
         underMeta(() -> {
-            space.useExtentLeases(leaser);
+            space.useExtentLeases(pool);
             return null;
         });
-        return leaser;
     }
 
     /** Names of the VDIs this node holds (shared mode; empty alone). */
