@@ -15,6 +15,7 @@ import io.cairn.cluster.LockHolder;
 import io.cairn.cluster.ZooKeeperFixture;
 import io.cairn.cluster.ZooKeeperLockManager;
 import io.cairn.format.ExtentRecord;
+import io.cairn.format.Layout;
 import io.cairn.format.Pointer;
 import io.cairn.gc.CheckReport;
 import io.cairn.gc.Checker;
@@ -48,7 +49,6 @@ class ExtentLeasesTest {
     /** 2 MiB extents: a node fills one with a few writes. */
     private static final int EXTENT_BLOCKS = 512;
     private static final long DISK_BYTES = 32L << 20;
-    private static final int BLOCK = 4096;
 
     @TempDir
     Path dir;
@@ -87,6 +87,34 @@ class ExtentLeasesTest {
         return leaser;
     }
 
+    /** A ZooKeeper server and one node (id 11) on a fresh store, serving disk {@code vm}; closed in reverse. */
+    private record OneNode(ZooKeeperFixture zk, String storeId, ZooKeeperLockManager locks, Store store, ExtentLeaser leaser)
+            implements AutoCloseable {
+
+        @Override
+        public void close() throws Exception {
+            try (zk; locks; store) {
+                // closes the store, then the lock manager, then the server
+            }
+        }
+    }
+
+    private OneNode oneNode() throws Exception {
+        String storeId = format();
+        ZooKeeperFixture zk = new ZooKeeperFixture();
+        ZooKeeperLockManager locks = zk.node("a", storeId);
+        Store store = node(11);
+        return new OneNode(zk, storeId, locks, store, serveDisk(store, locks, "vm", 1));
+    }
+
+    /** Starts leasing for {@code store} (as a node joining its cluster does), creates {@code disk} and holds it. */
+    private ExtentLeaser serveDisk(Store store, ZooKeeperLockManager locks, String disk, long token) {
+        ExtentLeaser leaser = lease(store, locks);
+        store.create(disk, DISK_BYTES);
+        store.hold(disk, token, () -> true);
+        return leaser;
+    }
+
     /**
      * Writes {@code megabytes} of fresh data to {@code disk} from {@code offsetBytes}, then flushes. With a 2 MiB
      * extent and one spare, a burst of writes can use up the spare before the background refill has run: the
@@ -110,7 +138,7 @@ class ExtentLeasesTest {
         return store.inspect(internals -> {
             RootRef root = internals.vdiRoots().get(id);
             Set<Integer> extents = new TreeSet<>();
-            for (long index = offsetBytes / BLOCK; index < (offsetBytes + lengthBytes) / BLOCK; index++) {
+            for (long index = offsetBytes / Layout.BLOCK_BYTES; index < (offsetBytes + lengthBytes) / Layout.BLOCK_BYTES; index++) {
                 long pointer = internals.trees().lookup(root.root(), root.height(), index);
                 if (!Pointer.isHole(pointer)) {
                     extents.add(internals.space().geometry().extentOf(Pointer.blockOf(pointer)));
@@ -184,14 +212,10 @@ class ExtentLeasesTest {
 
     @Test
     void withNoSpareLeftAndZooKeeperAwayAllocationFailsAndNoUnleasedExtentIsClaimed() throws Exception {
-        String storeId = format();
-        try (ZooKeeperFixture zk = new ZooKeeperFixture(); ZooKeeperLockManager locks = zk.node("a", storeId);
-             Store a = node(11)) {
-            ExtentLeaser leaser = lease(a, locks);
-            a.create("vm", DISK_BYTES);
-            a.hold("vm", 1, () -> true);
-            zk.stop();
-            leaser.refill(); // waits T/2 for the coordinator, then records why the pool stays as it is
+        try (OneNode node = oneNode()) {
+            node.zk().stop();
+            node.leaser().refill(); // waits T/2 for the coordinator, then records why the pool stays as it is
+            Store a = node.store();
             StorageException full = assertThrows(StorageException.class, () -> write(a, null, "vm", 0, 8, 1));
             assertEquals(StorageException.Code.NO_SPACE, full.code());
             assertTrue(full.getMessage().matches("no free (data|metadata) block left in the extents this node holds leases on, "
@@ -210,9 +234,9 @@ class ExtentLeasesTest {
                 assertNotNull(extentLease(a, extent), "extent " + extent + " was claimed without a lease");
             }
             assertTrue(claimed.size() <= 4, "at most the two spares leased up front and one refill each: " + claimed);
-            zk.restart();
-            leaser.refill();
-            write(a, leaser, "vm", 0, 8, 1); // ZooKeeper back: new spares, allocation goes on
+            node.zk().restart();
+            node.leaser().refill();
+            write(a, node.leaser(), "vm", 0, 8, 1); // ZooKeeper back: new spares, allocation goes on
             a.commit();
         }
         assertClean(dir.resolve("store.cairn"));
@@ -220,12 +244,12 @@ class ExtentLeasesTest {
 
     @Test
     void aLostExtentLeaseStopsAllocationThereUntilTheNodeLeasesItAgainWithANewerToken() throws Exception {
-        String storeId = format();
-        try (ZooKeeperFixture zk = new ZooKeeperFixture(); ZooKeeperLockManager locks = zk.node("a", storeId);
-             Store a = node(11)) {
-            ExtentLeaser leaser = lease(a, locks);
-            a.create("vm", DISK_BYTES);
-            a.hold("vm", 1, () -> true);
+        try (OneNode node = oneNode()) {
+            ZooKeeperFixture zk = node.zk();
+            String storeId = node.storeId();
+            ZooKeeperLockManager locks = node.locks();
+            Store a = node.store();
+            ExtentLeaser leaser = node.leaser();
             write(a, leaser, "vm", 0, 1, 1);
             a.commit();
             int extent = dataExtents(a, "vm", 0, 1 << 20).iterator().next();
@@ -263,16 +287,12 @@ class ExtentLeasesTest {
         try (ZooKeeperFixture zk = new ZooKeeperFixture()) {
             ZooKeeperLockManager locksA = zk.node("a", storeId);
             Store a = node(11);
-            ExtentLeaser leaserA = lease(a, locksA);
-            a.create("va", DISK_BYTES);
-            a.hold("va", 1, () -> true);
+            ExtentLeaser leaserA = serveDisk(a, locksA, "va", 1);
             write(a, leaserA, "va", 0, 1, 1);
             a.commit();
             deadOnes = recordsOf(a, 11);
             try (ZooKeeperLockManager locksB = zk.node("b", storeId); Store b = node(12)) {
-                ExtentLeaser leaserB = lease(b, locksB);
-                b.create("vb", DISK_BYTES);
-                b.hold("vb", 2, () -> true);
+                ExtentLeaser leaserB = serveDisk(b, locksB, "vb", 2);
                 // Node a dies: its leases and membership end; its records still name it.
                 a.close();
                 leaserA.close();
@@ -308,9 +328,7 @@ class ExtentLeasesTest {
         int extentTaken;
         try (ZooKeeperFixture zk = new ZooKeeperFixture(); ZooKeeperLockManager locksA = zk.node("a", storeId);
              ZooKeeperLockManager locksB = zk.node("b", storeId); Store a = node(11); Store b = node(12)) {
-            ExtentLeaser leaserA = lease(a, locksA);
-            a.create("va", DISK_BYTES);
-            a.hold("va", 1, () -> true);
+            ExtentLeaser leaserA = serveDisk(a, locksA, "va", 1);
             write(a, leaserA, "va", 0, 1, 1);
             a.commit();
             int extent = dataExtents(a, "va", 0, 1 << 20).iterator().next();
@@ -319,9 +337,7 @@ class ExtentLeasesTest {
             // Node a is cut off (its lease on the extent lost, no longer a live member); b takes the extent over.
             deleteLock(zk, storeId, extent);
             live.remove(11);
-            ExtentLeaser leaserB = lease(b, locksB);
-            b.create("vb", DISK_BYTES);
-            b.hold("vb", 2, () -> true);
+            ExtentLeaser leaserB = serveDisk(b, locksB, "vb", 2);
             write(b, leaserB, "vb", 0, 1, 2);
             b.commit();
             ExtentRecord theirs = record(b, extent);
