@@ -93,7 +93,7 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
      * @param node      this node's id
      * @param locks     the coordinator
      * @param liveNodes the node ids of the live members (asks the coordinator)
-     * @param wakeUp    asks the owner to call {@link #refill} soon (called when a spare is taken; must not block)
+     * @param wakeUp    asks the owner to call {@link #refill} soon (called at every {@link #take}; must not block)
      */
     public ExtentLeaser(SharedCounters shared, int node, LockManager locks, Supplier<Set<Integer>> liveNodes, Runnable wakeUp) {
         this.shared = shared;
@@ -145,8 +145,8 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
                 pool.remove(chosen);
             }
         }
-        if (chosen != null && wakeUp != null) {
-            wakeUp.run();
+        if (wakeUp != null) {
+            wakeUp.run(); // a spare taken is to be replaced; none left, the pool is to be tried again now
         }
         return chosen;
     }
