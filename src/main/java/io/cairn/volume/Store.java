@@ -216,10 +216,16 @@ public final class Store implements Closeable {
         final Map<String, Long> liveLabels = new HashMap<>();
         /** Live snapshots in this VDI's log, so listing disks does not walk every log. */
         int liveSnapshots;
-        /** Writes planned with blocks overwritten in place and not yet finished (design note 9). */
-        int inPlaceWritesInFlight;
-        /** Snapshots waiting for those writes; while any waits, writes copy instead (design note 9). */
-        int snapshotsWaiting;
+        /**
+         * Writes planned with blocks overwritten in place and not yet finished (design note 9): counted up
+         * under metaLock, down without it, so a finished write costs no second hold of the lock.
+         */
+        final java.util.concurrent.atomic.AtomicInteger inPlaceWritesInFlight = new java.util.concurrent.atomic.AtomicInteger();
+        /**
+         * Snapshots waiting for those writes; while any waits, writes copy instead (design note 9). Changed under
+         * metaLock; volatile for the writer that finishes the last in-place write without it.
+         */
+        volatile int snapshotsWaiting;
 
         VdiState(VdiRecord record) {
             this.id = record.id();
@@ -1040,13 +1046,23 @@ public final class Store implements Closeable {
     /** Under metaLock (through {@link #mutate}, or {@link #hold} for a takeover snapshot). */
     private SnapshotInfo takeSnapshot(String name, String label, long startNanos) {
         VdiState state = writable(name);
-        while (state.inPlaceWritesInFlight > 0) {
-            // Writes planned from now on copy instead of overwriting (design note 9), so this ends.
+        while (true) {
+            // Writes planned from now on copy instead of overwriting (design note 9), so this ends. The waiting
+            // count is raised before the in-flight count is read, and a finishing writer lowers the in-flight
+            // count before it reads the waiting count (both volatile): if this sees a write in flight, its
+            // writer sees this waiting and signals under metaLock, which is released only by the await.
             state.snapshotsWaiting++;
+            boolean writesInFlight;
             try {
-                inPlaceWritesDone.awaitUninterruptibly();
+                writesInFlight = state.inPlaceWritesInFlight.get() > 0;
+                if (writesInFlight) {
+                    inPlaceWritesDone.awaitUninterruptibly();
+                }
             } finally {
                 state.snapshotsWaiting--;
+            }
+            if (!writesInFlight) {
+                break;
             }
             checkOpen();
             checkWritable();
@@ -1463,7 +1479,7 @@ public final class Store implements Closeable {
                 }
             }
             if (fresh < count) {
-                state.inPlaceWritesInFlight++; // until inPlaceWriteDone (design note 9)
+                state.inPlaceWritesInFlight.incrementAndGet(); // until inPlaceWriteDone (design note 9)
             }
             return fresh;
         } catch (RuntimeException problem) {
@@ -1490,13 +1506,14 @@ public final class Store implements Closeable {
      * planned) has finished, linking included: a snapshot of the VDI may go ahead (design note 9).
      */
     void inPlaceWriteDone(Volume volume) {
-        metaLock.lock();
-        try {
-            if (--volume.vdi.inPlaceWritesInFlight == 0 && volume.vdi.snapshotsWaiting > 0) {
+        VdiState state = volume.vdi;
+        if (state.inPlaceWritesInFlight.decrementAndGet() == 0 && state.snapshotsWaiting > 0) {
+            metaLock.lock();
+            try {
                 inPlaceWritesDone.signalAll();
+            } finally {
+                metaLock.unlock();
             }
-        } finally {
-            metaLock.unlock();
         }
     }
 
