@@ -114,7 +114,10 @@ import java.util.function.Function;
  *       over: the node drops it and writes nothing more for it. Admin changes run under the same lock and
  *       commit at once, so record ids stay unique. Cached table-tree nodes are forgotten at every rebase
  *       (another node may have freed and reused their blocks); trees of VDIs a node does not hold are never
- *       read through its cache.</li>
+ *       read through its cache. A node that takes a disk over commits the record with its token before it
+ *       writes anything, so the durable record is a fence of its own: once a lease has lapsed (ZooKeeper
+ *       away past the validity window) the node goes on writing the disk while the newest durable record
+ *       still names it with that lease's token ({@link #mayWrite}).</li>
  * </ol>
  *
  * <p>Snapshot sketches (seed 002): see {@link StoreSketches}; the notes there are the "sketch notes".
@@ -200,9 +203,25 @@ public final class Store implements Closeable {
     private final BackgroundCommitter backgroundReclaim = new BackgroundCommitter(this::reclaim, "cairn-reclaim");
     private final StoreSketches sketches = new StoreSketches(this);
 
-
     /** A held VDI: the fencing token of the lease, and whether the lease is still valid (checked before writes). */
-    private record Holding(long token, BooleanSupplier valid) {
+    private static final class Holding {
+        final long token;
+        final BooleanSupplier valid;
+        /** The superblock generation at which the record last showed this holding, once the lease lapsed; -1 none. */
+        volatile long fencedGeneration = -1;
+
+        Holding(long token, BooleanSupplier valid) {
+            this.token = token;
+            this.valid = valid;
+        }
+
+        long token() {
+            return token;
+        }
+
+        BooleanSupplier valid() {
+            return valid;
+        }
     }
 
     /** A VDI's record and the live root that writes move. */
@@ -1243,8 +1262,11 @@ public final class Store implements Closeable {
     void checkStillHeld(Volume volume) {
         if (shared != null) {
             Holding holding = held.get(volume.vdi.id);
-            if (holding == null || !holding.valid().getAsBoolean()) {
+            if (holding == null) {
                 throw new NotHeldException("this node no longer holds disk '" + volume.name() + "'");
+            }
+            if (!mayWrite(volume.vdi.id, holding)) {
+                throw new NotHeldException(lapsed(volume.name()));
             }
         }
     }
@@ -1256,8 +1278,41 @@ public final class Store implements Closeable {
                     + (state.record.lockHolder() != 0 ? " (node id " + state.record.lockHolder() + " holds it)" : "")
                     + "; changes go to its holder");
         }
-        if (!holding.valid().getAsBoolean()) {
-            throw new NotHeldException("this node's lease on disk '" + state.record.name() + "' is no longer valid");
+        if (!mayWrite(state.id, holding)) {
+            throw new NotHeldException(lapsed(state.record.name()));
+        }
+    }
+
+    private static String lapsed(String disk) {
+        return "this node's lease on disk '" + disk + "' has lapsed, and the store does not show that the node still "
+                + "holds it (another node took it over, or its record could not be read)";
+    }
+
+    /**
+     * Whether this node may write VDI {@code vdiId} now: while its lease is valid; once the lease has lapsed
+     * (ZooKeeper unreachable past the validity window, or the node paused), for as long as the newest durable
+     * record still names this node with this lease's token (design note 10: whoever takes a disk over commits
+     * its record before it writes anything, so the record is a fence the store itself keeps). The record is
+     * read again whenever the superblock's generation has moved since it was last confirmed: a superblock read
+     * per write while the lease has lapsed, a few reads more after each commit by any node.
+     */
+    private boolean mayWrite(long vdiId, Holding holding) {
+        if (holding.valid().getAsBoolean()) {
+            return true;
+        }
+        try {
+            long generation = readSuperblock(device).generation();
+            if (generation == holding.fencedGeneration) {
+                return true;
+            }
+            DurableHolder holder = DurableHolder.read(device, vdiId);
+            if (holder.node() != space.node() || holder.token() != holding.token()) {
+                return false;
+            }
+            holding.fencedGeneration = holder.generation();
+            return true;
+        } catch (StorageException unreadable) {
+            return false; // a page freed and reused under the read, or damage: unknown counts as taken
         }
     }
 
