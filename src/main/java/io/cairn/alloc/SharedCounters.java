@@ -321,7 +321,7 @@ public final class SharedCounters implements CounterStore, AutoCloseable {
     }
 
     /** Whether process {@code pid} is stopped (state T or t in /proc/PID/stat). */
-    static boolean isStopped(long pid) {
+    public static boolean isStopped(long pid) {
         try {
             String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
             int afterName = stat.lastIndexOf(')');
@@ -448,6 +448,38 @@ public final class SharedCounters implements CounterStore, AutoCloseable {
                     }
                 }
                 return old;
+            }
+        }
+    }
+
+    /**
+     * Sets a counter to {@code updated} by one CAS of its word if it is {@code expected}, keeping the free
+     * count in step (the garbage collector lowers leaking counters while other processes change theirs).
+     */
+    @Override
+    public boolean compareAndSet(long block, int expected, int updated) {
+        if (updated < 0 || updated > Layout.MAX_REFCOUNT) {
+            throw new IllegalArgumentException("counter out of range: " + updated);
+        }
+        checkBlock(block);
+        long offset = wordOffset(block);
+        int shift = shift(block);
+        while (true) {
+            long word = (long) WORD.getVolatile(map, offset);
+            if ((int) ((word >>> shift) & LANE_MASK) != expected) {
+                return false;
+            }
+            long replaced = (word & ~(LANE_MASK << shift)) | ((long) updated << shift);
+            if (WORD.compareAndSet(map, offset, word, replaced)) { // a lost CAS may be another lane: look again
+                if (expected != updated) {
+                    markDirty(block);
+                    if (expected == 0) {
+                        addFree(geometry.extentOf(block), -1);
+                    } else if (updated == 0) {
+                        addFree(geometry.extentOf(block), 1);
+                    }
+                }
+                return true;
             }
         }
     }

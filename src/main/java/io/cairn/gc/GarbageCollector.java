@@ -110,32 +110,10 @@ public final class GarbageCollector {
                     "the store is read-only; open it writable to collect garbage");
         }
         long started = System.nanoTime();
-        Checkpoint checkpoint = store.inspectCommitted(internals -> {
-            int pinned = internals.pinLiveRoots().size();
-            return new Checkpoint(ReferenceScan.rootsOf(internals), ReferenceScan.blobsOf(internals),
-                    CounterView.copyOf(internals.space()),
-                    internals.device(), pinned);
-        });
+        Checkpoint checkpoint = checkpoint(store);
         long checkpointNanos = System.nanoTime() - started;
-        long scanStarted;
-        ReferenceScan scan;
-        CheckReport found;
-        try {
-            afterCheckpoint.run();
-            scanStarted = System.nanoTime();
-            scan = new ReferenceScan(checkpoint.roots(), checkpoint.blobs(), checkpoint.counters(), checkpoint.device());
-            found = scan.run(CheckReport.Mode.CHECK);
-        } catch (RuntimeException | Error problem) {
-            try {
-                store.inspect(internals -> {
-                    internals.releasePins();
-                    return null;
-                });
-            } catch (RuntimeException second) {
-                problem.addSuppressed(second);
-            }
-            throw problem;
-        }
+        long scanStarted = System.nanoTime();
+        CheckReport found = scan(store, checkpoint, afterCheckpoint);
         long applyStarted = System.nanoTime();
         Applied applied = store.inspect(internals -> {
             try {
@@ -155,7 +133,73 @@ public final class GarbageCollector {
                 checkpointNanos, applyStarted - scanStarted, appliedAt - applyStarted);
     }
 
-    /** Step 7: lowers every leaking counter by its leak; verifies invariants 3 and 4 for all before changing any. */
+    /**
+     * The recount of {@link Checker#check} for a store served by several nodes: the checkpoint and scan of a
+     * collection (every node held at a commit point for the checkpoint), compared with the counters copied
+     * there; nothing is changed but the pins, which are given back. Sound while the nodes keep serving, where
+     * a recount against the live counters would race their changes.
+     */
+    static CheckReport recountShared(Store store) {
+        if (!store.isShared()) {
+            throw new IllegalArgumentException("a store served alone is checked under its own exclusive hold");
+        }
+        CheckReport found = scan(store, checkpoint(store), () -> { });
+        store.inspect(internals -> {
+            internals.releasePins();
+            return null;
+        });
+        store.commit();
+        return found;
+    }
+
+    /**
+     * Step 1: commit, pin every live root and copy the counters under the store's exclusive hold; in shared
+     * mode with every other node process of the host held at a commit point meanwhile
+     * ({@link io.cairn.volume.CollectionBarrier}), so the counters copied are those of the durable state of the
+     * whole store (invariant 2 needs nothing to change between the pins and the copy, on any node).
+     */
+    private static Checkpoint checkpoint(Store store) {
+        java.util.function.Supplier<Checkpoint> take = () -> store.inspectCommitted(internals -> {
+            int pinned = internals.pinLiveRoots().size();
+            return new Checkpoint(ReferenceScan.rootsOf(internals), ReferenceScan.blobsOf(internals),
+                    CounterView.copyOf(internals.space()),
+                    internals.device(), pinned);
+        });
+        io.cairn.volume.CollectionBarrier barrier = store.collectionBarrier();
+        return barrier == null ? take.get() : barrier.withOthersFrozen(take, unused -> releasePins(store));
+    }
+
+    /** Steps 2 to 6 without any lock; on failure the pins are given back. */
+    private static CheckReport scan(Store store, Checkpoint checkpoint, Runnable afterCheckpoint) {
+        try {
+            afterCheckpoint.run();
+            ReferenceScan scan = new ReferenceScan(checkpoint.roots(), checkpoint.blobs(), checkpoint.counters(),
+                    checkpoint.device());
+            return scan.run(CheckReport.Mode.CHECK);
+        } catch (RuntimeException | Error problem) {
+            try {
+                releasePins(store);
+            } catch (RuntimeException second) {
+                problem.addSuppressed(second);
+            }
+            throw problem;
+        }
+    }
+
+    private static void releasePins(Store store) {
+        store.inspect(internals -> {
+            internals.releasePins();
+            return null;
+        });
+    }
+
+    /**
+     * Step 7: lowers every leaking counter by its leak; verifies invariants 3 and 4 for all before changing any.
+     * Each counter is lowered by one atomic step from its current value ({@link SpaceMap#lowerCount}): in shared
+     * mode the other nodes go on changing counters meanwhile (their changes are references made and removed,
+     * which invariant 3 shows never touch the leak), and the collector coordinates with them only through
+     * those compare-and-swaps (seed 003 §3.4.3).
+     */
     private static Applied apply(Store.Internals internals, List<CheckReport.Finding> leaks) {
         SpaceMap space = internals.space();
         List<String> broken = new ArrayList<>();
@@ -178,15 +222,18 @@ public final class GarbageCollector {
         long freed = 0;
         for (CheckReport.Finding leak : leaks) {
             long block = leak.block();
-            long excess = leak.counter() - leak.trueCount();
+            int excess = Math.toIntExact(leak.counter() - leak.trueCount());
             removed += excess;
-            int lowered = Math.toIntExact(space.count(block) - excess);
-            space.repairCount(block, lowered);
+            boolean unreachable = leak.trueCount() == 0;
+            if (unreachable && space.extent(space.geometry().extentOf(block)).type() == ExtentRecord.Type.DATA) {
+                // Before it is free: once free, another node may allocate and write it at once. Nothing reads an
+                // unreachable block, so discarding it first is harmless even if it is not freed after all.
+                internals.device().discard(block * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES);
+            }
+            // A block reachable at the checkpoint keeps its pinned parent's reference (or the pin) until the pins go.
+            int lowered = space.lowerCount(block, excess, unreachable ? 0 : 1);
             if (lowered == 0) {
                 internals.trees().forgetFreed(block);
-                if (space.extent(space.geometry().extentOf(block)).type() == ExtentRecord.Type.DATA) {
-                    internals.device().discard(block * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES);
-                }
                 freed++;
             }
         }
