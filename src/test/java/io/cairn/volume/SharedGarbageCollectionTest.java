@@ -215,4 +215,144 @@ class SharedGarbageCollectionTest {
             }
         }
     }
+
+    /**
+     * Three node stores write, flush, snapshot, delete snapshots and create and delete disks at random while a
+     * fourth thread runs collections and checks through random nodes; one node dies at a random moment and
+     * another takes its disk over. No collection or check ever finds damage, the disks hold what was written
+     * (blocks the dead node wrote after its last commit may hold either version), and once a last collection
+     * has run the store is clean, online and offline. The printed seed replays every node's sequence of
+     * operations (the threads' interleaving is the scheduler's).
+     */
+    @Test
+    void randomWorkOnThreeNodesWithCollectionsAndACrashStaysConsistent() throws Exception {
+        format();
+        long seed = new SplittableRandom().nextLong();
+        System.out.println("SharedGarbageCollectionTest random seed " + seed);
+        SplittableRandom plan = new SplittableRandom(seed);
+        int dying = 1 + plan.nextInt(3);
+        int dieAtOp = 100 + plan.nextInt(300);
+        Store[] nodes = {node(1), node(2), node(3)};
+        byte[][] models = new byte[3][(int) DISK_BYTES];
+        List<java.util.Set<Integer>> uncertain = List.of(new java.util.HashSet<>(), new java.util.HashSet<>(),
+                new java.util.HashSet<>());
+        for (int n = 0; n < 3; n++) {
+            nodes[n].create("d" + (n + 1), DISK_BYTES);
+            nodes[n].hold("d" + (n + 1), 10 + n, () -> true);
+        }
+        AtomicBoolean writersDone = new AtomicBoolean();
+        List<Throwable> problems = java.util.Collections.synchronizedList(new ArrayList<>());
+        List<Thread> threads = new ArrayList<>();
+        for (int n = 0; n < 3; n++) {
+            int which = n;
+            threads.add(Thread.ofPlatform().name("node-" + (n + 1)).start(() -> {
+                SplittableRandom random = new SplittableRandom(seed + 1 + which);
+                Store store = nodes[which];
+                String disk = "d" + (which + 1);
+                List<String> snapshots = new ArrayList<>();
+                try {
+                    Volume volume = store.openVolume(disk);
+                    for (int op = 0; op < 500; op++) {
+                        if (which + 1 == dying && op == dieAtOp) {
+                            store.abandonAsIfCrashed(); // whatever it had not committed is lost, and leaks
+                            return;
+                        }
+                        int choice = random.nextInt(100);
+                        if (choice < 70) {
+                            uncertain.get(which).addAll(writeBlocks(volume, models[which], random, 1 + random.nextInt(6)));
+                        } else if (choice < 82) {
+                            volume.flush();
+                            uncertain.get(which).clear();
+                        } else if (choice < 90) {
+                            snapshots.add(store.snapshot(disk, null).reference());
+                            uncertain.get(which).clear(); // an admin change commits
+                        } else if (choice < 96 && !snapshots.isEmpty()) {
+                            store.deleteSnapshot(snapshots.remove(random.nextInt(snapshots.size())));
+                            uncertain.get(which).clear();
+                        } else {
+                            String extra = disk + "-extra-" + op;
+                            store.create(extra, DISK_BYTES);
+                            store.hold(extra, 1, () -> true);
+                            store.deleteVdi(extra, false);
+                            uncertain.get(which).clear();
+                        }
+                    }
+                    volume.flush();
+                    uncertain.get(which).clear();
+                    volume.close();
+                } catch (Throwable problem) {
+                    problems.add(new AssertionError("node " + (which + 1) + " (seed " + seed + ")", problem));
+                }
+            }));
+        }
+        List<String> collected = java.util.Collections.synchronizedList(new ArrayList<>());
+        Thread collector = Thread.ofPlatform().name("collector").start(() -> {
+            SplittableRandom random = new SplittableRandom(seed + 4);
+            try {
+                while (!writersDone.get()) {
+                    int by = random.nextInt(3);
+                    if (by + 1 == dying) {
+                        by = (by + 1) % 3; // the dying node may be gone at any moment
+                    }
+                    if (random.nextBoolean()) {
+                        GcReport report = GarbageCollector.collect(nodes[by]);
+                        assertFalse(report.damaged(), report.toString());
+                        collected.add("gc by " + (by + 1) + ": " + report.leaks().size() + " leak(s)");
+                    } else {
+                        CheckReport report = Checker.check(nodes[by]);
+                        assertFalse(report.damaged(), report.toString());
+                        collected.add("check by " + (by + 1) + ": " + report.leaks().size() + " leak(s)");
+                    }
+                    Thread.sleep(random.nextInt(30));
+                }
+            } catch (Throwable problem) {
+                problems.add(new AssertionError("collector (seed " + seed + ")", problem));
+            }
+        });
+        for (Thread thread : threads) {
+            thread.join();
+        }
+        writersDone.set(true);
+        collector.join();
+        if (!problems.isEmpty()) {
+            AssertionError error = new AssertionError("seed " + seed + ", runs: " + collected, problems.get(0));
+            problems.stream().skip(1).forEach(error::addSuppressed);
+            throw error;
+        }
+        int survivor = dying % 3; // index of the next node
+        Store taker = nodes[survivor];
+        taker.hold("d" + dying, 100, () -> true);
+        GcReport last = GarbageCollector.collect(taker);
+        assertFalse(last.damaged(), "seed " + seed + ": " + last);
+        CheckReport online = Checker.check(taker);
+        assertTrue(online.clean(), "seed " + seed + ", runs " + collected + ": " + online);
+        for (int n = 0; n < 3; n++) {
+            assertDisk(n + 1 == dying ? taker : nodes[n], n, models[n], uncertain.get(n), seed);
+        }
+        for (int n = 0; n < 3; n++) {
+            if (n + 1 != dying) {
+                nodes[n].close();
+            }
+        }
+        try (Store alone = Store.openFile(storeFile(), StoreOptions.defaults())) {
+            CheckReport offline = Checker.check(alone);
+            assertTrue(offline.clean(), "seed " + seed + ": " + offline);
+            for (int n = 0; n < 3; n++) {
+                assertDisk(alone, n, models[n], uncertain.get(n), seed);
+            }
+        }
+        System.out.println("SharedGarbageCollectionTest: node " + dying + " died at op " + dieAtOp + "; " + collected.size()
+                + " collections and checks ran; the last collection freed " + last.blocksFreed() + " block(s)");
+    }
+
+    /** Disk {@code n + 1} as {@code store} reads it equals {@code model}, except at blocks written but not committed. */
+    private static void assertDisk(Store store, int n, byte[] model, java.util.Set<Integer> uncertain, long seed) {
+        byte[] disk = ModelSupport.readAll(store, "d" + (n + 1));
+        for (int block = 0; block < DISK_BLOCKS; block++) {
+            if (!uncertain.contains(block)) {
+                assertTrue(java.util.Arrays.equals(model, block * BLOCK, (block + 1) * BLOCK, disk, block * BLOCK,
+                        (block + 1) * BLOCK), "disk d" + (n + 1) + " block " + block + " (seed " + seed + ")");
+            }
+        }
+    }
 }
