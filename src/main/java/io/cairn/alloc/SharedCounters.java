@@ -428,25 +428,9 @@ public final class SharedCounters implements CounterStore, AutoCloseable {
      * and keeps the extent's free count in step; returns the old value.
      */
     public int set(long block, int count) {
-        if (count < 0 || count > Layout.MAX_REFCOUNT) {
-            throw new IllegalArgumentException("counter out of range: " + count);
-        }
-        checkBlock(block);
-        long offset = wordOffset(block);
-        int shift = shift(block);
         while (true) {
-            long word = (long) WORD.getVolatile(map, offset);
-            int old = (int) ((word >>> shift) & LANE_MASK);
-            long updated = (word & ~(LANE_MASK << shift)) | ((long) count << shift);
-            if (WORD.compareAndSet(map, offset, word, updated)) {
-                if (old != count) {
-                    markDirty(block);
-                    if (old == 0) {
-                        addFree(geometry.extentOf(block), -1);
-                    } else if (count == 0) {
-                        addFree(geometry.extentOf(block), 1);
-                    }
-                }
+            int old = count(block);
+            if (compareAndSet(block, old, count)) {
                 return old;
             }
         }
@@ -471,15 +455,20 @@ public final class SharedCounters implements CounterStore, AutoCloseable {
             }
             long replaced = (word & ~(LANE_MASK << shift)) | ((long) updated << shift);
             if (WORD.compareAndSet(map, offset, word, replaced)) { // a lost CAS may be another lane: look again
-                if (expected != updated) {
-                    markDirty(block);
-                    if (expected == 0) {
-                        addFree(geometry.extentOf(block), -1);
-                    } else if (updated == 0) {
-                        addFree(geometry.extentOf(block), 1);
-                    }
-                }
+                changed(block, expected, updated);
                 return true;
+            }
+        }
+    }
+
+    /** After a CAS set a counter from {@code old} to {@code now}: the dirty bit, and the free count in step. */
+    private void changed(long block, int old, int now) {
+        if (old != now) {
+            markDirty(block);
+            if (old == 0) {
+                addFree(geometry.extentOf(block), -1);
+            } else if (now == 0) {
+                addFree(geometry.extentOf(block), 1);
             }
         }
     }

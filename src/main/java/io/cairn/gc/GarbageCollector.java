@@ -72,8 +72,19 @@ import java.util.List;
  *       each pinned root one reference too high on disk: a leak, given back by the next collection.</li>
  * </ol>
  *
+ * <p>Shared mode (several node processes serving one store, docs/CLUSTER.md): the checkpoint is taken while
+ * every other node store of the host is held at a commit point ({@link io.cairn.volume.CollectionBarrier}),
+ * so "nothing pending, counters copied under the same hold as the pins" (invariant 2) holds for the whole
+ * store; the pins cover every live root, whichever node holds it. Invariants 3 and 4 then hold across nodes
+ * as they do across threads, because every node changes counters only by references made and removed; so
+ * apply lowers each leak by one CAS from the current value, while the other nodes go on. A node that dies
+ * loses its uncommitted changes and its pending removals: the counters it raised are leaks like any other.
+ * A checkpoint any node could not hold all through is undone (its pins released) and the collection fails
+ * without changing anything.
+ *
  * <p>Threading: {@link #collect} may be called from any thread while the store serves others; one
- * collection per store at a time (a second is refused while the first holds its pins).
+ * collection per store at a time (a second is refused while the first holds its pins), and in shared mode
+ * one per host (the barrier's request word).
  */
 public final class GarbageCollector {
 

@@ -57,7 +57,10 @@ import java.util.function.Supplier;
  *       stop the host for good), or until the collector's process is gone. One that gives up first writes s
  *       as abandoned, then lets go; the collector checks every participant after its checkpoint and
  *       undoes it if any gave up or any new process registered meanwhile, so a checkpoint is used only if
- *       every participant was frozen all through it.</li>
+ *       every participant was frozen all through it. A store that cannot stop at a commit point (it has
+ *       stopped writing after finding damage) gives up at once: what it serves from memory is not durable.
+ *       A store that is closing has committed everything and gives its slot back; one abandoned as in a crash
+ *       leaves without a word, like a process that dies — either way it changes nothing more.</li>
  * </ol>
  *
  * <p>File layout (little-endian, 64-bit words, CAS and volatile accesses only):
@@ -92,8 +95,10 @@ public final class CollectionBarrier implements AutoCloseable {
     private static final long FILE_BYTES = HEADER_BYTES + SLOTS * SLOT_BYTES;
     private static final VarHandle WORD = ValueLayout.JAVA_LONG.varHandle();
     /** How often an idle participant looks for a request: the most each node adds to the checkpoint pause. */
-    private static final long IDLE_POLL_NANOS = 2_000_000;
+    private static final long IDLE_POLL_NANOS = 5_000_000;
     private static final long FROZEN_POLL_NANOS = 100_000;
+    /** A frozen participant looks whether its collector still lives every this many polls (a /proc read). */
+    private static final int POLLS_PER_LIVENESS_CHECK = 100;
     /** Store instances of this process, so several stores of one process get distinct owners. */
     private static final AtomicInteger INSTANCES = new AtomicInteger();
 
@@ -319,11 +324,20 @@ public final class CollectionBarrier implements AutoCloseable {
                 if (get(OFFSET_RELEASED) >= sequence) {
                     return null; // over already
                 }
+                if (store.readOnly()) {
+                    // It could not commit: what it serves from memory is not in the durable state the collector
+                    // scans, and blocks only it references would look unreachable.
+                    set(slotOffset(slot, SLOT_ABANDONED), sequence);
+                    LOG.warn("cannot stop at a commit point for collection {}: this store has stopped writing", sequence);
+                    return null;
+                }
                 set(slotOffset(slot, SLOT_FROZEN), sequence);
                 long deadline = System.nanoTime() + maxFreeze.toNanos();
-                while (get(OFFSET_RELEASED) < sequence) {
-                    if (stopped || System.nanoTime() - deadline > 0 || !alive(collector, collectorOwner)
-                            || get(slotOffset(collector, SLOT_OWNER)) != collectorOwner) {
+                for (int polls = 1; get(OFFSET_RELEASED) < sequence && !stopped; polls++) {
+                    // Stopped: the store is being abandoned, and changes nothing more; its slot goes right after.
+                    boolean look = polls % POLLS_PER_LIVENESS_CHECK == 0;
+                    if (look && (System.nanoTime() - deadline > 0 || !alive(collector, collectorOwner)
+                            || get(slotOffset(collector, SLOT_OWNER)) != collectorOwner)) {
                         set(slotOffset(slot, SLOT_ABANDONED), sequence);
                         LOG.warn("stopped waiting for collection {} by {} after {} ms; it will not use its checkpoint",
                                 sequence, describe(collector, collectorOwner), maxFreeze.toMillis());
@@ -333,10 +347,18 @@ public final class CollectionBarrier implements AutoCloseable {
                 }
                 return null;
             });
+        } catch (StorageException closed) {
+            if (closed.code() != StorageException.Code.CLOSED) {
+                abandon(sequence, closed);
+            } // else it is closing: everything it did is durable, and it gives its slot back in a moment
         } catch (RuntimeException problem) {
-            set(slotOffset(slot, SLOT_ABANDONED), sequence);
-            LOG.warn("could not stop for collection {}: {}", sequence, problem.toString());
+            abandon(sequence, problem);
         }
+    }
+
+    private void abandon(long sequence, RuntimeException problem) {
+        set(slotOffset(slot, SLOT_ABANDONED), sequence);
+        LOG.warn("could not stop for collection {}: {}", sequence, problem.toString());
     }
 
     // ---------------------------------------------------------------- helpers

@@ -2148,8 +2148,8 @@ public final class Store implements Closeable {
         requireShared();
         backgroundCommits.stop();
         backgroundReclaim.stop();
-        closed = true;
         barrier.close();
+        closed = true;
         device.close();
         shared.close();
     }

@@ -47,12 +47,19 @@ class SharedGarbageCollectionTest {
     }
 
     private Store node(int id) {
-        return Store.openShared(FileBlockDevice.open(storeFile(), false), null, StoreOptions.defaults(), id,
-                dir.resolve("store.live"), Duration.ofSeconds(10));
+        return sharedNode(id, Duration.ofSeconds(10));
     }
 
     private void format() {
         Store.formatFile(storeFile(), STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults()).close();
+    }
+
+    /** Formats the store and returns a fresh seed, printed so that a failure can be replayed. */
+    private long formatAndSeed(String test) {
+        format();
+        long seed = new SplittableRandom().nextLong();
+        System.out.println("SharedGarbageCollectionTest " + test + " seed " + seed);
+        return seed;
     }
 
     /** Writes {@code count} random blocks into {@code model} and the disk; returns the blocks written. */
@@ -76,9 +83,7 @@ class SharedGarbageCollectionTest {
 
     @Test
     void theLeaksOfACrashedNodeAreCollectedExactlyWhileTheOtherNodesWrite() throws Exception {
-        format();
-        long seed = new SplittableRandom().nextLong();
-        System.out.println("SharedGarbageCollectionTest seed " + seed);
+        long seed = formatAndSeed("crash");
         SplittableRandom random = new SplittableRandom(seed);
         byte[] modelA = new byte[(int) DISK_BYTES];
         byte[] modelB = new byte[(int) DISK_BYTES];
@@ -196,8 +201,7 @@ class SharedGarbageCollectionTest {
             assertFalse(GarbageCollector.collect(b).damaged());
 
             // A node that holds its store and does not answer: the checkpoint waits for it, then gives up.
-            try (Store slow = Store.openShared(FileBlockDevice.open(storeFile(), false), null, StoreOptions.defaults(), 3,
-                    dir.resolve("store.live"), Duration.ofMillis(300))) {
+            try (Store slow = sharedNode(3, Duration.ofMillis(300))) {
                 Thread holder = Thread.ofPlatform().start(() -> b.inspect(internals -> {
                     try {
                         Thread.sleep(1500);
@@ -226,9 +230,7 @@ class SharedGarbageCollectionTest {
      */
     @Test
     void randomWorkOnThreeNodesWithCollectionsAndACrashStaysConsistent() throws Exception {
-        format();
-        long seed = new SplittableRandom().nextLong();
-        System.out.println("SharedGarbageCollectionTest random seed " + seed);
+        long seed = formatAndSeed("random");
         SplittableRandom plan = new SplittableRandom(seed);
         int dying = 1 + plan.nextInt(3);
         int dieAtOp = 100 + plan.nextInt(300);
@@ -286,6 +288,7 @@ class SharedGarbageCollectionTest {
             }));
         }
         List<String> collected = java.util.Collections.synchronizedList(new ArrayList<>());
+        java.util.concurrent.atomic.AtomicLong blocksFreed = new java.util.concurrent.atomic.AtomicLong();
         Thread collector = Thread.ofPlatform().name("collector").start(() -> {
             SplittableRandom random = new SplittableRandom(seed + 4);
             try {
@@ -297,6 +300,7 @@ class SharedGarbageCollectionTest {
                     if (random.nextBoolean()) {
                         GcReport report = GarbageCollector.collect(nodes[by]);
                         assertFalse(report.damaged(), report.toString());
+                        blocksFreed.addAndGet(report.blocksFreed());
                         collected.add("gc by " + (by + 1) + ": " + report.leaks().size() + " leak(s)");
                     } else {
                         CheckReport report = Checker.check(nodes[by]);
@@ -342,7 +346,44 @@ class SharedGarbageCollectionTest {
             }
         }
         System.out.println("SharedGarbageCollectionTest: node " + dying + " died at op " + dieAtOp + "; " + collected.size()
-                + " collections and checks ran; the last collection freed " + last.blocksFreed() + " block(s)");
+                + " collections and checks ran; they freed " + blocksFreed.get() + " block(s), the last one "
+                + last.blocksFreed());
+    }
+
+    /**
+     * A collector slower than the participants will wait for: they give up and say so, and the collector
+     * finds that after its checkpoint, undoes it and fails; the next collection with a prompt collector works.
+     */
+    @Test
+    void aCheckpointThatOutlastsTheParticipantsPatienceIsUndone() throws Exception {
+        format();
+        Duration wait = Duration.ofMillis(200); // participants wait at most three times this for the release
+        try (Store a = sharedNode(1, wait); Store b = sharedNode(2, wait)) {
+            a.create("vm", DISK_BYTES);
+            a.hold("vm", 1, () -> true);
+            AtomicBoolean undone = new AtomicBoolean();
+            IllegalStateException broken = assertThrows(IllegalStateException.class,
+                    () -> b.collectionBarrier().withOthersFrozen(() -> {
+                        try {
+                            Thread.sleep(1500);
+                        } catch (InterruptedException interrupted) {
+                            Thread.currentThread().interrupt();
+                        }
+                        return "checkpoint";
+                    }, result -> undone.set("checkpoint".equals(result))));
+            assertTrue(broken.getMessage().contains("stopped waiting before the checkpoint ended"), broken.getMessage());
+            assertTrue(undone.get(), "the checkpoint was undone");
+            try (Volume volume = a.openVolume("vm")) {
+                volume.write(0, ByteBuffer.wrap(ModelSupport.randomBytes(5, BLOCK)), true);
+            }
+            assertFalse(GarbageCollector.collect(b).damaged());
+            assertTrue(Checker.check(a).clean());
+        }
+    }
+
+    private Store sharedNode(int id, Duration barrierWait) {
+        return Store.openShared(FileBlockDevice.open(storeFile(), false), null, StoreOptions.defaults(), id,
+                dir.resolve("store.live"), barrierWait);
     }
 
     /** Disk {@code n + 1} as {@code store} reads it equals {@code model}, except at blocks written but not committed. */
