@@ -355,10 +355,9 @@ public final class SpaceMap {
     /**
      * Lowers a counter by {@code excess} references that exist nowhere (a leak), in one atomic step from
      * whatever it is now: other node processes may add and remove references of the block meanwhile, and
-     * their changes are kept (the garbage collector in shared mode). Returns the new count.
-     *
-     * @throws IllegalStateException if the counter is below {@code minimum + excess} (it would end below the
-     *                               references the caller knows of); nothing is changed then
+     * their changes are kept (the garbage collector in shared mode). Returns the new count, or -1 without
+     * changing anything if the counter is below {@code minimum + excess} (it would end below the references
+     * the caller knows of).
      */
     public int lowerCount(long block, int excess, int minimum) {
         int extent = geometry.extentOf(block);
@@ -369,8 +368,7 @@ public final class SpaceMap {
             int current = counters.count(block);
             int lowered = current - excess;
             if (lowered < minimum) {
-                throw new IllegalStateException("block " + block + ": counter " + current + " cannot lose " + excess
-                        + " leaked reference(s) and keep " + minimum);
+                return -1;
             }
             if (counters.compareAndSet(block, current, lowered)) {
                 if (shared == null && lowered == 0) {

@@ -5,6 +5,8 @@ import io.cairn.format.ExtentRecord;
 import io.cairn.format.Layout;
 import io.cairn.io.BlockDevice;
 import io.cairn.io.StorageException;
+import io.cairn.tree.RootRef;
+import io.cairn.volume.PinnedRoot;
 import io.cairn.volume.Store;
 
 import java.util.ArrayList;
@@ -63,7 +65,11 @@ import java.util.List;
  *       with T(b) &gt; 0 keeps at least one reference until the pins go — the pin itself for a root, the
  *       pointer of its immutable pinned parent otherwise — so its lowered counter is at least 1 (apply
  *       verifies it). Blocks that lost every other reference during the scan are freed when the pins are
- *       released, by the ordinary removal path after the next commit, children in turn.</li>
+ *       released, by the ordinary removal path after the next commit, children in turn. One exception: a root
+ *       whose counter was saturated is pinned through a copy, which holds its children but not the root; if
+ *       every record naming it lets it go during the scan, its counter is down to its leak, and lowering it
+ *       to 0 would skip the release of its children. Such a root is left as it is; the next collection finds
+ *       it unreachable and frees it, and its children's references from it as leaks.</li>
  *   <li><b>Damage stops it.</b> A counter below its true count, an unreadable node or an invalid pointer
  *       means the recount cannot be trusted (what lies below an unreadable node looks unreachable): then
  *       nothing is changed and the report names the damage.</li>
@@ -93,7 +99,7 @@ public final class GarbageCollector {
 
     /** The root set, counters and device captured by the checkpoint. */
     private record Checkpoint(List<ReferenceScan.Root> roots, List<ReferenceScan.Blob> blobs, CounterView counters,
-                              BlockDevice device, int pinned) {
+                              BlockDevice device, int pinned, java.util.Set<Long> unpinnedRoots) {
     }
 
     /** What apply changed. */
@@ -132,7 +138,7 @@ public final class GarbageCollector {
                     throw new StorageException(StorageException.Code.READ_ONLY, "the store stopped writing during the"
                             + " collection; nothing was collected");
                 }
-                return found.damaged() ? new Applied(0, 0) : apply(internals, found.leaks());
+                return found.damaged() ? new Applied(0, 0) : apply(internals, found.leaks(), checkpoint.unpinnedRoots());
             } finally {
                 internals.releasePins();
             }
@@ -171,10 +177,14 @@ public final class GarbageCollector {
      */
     private static Checkpoint checkpoint(Store store) {
         java.util.function.Supplier<Checkpoint> take = () -> store.inspectCommitted(internals -> {
-            int pinned = internals.pinLiveRoots().size();
+            List<PinnedRoot> pins = internals.pinLiveRoots();
+            java.util.Set<Long> unpinned = new java.util.HashSet<>(internals.vdiRoots().values().stream()
+                    .map(RootRef::root).toList());
+            internals.snapshotRoots().values().forEach(root -> unpinned.add(root.root()));
+            internals.tableRoots().forEach(root -> unpinned.add(root.root()));
+            pins.forEach(pin -> unpinned.remove(pin.root().root()));
             return new Checkpoint(ReferenceScan.rootsOf(internals), ReferenceScan.blobsOf(internals),
-                    CounterView.copyOf(internals.space()),
-                    internals.device(), pinned);
+                    CounterView.copyOf(internals.space()), internals.device(), pins.size(), unpinned);
         });
         io.cairn.volume.CollectionBarrier barrier = store.collectionBarrier();
         return barrier == null ? take.get() : barrier.withOthersFrozen(take, unused -> releasePins(store));
@@ -211,7 +221,7 @@ public final class GarbageCollector {
      * which invariant 3 shows never touch the leak), and the collector coordinates with them only through
      * those compare-and-swaps (seed 003 §3.4.3).
      */
-    private static Applied apply(Store.Internals internals, List<CheckReport.Finding> leaks) {
+    private static Applied apply(Store.Internals internals, List<CheckReport.Finding> leaks, java.util.Set<Long> unpinnedRoots) {
         SpaceMap space = internals.space();
         List<String> broken = new ArrayList<>();
         for (CheckReport.Finding leak : leaks) {
@@ -219,8 +229,10 @@ public final class GarbageCollector {
             int current = space.count(leak.block());
             // Unreachable at the checkpoint: nothing can reference it since (it is allocated, so it cannot be
             // handed out again, and no tree names it), so its counter cannot fall; a rise can only be a new
-            // leak, which stays for the next collection.
-            if (leak.trueCount() == 0 ? current < leak.counter() : current <= excess) {
+            // leak, which stays for the next collection. A root whose counter was saturated was pinned through a
+            // copy (the copy protects its children, not the root itself): its records may all have let it go.
+            if (leak.trueCount() == 0 ? current < leak.counter()
+                    : current <= excess && !unpinnedRoots.contains(leak.block())) {
                 broken.add("block " + leak.block() + ": counter " + leak.counter() + " and true count " + leak.trueCount()
                         + " at the checkpoint, counter " + current + " now");
             }
@@ -234,7 +246,6 @@ public final class GarbageCollector {
         for (CheckReport.Finding leak : leaks) {
             long block = leak.block();
             int excess = Math.toIntExact(leak.counter() - leak.trueCount());
-            removed += excess;
             boolean unreachable = leak.trueCount() == 0;
             if (unreachable && space.extent(space.geometry().extentOf(block)).type() == ExtentRecord.Type.DATA) {
                 // Before it is free: once free, another node may allocate and write it at once. Nothing reads an
@@ -243,6 +254,14 @@ public final class GarbageCollector {
             }
             // A block reachable at the checkpoint keeps its pinned parent's reference (or the pin) until the pins go.
             int lowered = space.lowerCount(block, excess, unreachable ? 0 : 1);
+            if (lowered < 0 && unpinnedRoots.contains(block)) {
+                continue; // an unpinned root that lost its last record meanwhile: the next collection frees it
+            }
+            if (lowered < 0) {
+                throw new IllegalStateException("block " + block + ": its counter fell below its " + excess
+                        + " leaked reference(s) and the reference its pinned parent keeps, during the collection");
+            }
+            removed += excess;
             if (lowered == 0) {
                 internals.trees().forgetFreed(block);
                 freed++;
