@@ -352,6 +352,33 @@ public final class SpaceMap {
         }
     }
 
+    /**
+     * Lowers a counter by {@code excess} references that exist nowhere (a leak), in one atomic step from
+     * whatever it is now: other node processes may add and remove references of the block meanwhile, and
+     * their changes are kept (the garbage collector in shared mode). Returns the new count, or -1 without
+     * changing anything if the counter is below {@code minimum + excess} (it would end below the references
+     * the caller knows of).
+     */
+    public int lowerCount(long block, int excess, int minimum) {
+        int extent = geometry.extentOf(block);
+        if (!isHeld(extent)) {
+            throw new IllegalStateException("block " + block + " is in free extent " + extent);
+        }
+        while (true) {
+            int current = counters.count(block);
+            int lowered = current - excess;
+            if (lowered < minimum) {
+                return -1;
+            }
+            if (counters.compareAndSet(block, current, lowered)) {
+                if (shared == null && lowered == 0) {
+                    freeByType[extents[extent].type().ordinal()]++;
+                }
+                return lowered;
+            }
+        }
+    }
+
     /** Whether {@code extent} has counters: claimed by some node (shared mode) or held (local mode). */
     private boolean isHeld(int extent) {
         return shared != null ? shared.extentHolder(extent) != 0 : extents[extent].type() != ExtentRecord.Type.FREE;

@@ -148,6 +148,8 @@ public final class Store implements Closeable {
     private final Closeable ownerLock;
     /** Non-null in shared mode (design note 10). */
     private final SharedCounters shared;
+    /** Shared mode: the host's collection barrier, in which this store takes part (design note 10). */
+    private CollectionBarrier barrier;
     /** Shared mode: how long a stopped process may hold the host commit lock before a waiter kills it. */
     private java.time.Duration stoppedCommitHolderGrace = java.time.Duration.ofSeconds(10);
     /** VDIs this node holds in shared mode, by id (changed under metaLock; read without it before writes). */
@@ -378,9 +380,17 @@ public final class Store implements Closeable {
             Store store = new Store(device, ownerLock, options.withSketchWorker(false), geometry, readSuperblock(device),
                     counters, node);
             store.stoppedCommitHolderGrace = java.util.Objects.requireNonNull(stoppedCommitHolderGrace);
-            store.load();
-            if (store.failure != null) {
-                throw store.failure;
+            // Registered before anything is loaded: from here on no collection checkpoint goes without it.
+            store.barrier = CollectionBarrier.register(countersFile, store, node, stoppedCommitHolderGrace);
+            try {
+                store.load();
+                if (store.failure != null) {
+                    throw store.failure;
+                }
+                store.barrier.start();
+            } catch (RuntimeException problem) {
+                store.barrier.close();
+                throw problem;
             }
             return store;
         } catch (RuntimeException problem) {
@@ -1825,7 +1835,6 @@ public final class Store implements Closeable {
          * (nodes not yet on the device would otherwise be pinned), one set of pins at a time.
          */
         public List<PinnedRoot> pinLiveRoots() {
-            requireAlone("garbage collection");
             if (!pins.isEmpty()) {
                 throw new IllegalStateException("a garbage collection is already running on this store");
             }
@@ -1834,6 +1843,7 @@ public final class Store implements Closeable {
                         + trees.dirtyNodeCount() + " dirty nodes and " + trees.pendingReleaseCount() + " pending removals");
             }
             checkWritable();
+            forgetNodesOthersMayHaveReused();
             for (VdiState state : vdis.values()) {
                 if (!state.record.deleted()) {
                     pin(state.ref, null, "VDI " + state.record.id());
@@ -1866,11 +1876,30 @@ public final class Store implements Closeable {
 
         /** Gives back every pin; like any removal, each takes effect after the next commit. */
         public void releasePins() {
+            forgetNodesOthersMayHaveReused();
             for (PinnedRoot pinned : pins) {
                 trees.release(pinned.root().root(), pinned.root().height(), pinned.leafKind());
             }
             pins.clear();
         }
+    }
+
+    /**
+     * Shared mode: pins and their release read trees this node may not hold through its cache, which can still
+     * hold images of blocks other nodes have freed and reused since; every clean cached node is dropped first.
+     */
+    private void forgetNodesOthersMayHaveReused() {
+        if (shared != null) {
+            cache.forgetClean();
+        }
+    }
+
+    /**
+     * Shared mode: the host's collection barrier (the garbage collector and the checker hold every other node
+     * at a commit point through it for their checkpoint); null for a store served alone.
+     */
+    public CollectionBarrier collectionBarrier() {
+        return barrier;
     }
 
     <T> T underMeta(java.util.function.Supplier<T> action) {
@@ -2148,6 +2177,9 @@ public final class Store implements Closeable {
             }
         } finally {
             closed = true;
+            if (barrier != null) {
+                barrier.close(); // after the last commit: until then a collection must wait for this store too
+            }
             device.close();
             if (shared != null) {
                 shared.close();
@@ -2160,6 +2192,21 @@ public final class Store implements Closeable {
                 }
             }
         }
+    }
+
+    /**
+     * Shared mode, for tests: the process dies here as far as the store is concerned. Nothing more is committed
+     * or applied (its pending removals are lost, its allocations and increments stay in the shared counters:
+     * leaks), it leaves the collection barrier, and its device and counters are let go.
+     */
+    void abandonAsIfCrashed() {
+        requireShared();
+        backgroundCommits.stop();
+        backgroundReclaim.stop();
+        barrier.close();
+        closed = true;
+        device.close();
+        shared.close();
     }
 
     /** A name that does not exist. */
