@@ -1,6 +1,7 @@
 package io.cairn.volume;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -49,7 +50,10 @@ class LapsedLeaseTest {
 
                 String takeover = b.hold("vm", 20, () -> true);
                 assertNotNull(takeover, "node 2 took the disk over from a holder that never gave it back");
-                assertThrows(Store.NotHeldException.class, () -> write(disk, 0, 0x15), "an in-place write after the takeover");
+                Store.NotHeldException refused = assertThrows(Store.NotHeldException.class, () -> write(disk, 0, 0x15),
+                        "an in-place write after the takeover");
+                assertEquals("this node's lease on disk 'vm' has lapsed, and the store does not show that the node still "
+                        + "holds it (another node took it over, or its record could not be read)", refused.getMessage());
                 assertThrows(Store.NotHeldException.class, () -> write(disk, 3, 0x16), "a copying write after the takeover");
             }
             try (Volume disk = b.openVolume("vm")) {
