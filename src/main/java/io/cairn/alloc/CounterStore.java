@@ -61,6 +61,12 @@ interface CounterStore {
     int set(long block, int count);
 
     /**
+     * Sets a counter to {@code updated} only if it is {@code expected} now, in one atomic step (the garbage
+     * collector lowers counters that other processes change at the same time); false if it was not.
+     */
+    boolean compareAndSet(long block, int expected, int updated);
+
+    /**
      * Sets every counter of {@code extent} to {@code extentCounters} (as read from its durable slots, indexed by
      * offset in the extent), with the matching free count and no dirty counter block; returns the free count.
      */

@@ -31,9 +31,9 @@ import java.util.function.Supplier;
  *   <li>How many spares (counted in free blocks: a partly used extent counts for what it has left, so a pool of
  *       them still holds as many blocks as the target's fresh extents would): enough for this node to keep allocating through a whole validity window (2T/3 of the
  *       lease timeout T) without reaching the coordinator, at {@link #OUTAGE_WRITE_BYTES_PER_SECOND}. Beyond
- *       the window every lease of the node is invalid anyway (its disks stop being served), so more spares would
- *       buy nothing. Bounded by {@link #MAX_DATA_SPARES} and by a sixteenth of the store's extents, so a few
- *       nodes on a small store cannot lease it all away. Metadata needs far less (a 4 KiB radix leaf maps 2 MiB
+ *       the window a spare can no longer be claimed (its lease is invalid), so more spares would buy nothing.
+ *       Bounded by {@link #MAX_DATA_SPARES} and by a sixteenth of the store's extents, so a few nodes on a small
+ *       store cannot lease it all away. Metadata needs far less (a 4 KiB radix leaf maps 2 MiB
  *       of data; commits copy a path per changed leaf): one metadata spare per eight data spares, at least one.
  *       With T = 10 s and 64 MiB extents: 14 data spares (0.9 GiB) and 2 metadata spares.</li>
  *   <li>Candidates, in order: extents whose shared holder word names this node but which it holds no lease

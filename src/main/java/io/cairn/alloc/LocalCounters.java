@@ -201,6 +201,15 @@ final class LocalCounters implements CounterStore {
         return old;
     }
 
+    @Override
+    public boolean compareAndSet(long block, int expected, int updated) {
+        if (count(block) != expected) {
+            return false;
+        }
+        set(block, updated);
+        return true;
+    }
+
     private void store(long block, int count) {
         int extent = geometry.extentOf(block);
         char[] extentCounters = counters[extent];

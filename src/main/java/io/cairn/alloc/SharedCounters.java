@@ -321,7 +321,7 @@ public final class SharedCounters implements CounterStore, AutoCloseable {
     }
 
     /** Whether process {@code pid} is stopped (state T or t in /proc/PID/stat). */
-    static boolean isStopped(long pid) {
+    public static boolean isStopped(long pid) {
         try {
             String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
             int afterName = stat.lastIndexOf(')');
@@ -428,26 +428,47 @@ public final class SharedCounters implements CounterStore, AutoCloseable {
      * and keeps the extent's free count in step; returns the old value.
      */
     public int set(long block, int count) {
-        if (count < 0 || count > Layout.MAX_REFCOUNT) {
-            throw new IllegalArgumentException("counter out of range: " + count);
+        while (true) {
+            int old = count(block);
+            if (compareAndSet(block, old, count)) {
+                return old;
+            }
+        }
+    }
+
+    /**
+     * Sets a counter to {@code updated} by one CAS of its word if it is {@code expected}, keeping the free
+     * count in step (the garbage collector lowers leaking counters while other processes change theirs).
+     */
+    @Override
+    public boolean compareAndSet(long block, int expected, int updated) {
+        if (updated < 0 || updated > Layout.MAX_REFCOUNT) {
+            throw new IllegalArgumentException("counter out of range: " + updated);
         }
         checkBlock(block);
         long offset = wordOffset(block);
         int shift = shift(block);
         while (true) {
             long word = (long) WORD.getVolatile(map, offset);
-            int old = (int) ((word >>> shift) & LANE_MASK);
-            long updated = (word & ~(LANE_MASK << shift)) | ((long) count << shift);
-            if (WORD.compareAndSet(map, offset, word, updated)) {
-                if (old != count) {
-                    markDirty(block);
-                    if (old == 0) {
-                        addFree(geometry.extentOf(block), -1);
-                    } else if (count == 0) {
-                        addFree(geometry.extentOf(block), 1);
-                    }
-                }
-                return old;
+            if ((int) ((word >>> shift) & LANE_MASK) != expected) {
+                return false;
+            }
+            long replaced = (word & ~(LANE_MASK << shift)) | ((long) updated << shift);
+            if (WORD.compareAndSet(map, offset, word, replaced)) { // a lost CAS may be another lane: look again
+                changed(block, expected, updated);
+                return true;
+            }
+        }
+    }
+
+    /** After a CAS set a counter from {@code old} to {@code now}: the dirty bit, and the free count in step. */
+    private void changed(long block, int old, int now) {
+        if (old != now) {
+            markDirty(block);
+            if (old == 0) {
+                addFree(geometry.extentOf(block), -1);
+            } else if (now == 0) {
+                addFree(geometry.extentOf(block), 1);
             }
         }
     }

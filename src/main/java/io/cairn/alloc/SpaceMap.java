@@ -49,14 +49,18 @@ import java.util.List;
  *       every dirty counter block of the host; the bits it took stay recorded as in flight until its
  *       superblock is durable, so a commit that dies half-way leaves them for the next one
  *       ({@link #beginCommit}).</li>
- *   <li>Cluster mode (shared mode with {@link #useExtentLeases}): an extent is allocated in only while this node
- *       holds a valid lease on it ({@code extent/N}, checked at every allocation: a volatile read and a clock read)
- *       <em>and</em> the shared holder word names this node. New extents come only from the leased spares
- *       ({@link ExtentLeases}), still claimed by CAS on the holder word (from 0, or from a dead node's id for a
- *       takeover), and their record carries the lease's fencing token from the next commit on. A lost lease stops
- *       allocation there at once; the blocks already allocated in it stay this node's to write under its VDI
- *       leases (nobody else can allocate a block whose counter is not 0). With no valid extent and no spare,
- *       allocation fails with NO_SPACE naming the reason, and never claims an unleased extent.</li>
+ *   <li>Cluster mode (shared mode with {@link #useExtentLeases}): an extent is allocated in only if this node
+ *       claimed it under a lease on {@code extent/N} and the shared holder word still names this node (a volatile
+ *       read per allocation). New extents come only from the leased spares ({@link ExtentLeases}), whose lease must
+ *       be valid when claimed, by CAS on the holder word (from 0, or from a dead node's id for a takeover); the
+ *       record carries the lease's fencing token from the next commit on. A lease that lapsed (ZooKeeper away
+ *       past the validity window) does not stop allocation while the extent is unchallenged, as a lapsed VDI
+ *       lease does not stop writes while the durable record still names the node (io.cairn.volume.Store design
+ *       note 10): nobody can take the extent without first moving its holder word by CAS, which stops this node
+ *       at its next allocation, and blocks are handed out by CAS on the one counter map of the host, so two nodes
+ *       never get the same block. A takeover (the word moved, or a newer token on disk at a rebase) stops
+ *       allocation there for good. With no extent left to allocate in and no valid spare, allocation fails with
+ *       NO_SPACE naming the reason, and never claims an unleased extent.</li>
  * </ol>
  */
 public final class SpaceMap {
@@ -377,6 +381,33 @@ public final class SpaceMap {
         }
     }
 
+    /**
+     * Lowers a counter by {@code excess} references that exist nowhere (a leak), in one atomic step from
+     * whatever it is now: other node processes may add and remove references of the block meanwhile, and
+     * their changes are kept (the garbage collector in shared mode). Returns the new count, or -1 without
+     * changing anything if the counter is below {@code minimum + excess} (it would end below the references
+     * the caller knows of).
+     */
+    public int lowerCount(long block, int excess, int minimum) {
+        int extent = geometry.extentOf(block);
+        if (!isHeld(extent)) {
+            throw new IllegalStateException("block " + block + " is in free extent " + extent);
+        }
+        while (true) {
+            int current = counters.count(block);
+            int lowered = current - excess;
+            if (lowered < minimum) {
+                return -1;
+            }
+            if (counters.compareAndSet(block, current, lowered)) {
+                if (shared == null && lowered == 0) {
+                    freeByType[extents[extent].type().ordinal()]++;
+                }
+                return lowered;
+            }
+        }
+    }
+
     /** Whether {@code extent} has counters: claimed by some node (shared mode) or held (local mode). */
     private boolean isHeld(int extent) {
         return shared != null ? shared.extentHolder(extent) != 0 : extents[extent].type() != ExtentRecord.Type.FREE;
@@ -462,11 +493,8 @@ public final class SpaceMap {
             if (shared.extentHolder(extent) != node) {
                 return false;
             }
-            if (extentLeases != null) {
-                Lease lease = extentLeases[extent];
-                if (lease == null || !lease.isValid()) {
-                    return false; // design note 8: never allocate without a valid extent lease
-                }
+            if (extentLeases != null && extentLeases[extent] == null) {
+                return false; // design note 8: only in extents this node claimed under a lease
             }
             type = shared.extentType(extent);
         } else {

@@ -196,7 +196,8 @@ final class ClusterNode implements AutoCloseable {
             if (previous != null) {
                 previous.release();
             }
-            lease.onLost(lost -> LOG.warn("lost the lease on disk '{}' ({}); its writes fail until it is taken again",
+            lease.onLost(lost -> LOG.warn("lost the lease on disk '{}' ({}); writing it on while the store's record still "
+                    + "names this node (no other node took it), and taking it again once ZooKeeper answers",
                     disk.name(), lost.lostReason()));
             if (takeover != null) {
                 LOG.warn("took disk '{}' over from node id {} (token {}); its state then is snapshot {}", disk.name(),

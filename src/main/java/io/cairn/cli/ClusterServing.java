@@ -2,10 +2,15 @@ package io.cairn.cli;
 
 import io.cairn.alloc.ExtentLeases;
 import io.cairn.alloc.SpaceMap;
+import io.cairn.cluster.Election;
+import io.cairn.cluster.Lease;
 import io.cairn.cluster.LeaseTimeouts;
+import io.cairn.cluster.LockHeldException;
 import io.cairn.cluster.LockManager;
 import io.cairn.cluster.Names;
 import io.cairn.cluster.ZooKeeperLockManager;
+import io.cairn.gc.GarbageCollector;
+import io.cairn.gc.GcReport;
 import io.cairn.io.FileBlockDevice;
 import io.cairn.nbd.NbdServer;
 import io.cairn.volume.Store;
@@ -31,6 +36,8 @@ import java.util.Map;
 final class ClusterServing implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(ClusterServing.class);
+    /** The role, and the lock, of the node that collects garbage for the whole store. */
+    static final String GC_ROLE = "gc";
 
     /** Member attribute: how many extents the store has. */
     static final String EXTENTS_ATTRIBUTE = "extents";
@@ -44,6 +51,8 @@ final class ClusterServing implements AutoCloseable {
     private final LeaseTimeouts timeouts;
     private LockManager locks;
     private volatile ClusterNode node;
+    /** This node's candidacy for the garbage collector's role ({@link #GC_ROLE}). */
+    private volatile Election gcElection;
     private NbdServer nbd;
 
     private ClusterServing(Path path, Store store, String connectString, String nodeName, LeaseTimeouts timeouts) {
@@ -136,6 +145,7 @@ final class ClusterServing implements AutoCloseable {
         ClusterNode started = new ClusterNode(store, locks);
         started.start();
         node = started;
+        gcElection = locks.elect(GC_ROLE);
         LOG.info("node '{}' (id {}) joined the cluster at {}; holding {}", nodeName, store.node(), connectString,
                 store.heldVdis());
     }
@@ -192,6 +202,35 @@ final class ClusterServing implements AutoCloseable {
         LOG.info("gave disk '{}' back for migration ({} connection(s) ended)", disk, ended);
     }
 
+    /**
+     * {@code cairn gc} on this node: only the node elected for role {@code gc} collects (the others answer
+     * {@link ExitCodes#NOT_HOLDER}, so the admin socket passes the command on to it), under lock {@code gc}, so
+     * that two nodes that both believe they lead for a moment do not both start. The collection itself holds every
+     * node process of the host at a commit point for its checkpoint (io.cairn.volume.CollectionBarrier) and
+     * lowers counters only by CAS; the nodes keep serving.
+     */
+    GcReport collectGarbage() {
+        requireStarted();
+        Election election = gcElection;
+        if (!election.isLeader()) {
+            throw new Store.NotHeldException("node '" + nodeName + "' does not collect garbage; the elected node ("
+                    + election.leader().orElse("none elected yet") + ") does");
+        }
+        Lease lease;
+        try {
+            lease = locks.acquire(GC_ROLE, Duration.ZERO);
+        } catch (LockHeldException held) {
+            throw new IllegalStateException("a garbage collection is running elsewhere: " + held.getMessage());
+        }
+        try {
+            GcReport report = GarbageCollector.collect(store);
+            LOG.info("garbage collection: {} leak(s), {} block(s) freed", report.leaks().size(), report.blocksFreed());
+            return report;
+        } finally {
+            lease.release();
+        }
+    }
+
     private ClusterNode requireStarted() {
         ClusterNode current = node;
         if (current == null) {
@@ -217,6 +256,10 @@ final class ClusterServing implements AutoCloseable {
         ClusterNode current = node;
         if (current != null) {
             current.close();
+        }
+        Election election = gcElection;
+        if (election != null) {
+            election.close();
         }
         if (locks != null) {
             locks.close();

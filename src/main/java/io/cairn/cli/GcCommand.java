@@ -14,7 +14,9 @@ import java.util.Locale;
  * crashes leaked — counters above the number of references, allocated blocks nothing reaches — and
  * reports how fast it scanned, in GB of blockstore per second. On a running server's store it runs in
  * the server while clients go on: they pause only for the checkpoint and for the counter update, not
- * for the scan. Exit status: 0 (leaks collected or none), 7 damage found (nothing changed).
+ * for the scan. On a node of a cluster the node elected for role {@code gc} collects for the whole store
+ * (the others answer exit 9 and their admin socket passes the command on). Exit status: 0 (leaks collected or
+ * none), 7 damage found (nothing changed).
  */
 @Command(name = "gc", mixinStandardHelpOptions = true,
         description = "Collect leaked blocks online (clients keep running); exit 0, or 7 if damage was found.")
@@ -38,7 +40,9 @@ final class GcCommand extends StoreCommand {
                 exitCode = ExitCodes.CHECK_DAMAGE;
                 return;
             }
-            GcReport report = GarbageCollector.collect(opened);
+            ClusterServing cluster = LiveStores.clusterOf(store.path);
+            // A node of several: the node elected for the role collects for the whole store.
+            GcReport report = cluster != null ? cluster.collectGarbage() : GarbageCollector.collect(opened);
             if (json) {
                 printJson(report);
             } else {

@@ -58,6 +58,12 @@ final class LiveStores {
         return served;
     }
 
+    /** The cluster node of the store this process serves at {@code path}, or null (not served, or served alone). */
+    static ClusterServing clusterOf(Path path) {
+        Served served = SERVED.get(key(path));
+        return served == null ? null : served.cluster();
+    }
+
     private static Path key(Path path) {
         try {
             return path.toRealPath();

@@ -51,6 +51,11 @@ public final class Checker {
      * counters exact, so a live store being written can be checked; its clients wait for the scan).
      */
     public static CheckReport check(Store store) {
+        if (store.isShared()) {
+            // Other node processes change trees and counters while this one reads: recount a checkpoint they all
+            // stopped for, against the counters copied there (GarbageCollector.recountShared).
+            return GarbageCollector.recountShared(store);
+        }
         return store.inspectCommitted(internals -> {
             internals.space().checkInvariants();
             return scan(internals, CheckReport.Mode.CHECK);
@@ -67,6 +72,12 @@ public final class Checker {
         if (store.readOnly()) {
             throw new StorageException(StorageException.Code.READ_ONLY,
                     "the store is read-only; open it writable to repair its counters");
+        }
+        if (store.isShared()) {
+            // Setting counters outright would overwrite the changes the other nodes make meanwhile.
+            throw new IllegalStateException("check --repair sets counters outright, which the other nodes serving this"
+                    + " store change at the same time; run cairn gc on it instead (it gives back the same leaks while"
+                    + " the nodes serve), or stop every node and run check --repair");
         }
         CheckReport report = store.inspectCommitted(internals -> {
             if (!internals.pinnedRoots().isEmpty()) {

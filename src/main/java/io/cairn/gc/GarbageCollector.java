@@ -5,6 +5,8 @@ import io.cairn.format.ExtentRecord;
 import io.cairn.format.Layout;
 import io.cairn.io.BlockDevice;
 import io.cairn.io.StorageException;
+import io.cairn.tree.RootRef;
+import io.cairn.volume.PinnedRoot;
 import io.cairn.volume.Store;
 
 import java.util.ArrayList;
@@ -63,7 +65,11 @@ import java.util.List;
  *       with T(b) &gt; 0 keeps at least one reference until the pins go — the pin itself for a root, the
  *       pointer of its immutable pinned parent otherwise — so its lowered counter is at least 1 (apply
  *       verifies it). Blocks that lost every other reference during the scan are freed when the pins are
- *       released, by the ordinary removal path after the next commit, children in turn.</li>
+ *       released, by the ordinary removal path after the next commit, children in turn. One exception: a root
+ *       whose counter was saturated is pinned through a copy, which holds its children but not the root; if
+ *       every record naming it lets it go during the scan, its counter is down to its leak, and lowering it
+ *       to 0 would skip the release of its children. Such a root is left as it is; the next collection finds
+ *       it unreachable and frees it, and its children's references from it as leaks.</li>
  *   <li><b>Damage stops it.</b> A counter below its true count, an unreadable node or an invalid pointer
  *       means the recount cannot be trusted (what lies below an unreadable node looks unreachable): then
  *       nothing is changed and the report names the damage.</li>
@@ -72,8 +78,19 @@ import java.util.List;
  *       each pinned root one reference too high on disk: a leak, given back by the next collection.</li>
  * </ol>
  *
+ * <p>Shared mode (several node processes serving one store, docs/CLUSTER.md): the checkpoint is taken while
+ * every other node store of the host is held at a commit point ({@link io.cairn.volume.CollectionBarrier}),
+ * so "nothing pending, counters copied under the same hold as the pins" (invariant 2) holds for the whole
+ * store; the pins cover every live root, whichever node holds it. Invariants 3 and 4 then hold across nodes
+ * as they do across threads, because every node changes counters only by references made and removed; so
+ * apply lowers each leak by one CAS from the current value, while the other nodes go on. A node that dies
+ * loses its uncommitted changes and its pending removals: the counters it raised are leaks like any other.
+ * A checkpoint any node could not hold all through is undone (its pins released) and the collection fails
+ * without changing anything.
+ *
  * <p>Threading: {@link #collect} may be called from any thread while the store serves others; one
- * collection per store at a time (a second is refused while the first holds its pins).
+ * collection per store at a time (a second is refused while the first holds its pins), and in shared mode
+ * one per host (the barrier's request word).
  */
 public final class GarbageCollector {
 
@@ -82,7 +99,7 @@ public final class GarbageCollector {
 
     /** The root set, counters and device captured by the checkpoint. */
     private record Checkpoint(List<ReferenceScan.Root> roots, List<ReferenceScan.Blob> blobs, CounterView counters,
-                              BlockDevice device, int pinned) {
+                              BlockDevice device, int pinned, java.util.Set<Long> unpinnedRoots) {
     }
 
     /** What apply changed. */
@@ -110,32 +127,10 @@ public final class GarbageCollector {
                     "the store is read-only; open it writable to collect garbage");
         }
         long started = System.nanoTime();
-        Checkpoint checkpoint = store.inspectCommitted(internals -> {
-            int pinned = internals.pinLiveRoots().size();
-            return new Checkpoint(ReferenceScan.rootsOf(internals), ReferenceScan.blobsOf(internals),
-                    CounterView.copyOf(internals.space()),
-                    internals.device(), pinned);
-        });
+        Checkpoint checkpoint = checkpoint(store);
         long checkpointNanos = System.nanoTime() - started;
-        long scanStarted;
-        ReferenceScan scan;
-        CheckReport found;
-        try {
-            afterCheckpoint.run();
-            scanStarted = System.nanoTime();
-            scan = new ReferenceScan(checkpoint.roots(), checkpoint.blobs(), checkpoint.counters(), checkpoint.device());
-            found = scan.run(CheckReport.Mode.CHECK);
-        } catch (RuntimeException | Error problem) {
-            try {
-                store.inspect(internals -> {
-                    internals.releasePins();
-                    return null;
-                });
-            } catch (RuntimeException second) {
-                problem.addSuppressed(second);
-            }
-            throw problem;
-        }
+        long scanStarted = System.nanoTime();
+        CheckReport found = scan(store, checkpoint, afterCheckpoint);
         long applyStarted = System.nanoTime();
         Applied applied = store.inspect(internals -> {
             try {
@@ -143,7 +138,7 @@ public final class GarbageCollector {
                     throw new StorageException(StorageException.Code.READ_ONLY, "the store stopped writing during the"
                             + " collection; nothing was collected");
                 }
-                return found.damaged() ? new Applied(0, 0) : apply(internals, found.leaks());
+                return found.damaged() ? new Applied(0, 0) : apply(internals, found.leaks(), checkpoint.unpinnedRoots());
             } finally {
                 internals.releasePins();
             }
@@ -155,8 +150,78 @@ public final class GarbageCollector {
                 checkpointNanos, applyStarted - scanStarted, appliedAt - applyStarted);
     }
 
-    /** Step 7: lowers every leaking counter by its leak; verifies invariants 3 and 4 for all before changing any. */
-    private static Applied apply(Store.Internals internals, List<CheckReport.Finding> leaks) {
+    /**
+     * The recount of {@link Checker#check} for a store served by several nodes: the checkpoint and scan of a
+     * collection (every node held at a commit point for the checkpoint), compared with the counters copied
+     * there; nothing is changed but the pins, which are given back. Sound while the nodes keep serving, where
+     * a recount against the live counters would race their changes.
+     */
+    static CheckReport recountShared(Store store) {
+        if (!store.isShared()) {
+            throw new IllegalArgumentException("a store served alone is checked under its own exclusive hold");
+        }
+        CheckReport found = scan(store, checkpoint(store), () -> { });
+        store.inspect(internals -> {
+            internals.releasePins();
+            return null;
+        });
+        store.commit();
+        return found;
+    }
+
+    /**
+     * Step 1: commit, pin every live root and copy the counters under the store's exclusive hold; in shared
+     * mode with every other node process of the host held at a commit point meanwhile
+     * ({@link io.cairn.volume.CollectionBarrier}), so the counters copied are those of the durable state of the
+     * whole store (invariant 2 needs nothing to change between the pins and the copy, on any node).
+     */
+    private static Checkpoint checkpoint(Store store) {
+        java.util.function.Supplier<Checkpoint> take = () -> store.inspectCommitted(internals -> {
+            List<PinnedRoot> pins = internals.pinLiveRoots();
+            java.util.Set<Long> unpinned = new java.util.HashSet<>(internals.vdiRoots().values().stream()
+                    .map(RootRef::root).toList());
+            internals.snapshotRoots().values().forEach(root -> unpinned.add(root.root()));
+            internals.tableRoots().forEach(root -> unpinned.add(root.root()));
+            pins.forEach(pin -> unpinned.remove(pin.root().root()));
+            return new Checkpoint(ReferenceScan.rootsOf(internals), ReferenceScan.blobsOf(internals),
+                    CounterView.copyOf(internals.space()), internals.device(), pins.size(), unpinned);
+        });
+        io.cairn.volume.CollectionBarrier barrier = store.collectionBarrier();
+        return barrier == null ? take.get() : barrier.withOthersFrozen(take, unused -> releasePins(store));
+    }
+
+    /** Steps 2 to 6 without any lock; on failure the pins are given back. */
+    private static CheckReport scan(Store store, Checkpoint checkpoint, Runnable afterCheckpoint) {
+        try {
+            afterCheckpoint.run();
+            ReferenceScan scan = new ReferenceScan(checkpoint.roots(), checkpoint.blobs(), checkpoint.counters(),
+                    checkpoint.device());
+            return scan.run(CheckReport.Mode.CHECK);
+        } catch (RuntimeException | Error problem) {
+            try {
+                releasePins(store);
+            } catch (RuntimeException second) {
+                problem.addSuppressed(second);
+            }
+            throw problem;
+        }
+    }
+
+    private static void releasePins(Store store) {
+        store.inspect(internals -> {
+            internals.releasePins();
+            return null;
+        });
+    }
+
+    /**
+     * Step 7: lowers every leaking counter by its leak; verifies invariants 3 and 4 for all before changing any.
+     * Each counter is lowered by one atomic step from its current value ({@link SpaceMap#lowerCount}): in shared
+     * mode the other nodes go on changing counters meanwhile (their changes are references made and removed,
+     * which invariant 3 shows never touch the leak), and the collector coordinates with them only through
+     * those compare-and-swaps (seed 003 §3.4.3).
+     */
+    private static Applied apply(Store.Internals internals, List<CheckReport.Finding> leaks, java.util.Set<Long> unpinnedRoots) {
         SpaceMap space = internals.space();
         List<String> broken = new ArrayList<>();
         for (CheckReport.Finding leak : leaks) {
@@ -164,8 +229,10 @@ public final class GarbageCollector {
             int current = space.count(leak.block());
             // Unreachable at the checkpoint: nothing can reference it since (it is allocated, so it cannot be
             // handed out again, and no tree names it), so its counter cannot fall; a rise can only be a new
-            // leak, which stays for the next collection.
-            if (leak.trueCount() == 0 ? current < leak.counter() : current <= excess) {
+            // leak, which stays for the next collection. A root whose counter was saturated was pinned through a
+            // copy (the copy protects its children, not the root itself): its records may all have let it go.
+            if (leak.trueCount() == 0 ? current < leak.counter()
+                    : current <= excess && !unpinnedRoots.contains(leak.block())) {
                 broken.add("block " + leak.block() + ": counter " + leak.counter() + " and true count " + leak.trueCount()
                         + " at the checkpoint, counter " + current + " now");
             }
@@ -178,15 +245,25 @@ public final class GarbageCollector {
         long freed = 0;
         for (CheckReport.Finding leak : leaks) {
             long block = leak.block();
-            long excess = leak.counter() - leak.trueCount();
+            int excess = Math.toIntExact(leak.counter() - leak.trueCount());
+            boolean unreachable = leak.trueCount() == 0;
+            if (unreachable && space.extent(space.geometry().extentOf(block)).type() == ExtentRecord.Type.DATA) {
+                // Before it is free: once free, another node may allocate and write it at once. Nothing reads an
+                // unreachable block, so discarding it first is harmless even if it is not freed after all.
+                internals.device().discard(block * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES);
+            }
+            // A block reachable at the checkpoint keeps its pinned parent's reference (or the pin) until the pins go.
+            int lowered = space.lowerCount(block, excess, unreachable ? 0 : 1);
+            if (lowered < 0 && unpinnedRoots.contains(block)) {
+                continue; // an unpinned root that lost its last record meanwhile: the next collection frees it
+            }
+            if (lowered < 0) {
+                throw new IllegalStateException("block " + block + ": its counter fell below its " + excess
+                        + " leaked reference(s) and the reference its pinned parent keeps, during the collection");
+            }
             removed += excess;
-            int lowered = Math.toIntExact(space.count(block) - excess);
-            space.repairCount(block, lowered);
             if (lowered == 0) {
                 internals.trees().forgetFreed(block);
-                if (space.extent(space.geometry().extentOf(block)).type() == ExtentRecord.Type.DATA) {
-                    internals.device().discard(block * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES);
-                }
                 freed++;
             }
         }

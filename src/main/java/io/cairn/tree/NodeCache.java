@@ -87,6 +87,15 @@ public final class NodeCache {
         pinnedNodes.remove(block);
     }
 
+    /**
+     * Drops every node that is not dirty (they are read again from the device when needed): in shared mode a
+     * node process may hold images of blocks that other processes have freed and reused since.
+     */
+    public void forgetClean() {
+        nodes.values().removeIf(node -> !node.dirty);
+        pinnedNodes.values().removeIf(node -> !node.dirty);
+    }
+
     public void pin(long block) {
         if (pins.merge(block, 1, Integer::sum) == 1) {
             Node node = nodes.remove(block);

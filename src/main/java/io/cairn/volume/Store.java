@@ -6,7 +6,6 @@ import io.cairn.format.BlockHeader;
 import io.cairn.format.ExtentRecord;
 import io.cairn.format.Layout;
 import io.cairn.format.Pointer;
-import io.cairn.format.SketchBlobCodec;
 import io.cairn.format.SnapshotRecord;
 import io.cairn.format.StoreGeometry;
 import io.cairn.format.Superblock;
@@ -27,7 +26,6 @@ import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.BitSet;
-import java.util.Deque;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -116,36 +114,13 @@ import java.util.function.Function;
  *       over: the node drops it and writes nothing more for it. Admin changes run under the same lock and
  *       commit at once, so record ids stay unique. Cached table-tree nodes are forgotten at every rebase
  *       (another node may have freed and reused their blocks); trees of VDIs a node does not hold are never
- *       read through its cache.</li>
+ *       read through its cache. A node that takes a disk over commits the record with its token before it
+ *       writes anything, so the durable record is a fence of its own: once a lease has lapsed (ZooKeeper
+ *       away past the validity window) the node goes on writing the disk while the newest durable record
+ *       still names it with that lease's token ({@link #mayWrite}).</li>
  * </ol>
  *
- * <p>Snapshot sketches (seed 002, space reporting with a probabilistic data structure).
- * <ol>
- *   <li>Every live snapshot has a {@link SketchDelta}: theta sketches of the data blocks it holds and its
- *       <em>base</em> does not, and of those the base holds and it does not. The base is the nearest live
- *       snapshot before it in its lineage: back along its own log, then from the snapshot its disk was
- *       cloned from; none (0) for the first snapshot of a disk created empty.</li>
- *   <li>A delta is computed by comparing the two immutable trees, skipping every subtree named by the same
- *       block in both ({@link TreeSpace#forEachDifference}): the cost is what changed between them. Taking a
- *       snapshot does none of it (snapshots stay O(1)); a background worker ({@link StoreOptions#sketchWorker};
- *       once a snapshot is 2 s old, at most one pass a second) or the first report that needs the delta
- *       computes it.</li>
- *   <li>A stored delta is a sketch blob, a chain of CSKB pages named by the snapshot record (one reference,
- *       counted like a root; each page references the next). It is written to fresh blocks under the commit
- *       lock and published in the record afterwards, so no commit or inspection ever sees pages allocated
- *       and unreferenced; the next commit makes the record durable. Deleting the snapshot releases the blob.</li>
- *   <li>A blob names its base. Deleting a snapshot changes the base of the next one, whose blob then no
- *       longer applies: a delta is used only while its base is the snapshot's current base, and otherwise
- *       recomputed (and the stale blob replaced when the store is writable).</li>
- *   <li>Blob pointers are trusted only if the superblock's sketch stamp equals its generation
- *       ({@link Superblock#sketchesTrusted()}); a writer that does not know the feature leaves the stamp 0,
- *       and the pointers are then dropped at open (their pages leak; {@code cairn check --repair} frees them).</li>
- *   <li>Along a lineage of live snapshots each data block is held by one unbroken run of snapshots: a block
- *       a live snapshot holds is never freed, so it cannot come back once a later tree has dropped it. That
- *       makes the content of snapshot t, from an earlier one c on its lineage, (F(c) ∪ added) \ removed over
- *       the deltas in between, and the content of a run of snapshots F(first) ∪ the later added sides
- *       (io.cairn.space.SketchedSpace builds reports on this).</li>
- * </ol>
+ * <p>Snapshot sketches (seed 002): see {@link StoreSketches}; the notes there are the "sketch notes".
  */
 public final class Store implements Closeable {
 
@@ -169,26 +144,28 @@ public final class Store implements Closeable {
      */
     private static final int MAX_CLOSE_COMMITS = 8;
 
-    private final BlockDevice device;
+    final BlockDevice device;
     private final Closeable ownerLock;
     /** Non-null in shared mode (design note 10). */
     private final SharedCounters shared;
+    /** Shared mode: the host's collection barrier, in which this store takes part (design note 10). */
+    private CollectionBarrier barrier;
     /** Shared mode: how long a stopped process may hold the host commit lock before a waiter kills it. */
     private java.time.Duration stoppedCommitHolderGrace = java.time.Duration.ofSeconds(10);
     /** VDIs this node holds in shared mode, by id (changed under metaLock; read without it before writes). */
     private final Map<Long, Holding> held = new java.util.concurrent.ConcurrentHashMap<>();
-    private final StoreOptions options;
-    private final StoreGeometry geometry;
-    private final SpaceMap space;
+    final StoreOptions options;
+    final StoreGeometry geometry;
+    final SpaceMap space;
     private final NodeCache cache;
-    private final TreeSpace trees;
-    private Superblock durable;
+    final TreeSpace trees;
+    Superblock durable;
 
     private final SystemTable extentTable;
     private final SystemTable vdiTable;
-    private final SystemTable snapshotTable;
-    private final TreeMap<Long, VdiState> vdis = new TreeMap<>();
-    private final TreeMap<Long, SnapshotRecord> snapshots = new TreeMap<>();
+    final SystemTable snapshotTable;
+    final TreeMap<Long, VdiState> vdis = new TreeMap<>();
+    final TreeMap<Long, SnapshotRecord> snapshots = new TreeMap<>();
     private final Map<String, VdiState> liveByName = new HashMap<>();
     private final Map<Long, Integer> openSnapshotHandles = new HashMap<>();
     /**
@@ -197,25 +174,19 @@ public final class Store implements Closeable {
      * instead of at every VDI (a store may hold 100,000). Guarded by metaLock.
      */
     private final java.util.Set<VdiState> changedTrees = new java.util.HashSet<>();
-    /**
-     * For a deleted snapshot: a snapshot further back along its lineage such that every snapshot in between
-     * is deleted too (or 0), so walks to the nearest live one skip runs of deleted records ({@link #liveFrom}).
-     * Guarded by metaLock.
-     */
-    private final Map<Long, Long> deletedLineageJumps = new HashMap<>();
     /** Every VDI made as a clone (deleted ones stay), so deletions visit clones rather than every VDI. */
-    private final java.util.Set<VdiState> clones = new java.util.LinkedHashSet<>();
+    final java.util.Set<VdiState> clones = new java.util.LinkedHashSet<>();
     /** References held on live roots by a garbage collection in progress (guarded by metaLock). */
     private final List<PinnedRoot> pins = new ArrayList<>();
     private long nextVdiId;
     private long nextSnapshotId;
 
-    private final ReentrantLock metaLock = new ReentrantLock();
+    final ReentrantLock metaLock = new ReentrantLock();
     /** Signalled when a VDI's last in-place write in flight finishes while a snapshot waits (design note 9). */
     private final java.util.concurrent.locks.Condition inPlaceWritesDone = metaLock.newCondition();
     private final ReentrantReadWriteLock ioGate = new ReentrantReadWriteLock();
     private final IoEpochs ioEpochs = new IoEpochs();
-    private final ReentrantLock commitLock = new ReentrantLock();
+    final ReentrantLock commitLock = new ReentrantLock();
     /** Held by whoever applies durable removals (design note 8); no two reclamations run at once. */
     private final ReentrantLock reclaimLock = new ReentrantLock();
     /** Durable removals not yet applied, queued by commits (design note 8); guarded by metaLock. */
@@ -223,7 +194,7 @@ public final class Store implements Closeable {
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
     private volatile CorruptionException failure;
     private final List<String> damage = new java.util.concurrent.CopyOnWriteArrayList<>();
-    private volatile boolean closed;
+    volatile boolean closed;
     private final java.util.concurrent.atomic.AtomicInteger lent = new java.util.concurrent.atomic.AtomicInteger();
     /** Commits that have captured their transaction (design note 5); written under commitLock and metaLock. */
     private volatile long commitsCaptured;
@@ -232,20 +203,27 @@ public final class Store implements Closeable {
     private final OperationLatencies latencies = new OperationLatencies();
     private final BackgroundCommitter backgroundCommits = new BackgroundCommitter(this::commitInBackground, "cairn-commits");
     private final BackgroundCommitter backgroundReclaim = new BackgroundCommitter(this::reclaim, "cairn-reclaim");
-
-    /** Deltas in memory (loaded from blobs or computed), by snapshot id; used only while their base is current. */
-    private final Map<Long, SketchDelta> sketchDeltas = new HashMap<>();
-    /** Pages of the stored sketch blobs this session has read or written, by snapshot id. */
-    private final Map<Long, long[]> sketchPages = new HashMap<>();
-    /** Snapshots with a stored blob whose base may have changed (a snapshot before them was deleted). */
-    private final java.util.Set<Long> suspectSketches = new java.util.HashSet<>();
-    private final Object sketchSignal = new Object();
-    private boolean sketchWorkPending;
-    private volatile boolean stopping;
-    private Thread sketchWorker;
+    private final StoreSketches sketches = new StoreSketches(this);
 
     /** A held VDI: the fencing token of the lease, and whether the lease is still valid (checked before writes). */
-    private record Holding(long token, BooleanSupplier valid) {
+    private static final class Holding {
+        final long token;
+        final BooleanSupplier valid;
+        /** The superblock generation at which the record last showed this holding, once the lease lapsed; -1 none. */
+        volatile long fencedGeneration = -1;
+
+        Holding(long token, BooleanSupplier valid) {
+            this.token = token;
+            this.valid = valid;
+        }
+
+        long token() {
+            return token;
+        }
+
+        BooleanSupplier valid() {
+            return valid;
+        }
     }
 
     /** A VDI's record and the live root that writes move. */
@@ -259,10 +237,16 @@ public final class Store implements Closeable {
         final Map<String, Long> liveLabels = new HashMap<>();
         /** Live snapshots in this VDI's log, so listing disks does not walk every log. */
         int liveSnapshots;
-        /** Writes planned with blocks overwritten in place and not yet finished (design note 9). */
-        int inPlaceWritesInFlight;
-        /** Snapshots waiting for those writes; while any waits, writes copy instead (design note 9). */
-        int snapshotsWaiting;
+        /**
+         * Writes planned with blocks overwritten in place and not yet finished (design note 9): counted up
+         * under metaLock, down without it, so a finished write costs no second hold of the lock.
+         */
+        final java.util.concurrent.atomic.AtomicInteger inPlaceWritesInFlight = new java.util.concurrent.atomic.AtomicInteger();
+        /**
+         * Snapshots waiting for those writes; while any waits, writes copy instead (design note 9). Changed under
+         * metaLock; volatile for the writer that finishes the last in-place write without it.
+         */
+        volatile int snapshotsWaiting;
 
         VdiState(VdiRecord record) {
             this.id = record.id();
@@ -306,7 +290,7 @@ public final class Store implements Closeable {
             store.extentTable.markDirty(extent);
         }
         store.commit();
-        store.startSketchWorker();
+        store.sketches.start();
         return store;
     }
 
@@ -366,7 +350,7 @@ public final class Store implements Closeable {
         }
         Store store = new Store(device, ownerLock, options, StoreGeometry.of(superblock), superblock);
         store.load();
-        store.startSketchWorker();
+        store.sketches.start();
         return store;
     }
 
@@ -396,9 +380,17 @@ public final class Store implements Closeable {
             Store store = new Store(device, ownerLock, options.withSketchWorker(false), geometry, readSuperblock(device),
                     counters, node);
             store.stoppedCommitHolderGrace = java.util.Objects.requireNonNull(stoppedCommitHolderGrace);
-            store.load();
-            if (store.failure != null) {
-                throw store.failure;
+            // Registered before anything is loaded: from here on no collection checkpoint goes without it.
+            store.barrier = CollectionBarrier.register(countersFile, store, node, stoppedCommitHolderGrace);
+            try {
+                store.load();
+                if (store.failure != null) {
+                    throw store.failure;
+                }
+                store.barrier.start();
+            } catch (RuntimeException problem) {
+                store.barrier.close();
+                throw problem;
             }
             return store;
         } catch (RuntimeException problem) {
@@ -1076,20 +1068,30 @@ public final class Store implements Closeable {
         try {
             return mutate(() -> takeSnapshot(name, label, startNanos));
         } finally {
-            signalSketchWorker();
+            sketches.signal();
         }
     }
 
     /** Under metaLock (through {@link #mutate}, or {@link #hold} for a takeover snapshot). */
     private SnapshotInfo takeSnapshot(String name, String label, long startNanos) {
         VdiState state = writable(name);
-        while (state.inPlaceWritesInFlight > 0) {
-            // Writes planned from now on copy instead of overwriting (design note 9), so this ends.
+        while (true) {
+            // Writes planned from now on copy instead of overwriting (design note 9), so this ends. The waiting
+            // count is raised before the in-flight count is read, and a finishing writer lowers the in-flight
+            // count before it reads the waiting count (both volatile): if this sees a write in flight, its
+            // writer sees this waiting and signals under metaLock, which is released only by the await.
             state.snapshotsWaiting++;
+            boolean writesInFlight;
             try {
-                inPlaceWritesDone.awaitUninterruptibly();
+                writesInFlight = state.inPlaceWritesInFlight.get() > 0;
+                if (writesInFlight) {
+                    inPlaceWritesDone.awaitUninterruptibly();
+                }
             } finally {
                 state.snapshotsWaiting--;
+            }
+            if (!writesInFlight) {
+                break;
             }
             checkOpen();
             checkWritable();
@@ -1192,7 +1194,7 @@ public final class Store implements Closeable {
             for (SnapshotRecord record : live) {
                 deleteSnapshotRecord(record, false);
             }
-            markCloneSketchesSuspect();
+            sketches.markCloneSketchesSuspect();
             trees.release(state.ref.root(), state.ref.height(), LeafKind.DATA);
             cache.unpin(state.record.rootBlock());
             held.remove(state.record.id());
@@ -1230,8 +1232,8 @@ public final class Store implements Closeable {
             throw new IllegalStateException("snapshot " + snapshotInfo(record).reference() + " is in use by "
                     + handles + " open connection(s)");
         }
-        long newer = markSuccessors ? newerLiveSnapshot(record) : 0;
-        releaseSketchBlob(record);
+        long newer = markSuccessors ? sketches.newerLiveSnapshot(record) : 0;
+        sketches.releaseBlob(record);
         trees.release(record.rootBlock(), record.height(), LeafKind.DATA);
         snapshots.put(record.id(), record.asDeleted());
         VdiState owner = vdis.get(record.vdiId());
@@ -1240,25 +1242,7 @@ public final class Store implements Closeable {
         snapshotTable.markDirty(record.id());
         // The snapshots whose base this was now have another (sketch note 4): the next one in the log, and
         // possibly the first snapshot of a clone.
-        if (newer != 0) {
-            suspectSketches.add(newer);
-        }
-        if (markSuccessors) {
-            markCloneSketchesSuspect();
-        }
-    }
-
-    /** The first live snapshot of every clone may have had a deleted snapshot as its base (sketch note 4). */
-    private void markCloneSketchesSuspect() {
-        for (VdiState state : clones) {
-            if (!state.record.deleted()) {
-                long oldest = oldestLiveSnapshot(state);
-                if (oldest != 0) {
-                    suspectSketches.add(oldest);
-                }
-            }
-        }
-        signalSketchWorker();
+        sketches.snapshotDeleted(newer, markSuccessors);
     }
 
     private VdiState live(String name) {
@@ -1288,8 +1272,11 @@ public final class Store implements Closeable {
     void checkStillHeld(Volume volume) {
         if (shared != null) {
             Holding holding = held.get(volume.vdi.id);
-            if (holding == null || !holding.valid().getAsBoolean()) {
+            if (holding == null) {
                 throw new NotHeldException("this node no longer holds disk '" + volume.name() + "'");
+            }
+            if (!mayWrite(volume.vdi.id, holding)) {
+                throw new NotHeldException(lapsed(volume.name()));
             }
         }
     }
@@ -1301,8 +1288,41 @@ public final class Store implements Closeable {
                     + (state.record.lockHolder() != 0 ? " (node id " + state.record.lockHolder() + " holds it)" : "")
                     + "; changes go to its holder");
         }
-        if (!holding.valid().getAsBoolean()) {
-            throw new NotHeldException("this node's lease on disk '" + state.record.name() + "' is no longer valid");
+        if (!mayWrite(state.id, holding)) {
+            throw new NotHeldException(lapsed(state.record.name()));
+        }
+    }
+
+    private static String lapsed(String disk) {
+        return "this node's lease on disk '" + disk + "' has lapsed, and the store does not show that the node still "
+                + "holds it (another node took it over, or its record could not be read)";
+    }
+
+    /**
+     * Whether this node may write VDI {@code vdiId} now: while its lease is valid; once the lease has lapsed
+     * (ZooKeeper unreachable past the validity window, or the node paused), for as long as the newest durable
+     * record still names this node with this lease's token (design note 10: whoever takes a disk over commits
+     * its record before it writes anything, so the record is a fence the store itself keeps). The record is
+     * read again whenever the superblock's generation has moved since it was last confirmed: a superblock read
+     * per write while the lease has lapsed, a few reads more after each commit by any node.
+     */
+    private boolean mayWrite(long vdiId, Holding holding) {
+        if (holding.valid().getAsBoolean()) {
+            return true;
+        }
+        try {
+            long generation = readSuperblock(device).generation();
+            if (generation == holding.fencedGeneration) {
+                return true;
+            }
+            DurableHolder holder = DurableHolder.read(device, vdiId);
+            if (holder.node() != space.node() || holder.token() != holding.token()) {
+                return false;
+            }
+            holding.fencedGeneration = holder.generation();
+            return true;
+        } catch (StorageException unreadable) {
+            return false; // a page freed and reused under the read, or damage: unknown counts as taken
         }
     }
 
@@ -1362,473 +1382,16 @@ public final class Store implements Closeable {
         }
     }
 
-    // ================================================================ snapshot sketches
+    // ================================================================ snapshot sketches (StoreSketches)
 
-    /**
-     * The delta of every live snapshot and of every live disk, computing (and, if {@code store} and the store
-     * is writable, storing) those that are missing or stale. Deltas are computed one snapshot at a time, each
-     * under a short hold of the metadata lock; the picture itself is assembled under one hold, so it is
-     * consistent. Live-disk deltas compare the disk with its newest live snapshot: cost is what was written
-     * since (a disk with no snapshot in its lineage is walked whole).
-     */
+    /** See {@link StoreSketches#catalog}. */
     public SketchCatalog sketchCatalog(boolean store) {
-        requireAlone("space reports");
-        int computed = 0;
-        int stored = 0;
-        while (true) {
-            checkOpen();
-            List<Long> missing = underMeta(() -> {
-                List<Long> ids = new ArrayList<>();
-                for (SnapshotRecord record : snapshots.values()) {
-                    if (!record.deleted() && !isCurrent(sketchDeltas.get(record.id()), record)) {
-                        ids.add(record.id());
-                    }
-                }
-                return ids;
-            });
-            for (long id : missing) {
-                Refresh refresh = refreshDelta(id, store);
-                computed += refresh.computed ? 1 : 0;
-                stored += refresh.stored ? 1 : 0;
-            }
-            SketchCatalog catalog = underMeta(this::assembleCatalog);
-            if (catalog != null) {
-                return new SketchCatalog(catalog.deltas(), catalog.disks(), computed, stored);
-            }
-            // A snapshot was taken or deleted meanwhile: bring the new ones up to date too.
-        }
+        return sketches.catalog(store);
     }
 
-    private record Refresh(boolean computed, boolean stored) {
-    }
-
-    /** Makes the in-memory delta of snapshot {@code id} current: from its blob if that applies, else computed. */
-    private Refresh refreshDelta(long id, boolean store) {
-        SketchDelta loaded = underMeta(() -> {
-            SnapshotRecord record = snapshots.get(id);
-            if (record == null || record.deleted() || record.sketchBlock() == 0) {
-                return null;
-            }
-            SketchDelta delta = loadDelta(record);
-            if (isCurrent(delta, record)) {
-                sketchDeltas.put(id, delta);
-                suspectSketches.remove(id);
-                return delta;
-            }
-            return null;
-        });
-        if (loaded != null) {
-            return new Refresh(false, false);
-        }
-        SketchDelta delta = computeDelta(id);
-        if (delta == null) {
-            return new Refresh(false, false); // deleted meanwhile
-        }
-        boolean current = underMeta(() -> {
-            if (isCurrent(delta, snapshots.get(id))) {
-                sketchDeltas.put(id, delta);
-                return true;
-            }
-            return false;
-        });
-        boolean stored = current && store && !readOnly() && storeDelta(delta);
-        return new Refresh(current, stored);
-    }
-
-    /** Under metaLock: the catalogue, or null if some live snapshot has no current delta yet. */
-    private SketchCatalog assembleCatalog() {
-        Map<Long, SketchDelta> deltas = new HashMap<>();
-        for (SnapshotRecord record : snapshots.values()) {
-            if (record.deleted()) {
-                continue;
-            }
-            SketchDelta delta = sketchDeltas.get(record.id());
-            if (!isCurrent(delta, record)) {
-                return null;
-            }
-            deltas.put(record.id(), delta);
-        }
-        List<SketchCatalog.Disk> disks = new ArrayList<>();
-        for (VdiState state : vdis.values()) {
-            if (state.record.deleted()) {
-                continue;
-            }
-            List<Long> ids = new ArrayList<>();
-            for (long id = state.record.snapshotLogHead(); id != 0; id = snapshots.get(id).previousSnapshotId()) {
-                if (!snapshots.get(id).deleted()) {
-                    ids.add(id);
-                }
-            }
-            java.util.Collections.reverse(ids);
-            long base = liveBaseOf(state);
-            SnapshotSketches.DeltaBuilder builder = new SnapshotSketches.DeltaBuilder();
-            trees.forEachDifference(base == 0 ? 0 : snapshots.get(base).rootBlock(), state.ref.root(), state.ref.height(),
-                    0, TreeSpace.capacity(state.ref.height()), builder);
-            disks.add(new SketchCatalog.Disk(state.record.id(), state.record.name(), List.copyOf(ids),
-                    builder.finish(0, base)));
-        }
-        return new SketchCatalog(deltas, disks, 0, 0);
-    }
-
-    /** The snapshot before {@code record} in its lineage: its own log, then where its disk was cloned from. */
-    private long lineagePredecessor(SnapshotRecord record) {
-        return record.previousSnapshotId() != 0 ? record.previousSnapshotId()
-                : vdis.get(record.vdiId()).record.parentSnapshotId();
-    }
-
-    /**
-     * The first live snapshot from {@code snapshotId} back along the lineage (itself if live); 0 if none.
-     * Deleted snapshots stay deleted and their predecessors never change, so each deleted snapshot walked
-     * past remembers where the walk ended ({@code deletedLineageJumps}) and the next walk jumps there:
-     * continuous snapshots leave thousands of deleted records in a log, and without the jumps every call
-     * (the sketch worker makes one per slot of a tree it walks, under metaLock) walked all of them.
-     */
-    private long liveFrom(long snapshotId) {
-        long id = snapshotId;
-        List<Long> walkedPast = null;
-        while (id != 0) {
-            SnapshotRecord record = snapshots.get(id);
-            if (record == null) {
-                id = 0; // the log was cut by damage
-                break;
-            }
-            if (!record.deleted()) {
-                break;
-            }
-            if (walkedPast == null) {
-                walkedPast = new ArrayList<>();
-            }
-            walkedPast.add(id);
-            Long jump = deletedLineageJumps.get(id);
-            long before = jump != null ? jump : lineagePredecessor(record);
-            if (before >= id) {
-                throw new CorruptionException(durable.snapshotTable().rootBlock(), "snapshot " + id
-                        + " names snapshot " + before + " as its predecessor; predecessors are older");
-            }
-            id = before;
-        }
-        if (walkedPast != null) {
-            for (Long deleted : walkedPast) {
-                deletedLineageJumps.put(deleted, id);
-            }
-        }
-        return id;
-    }
-
-    /** A snapshot's base: the snapshot its delta is relative to (sketch note 1). */
-    private long baseOf(SnapshotRecord record) {
-        return liveFrom(lineagePredecessor(record));
-    }
-
-    private long liveBaseOf(VdiState state) {
-        long head = state.record.snapshotLogHead();
-        return liveFrom(head != 0 ? head : state.record.parentSnapshotId());
-    }
-
-    private boolean isCurrent(SketchDelta delta, SnapshotRecord record) {
-        return delta != null && record != null && !record.deleted() && delta.baseSnapshotId() == baseOf(record);
-    }
-
-    /** The next live snapshot after {@code record} in its own log (0 if it is the newest live one). */
-    private long newerLiveSnapshot(SnapshotRecord record) {
-        long newer = 0;
-        for (long id = vdis.get(record.vdiId()).record.snapshotLogHead(); id != 0 && id != record.id();
-             id = snapshots.get(id).previousSnapshotId()) {
-            if (!snapshots.get(id).deleted()) {
-                newer = id;
-            }
-        }
-        return newer;
-    }
-
-    private long oldestLiveSnapshot(VdiState state) {
-        long oldest = 0;
-        for (long id = state.record.snapshotLogHead(); id != 0; id = snapshots.get(id).previousSnapshotId()) {
-            if (!snapshots.get(id).deleted()) {
-                oldest = id;
-            }
-        }
-        return oldest;
-    }
-
-    /**
-     * Compares snapshot {@code id}'s tree with its base's. With a base the walk costs what changed and runs
-     * under one hold of the metadata lock; without one it walks the whole tree, one top-level slot per hold,
-     * checking each time that neither tree was deleted meanwhile. Null if the snapshot or its base went away.
-     */
-    private SketchDelta computeDelta(long id) {
-        long[] plan = underMeta(() -> {
-            SnapshotRecord record = snapshots.get(id);
-            if (record == null || record.deleted()) {
-                return null;
-            }
-            long base = baseOf(record);
-            return new long[] {base, base == 0 ? 0 : snapshots.get(base).rootBlock(), record.rootBlock(), record.height()};
-        });
-        if (plan == null) {
-            return null;
-        }
-        long base = plan[0];
-        int height = (int) plan[3];
-        SnapshotSketches.DeltaBuilder builder = new SnapshotSketches.DeltaBuilder();
-        long capacity = TreeSpace.capacity(height);
-        long chunk = base == 0 ? capacity / Layout.POINTERS_PER_NODE : capacity;
-        for (long from = 0; from < capacity; from += chunk) {
-            long start = from;
-            boolean unchanged = underMeta(() -> {
-                SnapshotRecord record = snapshots.get(id);
-                if (record == null || record.deleted() || baseOf(record) != base) {
-                    return false;
-                }
-                trees.forEachDifference(plan[1], plan[2], height, start, start + chunk, builder);
-                return true;
-            });
-            if (!unchanged) {
-                return null;
-            }
-        }
-        return builder.finish(id, base);
-    }
-
-    /** Under metaLock: reads and verifies the blob named by {@code record}. */
-    private SketchDelta loadDelta(SnapshotRecord record) {
-        List<SketchBlobCodec.Page> pages = new ArrayList<>();
-        long[] blocks = readBlobChain(record, pages);
-        SketchBlobCodec.Blob blob = SketchBlobCodec.Blob.fromPayload(record.id(), SketchBlobCodec.join(pages), blocks[0]);
-        sketchPages.put(record.id(), blocks);
-        return SnapshotSketches.fromBlob(blob, blocks[0]);
-    }
-
-    /** Reads the chain of pages of a snapshot's blob, verifying each; returns their block numbers. */
-    private long[] readBlobChain(SnapshotRecord record, List<SketchBlobCodec.Page> pages) {
-        List<Long> blocks = new ArrayList<>();
-        for (long block = record.sketchBlock(); block != 0; ) {
-            if (blocks.size() >= SketchBlobCodec.MAX_PAGES || block >= geometry.storeBlocks() || space.count(block) == 0) {
-                throw new CorruptionException(block, "sketch blob page " + blocks.size() + " of snapshot " + record.id()
-                        + (blocks.size() >= SketchBlobCodec.MAX_PAGES ? ": the chain is too long"
-                        : ": the block is outside the store or free"));
-            }
-            ByteBuffer image = BlockHeader.newImage();
-            device.read(block * Layout.BLOCK_BYTES, image);
-            SketchBlobCodec.Page page = SketchBlobCodec.decodePage(image, block, record.id(), blocks.size());
-            pages.add(page);
-            blocks.add(block);
-            block = page.nextPage();
-        }
-        return blocks.stream().mapToLong(Long::longValue).toArray();
-    }
-
-    /** Under metaLock: queues the release of the blob a (live) record names; the caller clears the pointer. */
-    private void releaseSketchBlob(SnapshotRecord record) {
-        sketchDeltas.remove(record.id());
-        suspectSketches.remove(record.id());
-        long[] pages = sketchPages.remove(record.id());
-        if (record.sketchBlock() == 0) {
-            return;
-        }
-        if (pages == null) {
-            pages = readBlobChain(record, new ArrayList<>());
-        }
-        for (long page : pages) {
-            trees.release(page, 0, LeafKind.PAGE);
-        }
-    }
-
-    /**
-     * Stores a current delta as the snapshot's blob, replacing a stale one (sketch note 3). Returns false if
-     * the snapshot or its base changed meanwhile, or the store cannot be written.
-     */
-    private boolean storeDelta(SketchDelta delta) {
-        long id = delta.snapshotId();
-        byte[] payload = SnapshotSketches.payload(delta);
-        long[] pages = new long[SketchBlobCodec.pagesFor(payload.length)];
-        commitLock.lock();
-        try {
-            if (closed || readOnly()) {
-                return false;
-            }
-            long generation;
-            metaLock.lock();
-            try {
-                SnapshotRecord record = snapshots.get(id);
-                if (!isCurrent(delta, record)) {
-                    return false;
-                }
-                if (record.sketchBlock() != 0) {
-                    releaseSketchBlob(record);
-                    snapshots.put(id, record.withSketchBlock(0));
-                    snapshotTable.markDirty(id);
-                }
-                int allocated = 0;
-                try {
-                    for (; allocated < pages.length; allocated++) {
-                        pages[allocated] = space.allocate(SpaceMap.Purpose.METADATA);
-                    }
-                } catch (RuntimeException problem) {
-                    for (int i = 0; i < allocated; i++) {
-                        space.decrement(pages[i]); // never referenced: free at once
-                    }
-                    throw problem;
-                }
-                generation = trees.generation();
-            } finally {
-                metaLock.unlock();
-            }
-            List<ByteBuffer> images = SketchBlobCodec.encode(id, payload, pages, generation);
-            for (int i = 0; i < pages.length; i++) {
-                device.write(pages[i] * Layout.BLOCK_BYTES, images.get(i));
-            }
-            metaLock.lock();
-            try {
-                SnapshotRecord record = snapshots.get(id);
-                if (!isCurrent(delta, record) || record.sketchBlock() != 0) {
-                    for (long page : pages) {
-                        space.decrement(page);
-                    }
-                    return false;
-                }
-                snapshots.put(id, record.withSketchBlock(pages[0]));
-                snapshotTable.markDirty(id);
-                sketchPages.put(id, pages);
-                sketchDeltas.put(id, delta);
-                return true;
-            } finally {
-                metaLock.unlock();
-            }
-        } finally {
-            commitLock.unlock();
-        }
-    }
-
-    /**
-     * Computes and stores the deltas of live snapshots that have no blob, and checks the suspect ones
-     * (what the background worker does, for snapshots old enough, after snapshots and deletions).
-     */
+    /** Computes and stores the deltas of live snapshots that have no blob, and checks the suspect ones. */
     public int storeMissingSketches() {
-        requireAlone("storing snapshot sketches");
-        int[] stored = {0};
-        storeMissingSketches(Long.MAX_VALUE, stored);
-        return stored[0];
-    }
-
-    /**
-     * Like {@link #storeMissingSketches()} for the snapshots taken at or before {@code takenByMillis}; returns
-     * when the earliest of the others was taken (0 if none was left out), and adds the count stored to
-     * {@code stored[0]}.
-     */
-    private long storeMissingSketches(long takenByMillis, int[] stored) {
-        long[] earliestLeftOut = {0};
-        List<Long> work = underMeta(() -> {
-            List<Long> ids = new ArrayList<>();
-            for (SnapshotRecord record : snapshots.values()) {
-                if (!record.deleted() && (record.sketchBlock() == 0 || suspectSketches.contains(record.id()))) {
-                    if (record.takenMillis() <= takenByMillis) {
-                        ids.add(record.id());
-                    } else if (earliestLeftOut[0] == 0 || record.takenMillis() < earliestLeftOut[0]) {
-                        earliestLeftOut[0] = record.takenMillis();
-                    }
-                }
-            }
-            return ids;
-        });
-        for (long id : work) {
-            if (stopping || closed || readOnly()) {
-                break;
-            }
-            stored[0] += refreshDelta(id, true).stored ? 1 : 0;
-            underMeta(() -> suspectSketches.remove(id));
-        }
-        return earliestLeftOut[0];
-    }
-
-    private void startSketchWorker() {
-        if (!options.sketchWorker() || options.readOnly()) {
-            return;
-        }
-        sketchWorker = Thread.ofPlatform().daemon().name("cairn-sketches").start(this::runSketchWorker);
-        signalSketchWorker();
-    }
-
-    private void signalSketchWorker() {
-        if (sketchWorker == null) {
-            return;
-        }
-        synchronized (sketchSignal) {
-            sketchWorkPending = true;
-            sketchSignal.notifyAll();
-        }
-    }
-
-    /**
-     * The worker leaves snapshots younger than this to a later pass. Continuous snapshots ({@link SnapshotSchedule})
-     * mostly live shorter and are deleted first, so their sketches would be wasted work — and the first live
-     * snapshot of a disk, whose base each retention deletion changes, would be walked whole at every tick. A
-     * report computes any sketch still missing itself.
-     */
-    private static final long SKETCH_MIN_AGE_MILLIS = 2_000;
-    /** Least time between two passes of the worker: a burst of snapshots and deletions costs one pass. */
-    private static final long SKETCH_PASS_GAP_MILLIS = 1_000;
-
-    private void runSketchWorker() {
-        long dueMillis = 0; // when a snapshot left out as too young comes of age; 0 = none
-        while (!stopping) {
-            synchronized (sketchSignal) {
-                while (!sketchWorkPending && !stopping) {
-                    long waitMillis = dueMillis == 0 ? 0 : Math.max(1, dueMillis - System.currentTimeMillis());
-                    if (dueMillis != 0 && System.currentTimeMillis() >= dueMillis) {
-                        break;
-                    }
-                    try {
-                        sketchSignal.wait(waitMillis);
-                    } catch (InterruptedException interrupted) {
-                        return;
-                    }
-                }
-                sketchWorkPending = false;
-            }
-            if (stopping) {
-                return;
-            }
-            try {
-                long leftOut = storeMissingSketches(System.currentTimeMillis() - SKETCH_MIN_AGE_MILLIS, new int[1]);
-                dueMillis = leftOut == 0 ? 0 : leftOut + SKETCH_MIN_AGE_MILLIS;
-                pauseSketchWorker(SKETCH_PASS_GAP_MILLIS);
-            } catch (RuntimeException problem) {
-                // Sketches are an estimate's cache: failing to store one (store full, read-only after damage,
-                // closing) must not stop anything else. The next report computes what is missing.
-                if (!stopping) {
-                    System.getLogger(Store.class.getName()).log(System.Logger.Level.WARNING,
-                            "cannot store snapshot sketches: " + problem.getMessage());
-                }
-            }
-        }
-    }
-
-    private void pauseSketchWorker(long millis) {
-        long end = System.currentTimeMillis() + millis;
-        synchronized (sketchSignal) {
-            for (long left = millis; left > 0 && !stopping; left = end - System.currentTimeMillis()) {
-                try {
-                    sketchSignal.wait(left);
-                } catch (InterruptedException interrupted) {
-                    return;
-                }
-            }
-        }
-    }
-
-    private void stopSketchWorker() {
-        stopping = true;
-        Thread worker = sketchWorker;
-        if (worker == null) {
-            return;
-        }
-        signalSketchWorker();
-        try {
-            worker.join(10_000);
-        } catch (InterruptedException interrupted) {
-            Thread.currentThread().interrupt();
-        }
+        return sketches.storeMissing();
     }
 
     // ================================================================ volumes
@@ -1981,7 +1544,7 @@ public final class Store implements Closeable {
                 }
             }
             if (fresh < count) {
-                state.inPlaceWritesInFlight++; // until inPlaceWriteDone (design note 9)
+                state.inPlaceWritesInFlight.incrementAndGet(); // until inPlaceWriteDone (design note 9)
             }
             return fresh;
         } catch (RuntimeException problem) {
@@ -2008,13 +1571,14 @@ public final class Store implements Closeable {
      * planned) has finished, linking included: a snapshot of the VDI may go ahead (design note 9).
      */
     void inPlaceWriteDone(Volume volume) {
-        metaLock.lock();
-        try {
-            if (--volume.vdi.inPlaceWritesInFlight == 0 && volume.vdi.snapshotsWaiting > 0) {
+        VdiState state = volume.vdi;
+        if (state.inPlaceWritesInFlight.decrementAndGet() == 0 && state.snapshotsWaiting > 0) {
+            metaLock.lock();
+            try {
                 inPlaceWritesDone.signalAll();
+            } finally {
+                metaLock.unlock();
             }
-        } finally {
-            metaLock.unlock();
         }
     }
 
@@ -2271,7 +1835,6 @@ public final class Store implements Closeable {
          * (nodes not yet on the device would otherwise be pinned), one set of pins at a time.
          */
         public List<PinnedRoot> pinLiveRoots() {
-            requireAlone("garbage collection");
             if (!pins.isEmpty()) {
                 throw new IllegalStateException("a garbage collection is already running on this store");
             }
@@ -2280,6 +1843,7 @@ public final class Store implements Closeable {
                         + trees.dirtyNodeCount() + " dirty nodes and " + trees.pendingReleaseCount() + " pending removals");
             }
             checkWritable();
+            forgetNodesOthersMayHaveReused();
             for (VdiState state : vdis.values()) {
                 if (!state.record.deleted()) {
                     pin(state.ref, null, "VDI " + state.record.id());
@@ -2312,6 +1876,7 @@ public final class Store implements Closeable {
 
         /** Gives back every pin; like any removal, each takes effect after the next commit. */
         public void releasePins() {
+            forgetNodesOthersMayHaveReused();
             for (PinnedRoot pinned : pins) {
                 trees.release(pinned.root().root(), pinned.root().height(), pinned.leafKind());
             }
@@ -2319,7 +1884,25 @@ public final class Store implements Closeable {
         }
     }
 
-    private <T> T underMeta(java.util.function.Supplier<T> action) {
+    /**
+     * Shared mode: pins and their release read trees this node may not hold through its cache, which can still
+     * hold images of blocks other nodes have freed and reused since; every clean cached node is dropped first.
+     */
+    private void forgetNodesOthersMayHaveReused() {
+        if (shared != null) {
+            cache.forgetClean();
+        }
+    }
+
+    /**
+     * Shared mode: the host's collection barrier (the garbage collector and the checker hold every other node
+     * at a commit point through it for their checkpoint); null for a store served alone.
+     */
+    public CollectionBarrier collectionBarrier() {
+        return barrier;
+    }
+
+    <T> T underMeta(java.util.function.Supplier<T> action) {
         metaLock.lock();
         try {
             return action.get();
@@ -2525,7 +2108,7 @@ public final class Store implements Closeable {
      * Refuses work that reads every tree of the store: in shared mode trees of VDIs other nodes hold change
      * under this node, and their blocks may be freed and reused while it reads.
      */
-    private void requireAlone(String what) {
+    void requireAlone(String what) {
         if (shared != null) {
             throw new IllegalStateException(what + " read every disk's tree, which other nodes change while this one "
                     + "reads; run it with the store served by one process");
@@ -2555,7 +2138,7 @@ public final class Store implements Closeable {
         }
     }
 
-    private void checkOpen() {
+    void checkOpen() {
         if (closed) {
             throw new StorageException(StorageException.Code.CLOSED, "the store is closed");
         }
@@ -2611,7 +2194,7 @@ public final class Store implements Closeable {
         }
         backgroundCommits.stop();
         backgroundReclaim.stop();
-        stopSketchWorker();
+        sketches.stop();
         try {
             if (!readOnly()) {
                 if (shared != null) {
@@ -2621,6 +2204,9 @@ public final class Store implements Closeable {
             }
         } finally {
             closed = true;
+            if (barrier != null) {
+                barrier.close(); // after the last commit: until then a collection must wait for this store too
+            }
             device.close();
             if (shared != null) {
                 shared.close();
@@ -2633,6 +2219,21 @@ public final class Store implements Closeable {
                 }
             }
         }
+    }
+
+    /**
+     * Shared mode, for tests: the process dies here as far as the store is concerned. Nothing more is committed
+     * or applied (its pending removals are lost, its allocations and increments stay in the shared counters:
+     * leaks), it leaves the collection barrier, and its device and counters are let go.
+     */
+    void abandonAsIfCrashed() {
+        requireShared();
+        backgroundCommits.stop();
+        backgroundReclaim.stop();
+        barrier.close();
+        closed = true;
+        device.close();
+        shared.close();
     }
 
     /** A name that does not exist. */

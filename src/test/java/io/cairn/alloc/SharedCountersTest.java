@@ -156,6 +156,38 @@ class SharedCountersTest {
     }
 
     @Test
+    void compareAndSetChangesOnlyFromTheExpectedValueLosesNoNeighbourAndKeepsTheFreeCount(@TempDir Path dir)
+            throws Exception {
+        try (SharedCounters counters = attach(dir.resolve("store.live"), UUID.randomUUID())) {
+            long word = (GEOMETRY.extentStart(1) + GEOMETRY.reservedBlocks(1) + 3) & ~3L;
+            long block = word;
+            long neighbour = word + 1; // the same 64-bit word: a CAS of one lane must not lose the other's changes
+            counters.set(block, 2);
+            counters.set(neighbour, 1);
+            long free = counters.freeBlocks(1);
+            assertFalse(counters.compareAndSet(block, 3, 1), "not from another value");
+            assertEquals(2, counters.count(block));
+            int rounds = 5000;
+            Thread other = Thread.ofPlatform().start(() -> {
+                for (int i = 0; i < rounds; i++) {
+                    counters.increment(neighbour, 65535);
+                }
+            });
+            for (int i = 0; i < rounds; i++) {
+                assertTrue(counters.compareAndSet(block, 2, 3));
+                assertTrue(counters.compareAndSet(block, 3, 2));
+            }
+            other.join();
+            assertEquals(1 + rounds, counters.count(neighbour));
+            assertTrue(counters.compareAndSet(block, 2, 0));
+            assertEquals(free + 1, counters.freeBlocks(1), "a counter set to 0 is a free block");
+            assertTrue(counters.compareAndSet(block, 0, 1));
+            assertEquals(free, counters.freeBlocks(1));
+            assertTrue(counters.isDirty(1, (int) (GEOMETRY.offsetInExtent(block) / Layout.COUNTERS_PER_REFCOUNT_BLOCK)));
+        }
+    }
+
+    @Test
     void wrongUseIsRefusedWithTheBlockNamed(@TempDir Path dir) {
         try (SharedCounters counters = attach(dir.resolve("store.live"), UUID.randomUUID())) {
             long free = GEOMETRY.extentStart(1) + 100;

@@ -33,6 +33,24 @@ class NodeCacheTest {
     }
 
     @Test
+    void forgettingCleanNodesKeepsTheDirtyOnesAndThePins() {
+        cache.put(node(1, false));
+        cache.put(node(2, true));
+        cache.pin(3);
+        cache.put(node(3, false));
+        cache.pin(4);
+        cache.put(node(4, true));
+        cache.forgetClean();
+        assertFalse(cache.contains(1));
+        assertTrue(cache.contains(2), "a dirty node exists nowhere else");
+        assertFalse(cache.contains(3), "a clean pinned root is read again when needed");
+        assertTrue(cache.contains(4));
+        cache.put(node(3, false));
+        assertTrue(cache.contains(3));
+        assertEquals(2, cache.pinnedResidentNodes(), "the pin outlives the forgotten image");
+    }
+
+    @Test
     void pinnedRootsBeyondTheCapacityLeaveRoomForOtherNodes() {
         for (long block = 1; block <= 3L * CAPACITY; block++) {
             cache.pin(block);

@@ -81,7 +81,13 @@ class ExtentLeasesTest {
         ExtentLeaser leaser = store.leaseExtents(locks, () -> {
             locks.members(); // asks the coordinator, as a cluster node's list of live node ids does
             return Set.copyOf(live);
-        }, () -> refills.execute(() -> self.get().refill()));
+        }, () -> refills.execute(() -> {
+            try {
+                self.get().refill();
+            } catch (IllegalStateException closed) {
+                // a refill asked for just before the test closed the node's lock manager
+            }
+        }));
         self.set(leaser);
         leaser.refill();
         return leaser;
@@ -243,41 +249,51 @@ class ExtentLeasesTest {
     }
 
     @Test
-    void aLostExtentLeaseStopsAllocationThereUntilTheNodeLeasesItAgainWithANewerToken() throws Exception {
-        try (OneNode node = oneNode()) {
-            ZooKeeperFixture zk = node.zk();
-            String storeId = node.storeId();
-            ZooKeeperLockManager locks = node.locks();
+    void aLostLeaseStopsNothingUntilAnotherNodeTakesTheExtentAndATakeoverStopsAllocationThere() throws Exception {
+        try (OneNode node = oneNode(); ZooKeeperLockManager locksB = node.zk().node("b", node.storeId()); Store b = node(12)) {
             Store a = node.store();
-            ExtentLeaser leaser = node.leaser();
-            write(a, leaser, "vm", 0, 1, 1);
+            write(a, node.leaser(), "vm", 0, 1, 1);
             a.commit();
             int extent = dataExtents(a, "vm", 0, 1 << 20).iterator().next();
             long oldToken = record(a, extent).fencingToken();
             Lease lease = extentLease(a, extent);
-            assertTrue(lease.isValid());
 
-            // Somebody deletes the lock znode: the lease is lost.
-            deleteLock(zk, storeId, extent);
+            // Somebody deletes the lock znode: the lease is lost, but nobody has taken the extent.
+            deleteLock(node.zk(), node.storeId(), extent);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
             while (!lease.isLost() && System.nanoTime() < deadline) {
                 Thread.sleep(10);
             }
             assertTrue(lease.isLost(), "the lease is lost once its znode is gone");
-            write(a, leaser, "vm", 1 << 20, 1, 2);
-            assertFalse(dataExtents(a, "vm", 1 << 20, 1 << 20).contains(extent),
-                    "nothing new is allocated in an extent whose lease was lost");
+            writeBlocks(a, "vm", 1 << 20, 64, 2);
+            assertEquals(Set.of(extent), dataExtents(a, "vm", 1 << 20, 64L * Layout.BLOCK_BYTES),
+                    "an extent nobody took is still allocated in");
 
-            leaser.refill(); // the extent is this node's and has free blocks: leased again, as a spare
-            write(a, leaser, "vm", 2 << 20, 3, 3); // uses up the extent in use and takes the spare: own extents first
+            // Node a is no longer a live member; b needs space and takes the extent over (its lock is free).
+            live.remove(11);
+            serveDisk(b, locksB, "vb", 2);
+            writeBlocks(b, "vb", 0, 64, 3);
+            assertEquals(Set.of(extent), dataExtents(b, "vb", 0, 64L * Layout.BLOCK_BYTES), "b took a's extent over first");
+            writeBlocks(a, "vm", 2 << 20, 64, 4);
+            assertFalse(dataExtents(a, "vm", 2 << 20, 64L * Layout.BLOCK_BYTES).contains(extent),
+                    "nothing more is allocated in an extent another node took over");
+            b.commit();
             a.commit();
-            assertTrue(dataExtents(a, "vm", 2 << 20, 3 << 20).contains(extent), "allocation resumed in extent " + extent);
-            ExtentRecord again = record(a, extent);
-            assertEquals(11, again.holder());
-            assertTrue(again.fencingToken() > oldToken, "a new lease, a newer token: " + again + " after " + oldToken);
-            assertEquals(locks.holder(ExtentLeaser.lockName(extent)).orElseThrow().fencingToken(), again.fencingToken());
+            ExtentRecord theirs = record(b, extent);
+            assertEquals(12, theirs.holder());
+            assertTrue(theirs.fencingToken() > oldToken, "a new lease, a newer token: " + theirs + " after " + oldToken);
+            assertEquals(locksB.holder(ExtentLeaser.lockName(extent)).orElseThrow().fencingToken(), theirs.fencingToken());
+            assertEquals(theirs, record(a, extent), "node a's commit kept b's record");
         }
         assertClean(dir.resolve("store.cairn"));
+    }
+
+    /** Writes {@code blocks} fresh 4 KiB blocks to {@code disk} from {@code offsetBytes} in one request, then flushes. */
+    private static void writeBlocks(Store store, String disk, long offsetBytes, int blocks, int seed) {
+        try (Volume volume = store.openVolume(disk)) {
+            volume.write(offsetBytes, ByteBuffer.wrap(ModelSupport.randomBytes(seed, blocks * Layout.BLOCK_BYTES)), false);
+            volume.flush();
+        }
     }
 
     @Test

@@ -178,22 +178,6 @@ class SharedStoreTest {
         }
     }
 
-    @Test
-    void anExpiredLeaseStopsWritesAtOnce() {
-        format();
-        AtomicBoolean valid = new AtomicBoolean(true);
-        try (Store a = node(1)) {
-            a.create("vm", DISK_BYTES);
-            a.hold("vm", 3, valid::get);
-            try (Volume volume = a.openVolume("vm")) {
-                volume.write(0, ByteBuffer.wrap(ModelSupport.randomBytes(3, BLOCK)), false);
-                valid.set(false);
-                assertEquals("this node's lease on disk 'vm' is no longer valid", assertThrows(Store.NotHeldException.class,
-                        () -> volume.write(0, ByteBuffer.wrap(ModelSupport.randomBytes(4, BLOCK)), false)).getMessage());
-            }
-        }
-    }
-
     private static List<String> names(List<VdiInfo> infos) {
         return infos.stream().map(VdiInfo::name).filter(name -> !name.contains("-extra-")).sorted().toList();
     }
