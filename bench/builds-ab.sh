@@ -47,15 +47,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-disk_bytes=$(python3 -c "import sys; s='$DISK_SIZE'.upper().rstrip('B').rstrip('I'); print(int(s[:-1]) << {'K':10,'M':20,'G':30}[s[-1]] if s[-1] in 'KMG' else int(s))")
-python3 - "$work/seed.img" "$disk_bytes" <<'PY'
-import os, sys
-path, size = sys.argv[1], int(sys.argv[2])
-chunk = os.urandom(1 << 20)
-with open(path, "wb") as f:
-    for i in range(size // len(chunk)):
-        f.write(i.to_bytes(8, "little") + chunk[8:])
-PY
+source "$repo_root/bench/lib/images.sh"
+disk_bytes=$(bench_size_bytes "$DISK_SIZE")
+bench_seed_image "$work/seed.img" "$disk_bytes"
 "$repo_root/bin/cairn" format "$work/store.cairn" --size $((disk_bytes * 2 + (1 << 30))) >/dev/null
 "$repo_root/bin/cairn" import "$work/store.cairn" disk0 "$work/seed.img" >/dev/null
 cp --sparse=never "$work/seed.img" "$work/image.raw"

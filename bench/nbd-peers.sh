@@ -52,15 +52,8 @@ for tool in fio nbdkit qemu-nbd qemu-img nbdinfo python3; do
     command -v "$tool" >/dev/null || { echo "nbd-peers: $tool is not installed" >&2; exit 1; }
 done
 
-to_bytes() {
-    python3 - "$1" <<'EOF'
-import sys
-s = sys.argv[1].strip().upper().removesuffix("IB").removesuffix("B")
-mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-print(int(s[:-1]) * mult[s[-1]] if s[-1] in mult else int(s))
-EOF
-}
-disk_bytes=$(to_bytes "$DISK_SIZE")
+source "$repo_root/bench/lib/images.sh"
+disk_bytes=$(bench_size_bytes "$DISK_SIZE")
 
 work=${BENCH_DIR:-}
 if [[ -z "$work" ]]; then
@@ -115,15 +108,7 @@ uri_of() { echo "nbd://127.0.0.1:${port[$1]}/${2:-}"; }
 
 log "images in $work ($(df -T "$work" | awk 'NR == 2 { print $2 }')), disk $DISK_SIZE"
 seed=$work/seed.img
-python3 - "$seed" "$disk_bytes" <<'EOF'
-import os, sys
-path, size = sys.argv[1], int(sys.argv[2])
-chunk = os.urandom(1 << 20)
-with open(path, "wb") as f:
-    for i in range(size // len(chunk)):
-        # Vary every MiB cheaply so no two blocks are equal.
-        f.write(i.to_bytes(8, "little") + chunk[8:])
-EOF
+bench_seed_image "$seed" "$disk_bytes"
 
 have() { [[ " $SERVERS " == *" $1 "* ]]; }
 

@@ -55,11 +55,8 @@ for tool in fio nbdinfo python3; do
     command -v "$tool" >/dev/null || { echo "snapshot-latency: $tool is not installed" >&2; exit 1; }
 done
 
-disk_bytes=$(python3 -c '
-import sys
-s = sys.argv[1].strip().upper().removesuffix("IB").removesuffix("B")
-mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-print(int(s[:-1]) * mult[s[-1]] if s[-1] in mult else int(s))' "$DISK_SIZE")
+source "$repo_root/bench/lib/images.sh"
+disk_bytes=$(bench_size_bytes "$DISK_SIZE")
 
 work=${BENCH_DIR:-}
 if [[ -z "$work" ]]; then
@@ -93,14 +90,7 @@ trap 'exit 130' INT TERM
 # ---- a prefilled disk: every block mapped, so writes overwrite (in place, or copy-on-write after a snapshot) ----
 
 log "store in $work ($(df -T "$work" | awk 'NR == 2 { print $2 }')), disk $DISK_SIZE"
-python3 - "$work/seed.img" "$disk_bytes" <<'PY'
-import os, sys
-path, size = sys.argv[1], int(sys.argv[2])
-chunk = os.urandom(1 << 20)
-with open(path, "wb") as f:
-    for i in range(size // len(chunk)):
-        f.write(i.to_bytes(8, "little") + chunk[8:])
-PY
+bench_seed_image "$work/seed.img" "$disk_bytes"
 "$repo_root/bin/cairn" format "$store" --size $((disk_bytes * 3 + (1 << 30))) >/dev/null
 "$repo_root/bin/cairn" import "$store" disk0 "$work/seed.img" >/dev/null
 rm -f "$work/seed.img"
