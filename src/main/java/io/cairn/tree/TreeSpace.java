@@ -82,7 +82,8 @@ public final class TreeSpace {
 
     // ---------------------------------------------------------------- reading
 
-    static int slotAt(long index, int level) {
+    /** The slot of a node at {@code level} (1 = leaf) on the path to leaf entry {@code index}. */
+    public static int slotAt(long index, int level) {
         return (int) (index >>> (Layout.POINTER_INDEX_BITS * (level - 1))) & (Layout.POINTERS_PER_NODE - 1);
     }
 

@@ -27,9 +27,8 @@ import java.nio.ByteBuffer;
  */
 record DurableHolder(long generation, long node, long token) {
 
-    /** Reads the holder of VDI {@code vdiId} as of the newest durable superblock. */
-    static DurableHolder read(BlockDevice device, long vdiId) {
-        Superblock superblock = Store.readSuperblock(device);
+    /** Reads the holder of VDI {@code vdiId} as of {@code superblock}, the newest durable one read just before. */
+    static DurableHolder read(BlockDevice device, Superblock superblock, long vdiId) {
         TablePageCodec.Kind kind = TablePageCodec.Kind.VDIS;
         long pageIndex = vdiId / kind.recordsPerPage();
         Superblock.TableRoot table = superblock.vdiTable();
@@ -42,8 +41,7 @@ record DurableHolder(long generation, long node, long token) {
             ByteBuffer image = BlockHeader.newImage();
             device.read(block * Layout.BLOCK_BYTES, image);
             long[] pointers = NodeCodec.decode(image, block, level);
-            int slot = (int) (pageIndex >>> (Layout.POINTER_INDEX_BITS * (level - 1))) & (Layout.POINTERS_PER_NODE - 1);
-            block = Pointer.blockOf(pointers[slot]);
+            block = Pointer.blockOf(pointers[TreeSpace.slotAt(pageIndex, level)]);
         }
         if (block == 0) {
             return nobody;

@@ -1311,11 +1311,11 @@ public final class Store implements Closeable {
             return true;
         }
         try {
-            long generation = readSuperblock(device).generation();
-            if (generation == holding.fencedGeneration) {
+            Superblock superblock = readSuperblock(device);
+            if (superblock.generation() == holding.fencedGeneration) {
                 return true;
             }
-            DurableHolder holder = DurableHolder.read(device, vdiId);
+            DurableHolder holder = DurableHolder.read(device, superblock, vdiId);
             if (holder.node() != space.node() || holder.token() != holding.token()) {
                 return false;
             }
