@@ -7,12 +7,15 @@ import io.cairn.cluster.Lease;
 import io.cairn.cluster.LeaseTimeouts;
 import io.cairn.cluster.LockHeldException;
 import io.cairn.cluster.LockManager;
+import io.cairn.cluster.Member;
+import io.cairn.cluster.CoordinatorUnavailableException;
 import io.cairn.cluster.Names;
 import io.cairn.cluster.ZooKeeperLockManager;
 import io.cairn.gc.GarbageCollector;
 import io.cairn.gc.GcReport;
 import io.cairn.io.FileBlockDevice;
 import io.cairn.nbd.NbdServer;
+import io.cairn.nbd.store.StoreExportCatalog;
 import io.cairn.volume.Store;
 import io.cairn.volume.VdiInfo;
 import io.cairn.volume.StoreOptions;
@@ -39,6 +42,8 @@ final class ClusterServing implements AutoCloseable {
     /** The role, and the lock, of the node that collects garbage for the whole store. */
     static final String GC_ROLE = "gc";
 
+    /** Member attribute: where the node serves NBD, HOST:PORT. */
+    static final String NBD_ATTRIBUTE = "nbd";
     /** Member attribute: how many extents the store has. */
     static final String EXTENTS_ATTRIBUTE = "extents";
     /** Member attribute: the store file the node serves (its admin socket's commands name it). */
@@ -49,7 +54,7 @@ final class ClusterServing implements AutoCloseable {
     private final String connectString;
     private final String nodeName;
     private final LeaseTimeouts timeouts;
-    private LockManager locks;
+    private volatile LockManager locks;
     private volatile ClusterNode node;
     /** This node's candidacy for the garbage collector's role ({@link #GC_ROLE}). */
     private volatile Election gcElection;
@@ -122,6 +127,37 @@ final class ClusterServing implements AutoCloseable {
         return store;
     }
 
+    /**
+     * The node's NBD exports: the disks it holds are served here, the others relayed to the node holding them
+     * (so a client that reconnects to this node after a migration reaches its disk), and a disk between two
+     * holders is waited for up to three lease timeouts: a migration hands it over well within one, a takeover
+     * after a node's death comes within two.
+     */
+    StoreExportCatalog catalog(String defaultExport, java.util.function.Predicate<String> writeThrough) {
+        return new StoreExportCatalog(store, defaultExport, writeThrough, this::nbdAddressOf, timeouts.lease().multipliedBy(3));
+    }
+
+    /** Where live node {@code nodeId} serves NBD, from its membership; empty if it is not a member (or ZooKeeper is away). */
+    private java.util.Optional<InetSocketAddress> nbdAddressOf(int nodeId) {
+        LockManager current = locks;
+        if (current == null) {
+            return java.util.Optional.empty();
+        }
+        try {
+            for (Member member : current.members()) {
+                String address = member.attributes().get(NBD_ATTRIBUTE);
+                if (address != null && Integer.toString(nodeId).equals(member.attributes().get(ClusterNode.NODE_ID_ATTRIBUTE))) {
+                    int colon = address.lastIndexOf(':');
+                    return java.util.Optional.of(new InetSocketAddress(address.substring(0, colon),
+                            Integer.parseInt(address.substring(colon + 1))));
+                }
+            }
+        } catch (CoordinatorUnavailableException unreachable) {
+            LOG.debug("looking up node id {}: {}", nodeId, unreachable.getMessage());
+        }
+        return java.util.Optional.empty();
+    }
+
     /** This node's admin socket: a command it may not carry out goes to the other nodes. */
     AdminServer adminServer(Path storePath) throws IOException {
         return new AdminServer(AdminEndpoint.socketFor(storePath, nodeName), () -> AdminEndpoint.nodeSockets(storePath),
@@ -133,7 +169,7 @@ final class ClusterServing implements AutoCloseable {
         this.nbd = server;
         InetSocketAddress nbd = address;
         Map<String, String> attributes = new LinkedHashMap<>();
-        attributes.put("nbd", nbd.getHostString() + ":" + nbd.getPort());
+        attributes.put(NBD_ATTRIBUTE, nbd.getHostString() + ":" + nbd.getPort());
         attributes.put("admin", AdminEndpoint.socketFor(path, nodeName).toString());
         attributes.put(ClusterNode.NODE_ID_ATTRIBUTE, Integer.toString(store.node()));
         // For `cairn nodes` (extents nobody holds) and `cairn migrate --cluster` (the path the admin socket serves).

@@ -125,7 +125,9 @@ final class ServeCommand implements Callable<Integer> {
         boolean[] clean = {false};
         java.util.function.Predicate<String> durableWrites = name -> writeThrough.contains("*") || writeThrough.contains(name);
         MetaContexts contexts = MetaContexts.standard().with(new ChangedSinceContexts(opened));
-        NbdServer server = new NbdServer(new StoreExportCatalog(opened, fallback, durableWrites), contexts);
+        StoreExportCatalog catalog = clustered != null ? clustered.catalog(fallback, durableWrites)
+                : new StoreExportCatalog(opened, fallback, durableWrites);
+        NbdServer server = new NbdServer(catalog, contexts);
         AdminServer admin = null;
         // SIGINT/SIGTERM: the hook asks the serving thread to stop and waits until it has closed
         // everything (admin socket removed, store committed and unlocked). Without the wait the JVM

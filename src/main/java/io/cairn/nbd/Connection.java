@@ -199,8 +199,12 @@ final class Connection implements Runnable {
         Handshake handshake = new Handshake(catalog, metaContexts, shuttingDown, peer, limits.allocator());
         try {
             send(handshake.greeting());
-            ByteBuffer clientFlags = ByteBuffer.allocate(4);
-            if (!readFully(clientFlags) || handshake.onClientFlags(clientFlags.flip().getInt()) == Handshake.Next.CLOSE) {
+            ByteBuffer clientFlagsBytes = ByteBuffer.allocate(4);
+            if (!readFully(clientFlagsBytes)) {
+                return null;
+            }
+            int clientFlags = clientFlagsBytes.flip().getInt();
+            if (handshake.onClientFlags(clientFlags) == Handshake.Next.CLOSE) {
                 return null;
             }
             ByteBuffer header = ByteBuffer.allocate(NbdConstants.OPTION_HEADER_BYTES);
@@ -228,6 +232,12 @@ final class Connection implements Runnable {
                         return null;
                     }
                     next = handshake.onOption(option, data.flip(), replies);
+                    if (next == Handshake.Next.RELAY) {
+                        next = relay(handshake, clientFlags, header.rewind(), data.rewind(), option, replies);
+                        if (next == Handshake.Next.CLOSE && replies.isEmpty()) {
+                            return null; // relayed to its end
+                        }
+                    }
                 }
                 send(replies.toArray(ByteBuffer[]::new));
                 if (next == Handshake.Next.CLOSE) {
@@ -245,6 +255,37 @@ final class Connection implements Runnable {
         } finally {
             handshake.abandon();
         }
+    }
+
+    /**
+     * Relays the rest of the session to the server that serves the export the option named ({@link Relay}).
+     * Returns CLOSE with no replies once the relayed session has ended, or what the handshake says after an
+     * error reply to the option, with the reply in {@code replies}, if that server could not take it.
+     */
+    private Handshake.Next relay(Handshake handshake, int clientFlags, ByteBuffer optionHeader, ByteBuffer optionData,
+                                 int option, List<ByteBuffer> replies) {
+        ServedElsewhereException elsewhere = handshake.servedElsewhere();
+        java.net.InetSocketAddress target = elsewhere.server();
+        Relay relay;
+        try {
+            relay = Relay.connect(target, clientFlags, handshake.structuredReplies());
+        } catch (IOException unreachable) {
+            log.warn("{}: export '{}' is served at {}, which cannot take the connection: {}", peer,
+                    elsewhere.exportName(), target, unreachable.getMessage());
+            return handshake.relayFailed(option, "export '" + elsewhere.exportName() + "' is served at "
+                    + target.getHostString() + ":" + target.getPort() + ", which cannot be reached: " + unreachable.getMessage(),
+                    replies);
+        }
+        exportName = elsewhere.exportName();
+        log.info("{}: relaying export '{}' to {}", peer, exportName, target);
+        // The option that named the export, then whatever the client sent after it.
+        ByteBuffer pending = ByteBuffer.allocate(optionHeader.remaining() + optionData.remaining() + readAhead.remaining());
+        pending.put(optionHeader).put(optionData).put(readAhead).flip();
+        try (relay) {
+            long[] bytes = relay.run(peer, pending, in, out, this::closeChannels);
+            log.info("{}: relayed export '{}' to {} ({} bytes to it, {} back)", peer, exportName, target, bytes[0], bytes[1]);
+        }
+        return Handshake.Next.CLOSE;
     }
 
     // ---- transmission ----

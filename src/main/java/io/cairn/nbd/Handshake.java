@@ -18,7 +18,8 @@ import org.slf4j.LoggerFactory;
  * come back as buffers to send.
  *
  * <p>States: {@link State#AWAIT_CLIENT_FLAGS} → {@link State#OPTIONS} → {@link State#TRANSMISSION}
- * (after a successful GO or EXPORT_NAME) or {@link State#CLOSED}. Calls in the wrong state throw
+ * (after a successful GO or EXPORT_NAME), {@link State#RELAY} (an option named an export another server
+ * serves) or {@link State#CLOSED}. Calls in the wrong state throw
  * IllegalStateException: that would be a bug in the connection, not in the client.
  *
  * <p>Design notes:
@@ -31,6 +32,10 @@ import org.slf4j.LoggerFactory;
  *       breaches it cannot answer (bad magic, bad client flags, EXPORT_NAME failures).</li>
  *   <li>At most one export is open at a time: INFO opens and closes; GO and EXPORT_NAME keep it and
  *       hand it to the transmission phase, which closes it. {@link #abandon()} closes it otherwise.</li>
+ *   <li>An option naming an export that the catalog says another server serves
+ *       ({@link ServedElsewhereException}) gets no reply here: the connection relays the rest of the session
+ *       there, starting with that option ({@link Relay}). If the other server cannot be reached,
+ *       {@link #relayFailed} answers the option with an error instead and the session goes on here.</li>
  * </ol>
  *
  * <p>Threading: confined to the connection's reader thread.
@@ -39,10 +44,10 @@ final class Handshake {
 
     private static final Logger log = LoggerFactory.getLogger(Handshake.class);
 
-    enum State { AWAIT_CLIENT_FLAGS, OPTIONS, TRANSMISSION, CLOSED }
+    enum State { AWAIT_CLIENT_FLAGS, OPTIONS, TRANSMISSION, RELAY, CLOSED }
 
     /** What the connection does after a step. */
-    enum Next { CONTINUE, TRANSMISSION, CLOSE }
+    enum Next { CONTINUE, TRANSMISSION, RELAY, CLOSE }
 
     private final ExportCatalog catalog;
     private final MetaContexts metaContexts;
@@ -60,6 +65,10 @@ final class Handshake {
 
     private NbdExport export;
     private String exportName;
+    /** Set by {@link #tryOpen} when the export is served elsewhere: where, and under which name. */
+    private ServedElsewhereException servedElsewhere;
+    /** Why the last {@link #tryOpen} failed, if the catalog said. */
+    private String lastOpenFailure;
 
     Handshake(ExportCatalog catalog, MetaContexts metaContexts, BooleanSupplier shuttingDown, String peer,
               PayloadBuffers allocator) {
@@ -188,6 +197,9 @@ final class Handshake {
         }
         String name = resolve(requested);
         NbdExport opened = name == null ? null : tryOpen(name);
+        if (servedElsewhere != null) {
+            return relay();
+        }
         if (opened == null) {
             // No error reply exists for EXPORT_NAME; the spec says to terminate the session.
             state = State.CLOSED;
@@ -225,9 +237,11 @@ final class Handshake {
         }
         String name = resolve(requested);
         NbdExport opened = name == null ? null : tryOpen(name);
+        if (servedElsewhere != null) {
+            return relay();
+        }
         if (opened == null) {
-            replies.add(Replies.optionError(option, NbdConstants.REP_ERR_UNKNOWN,
-                    name == null ? "no default export" : "no such export: " + name));
+            replies.add(Replies.optionError(option, NbdConstants.REP_ERR_UNKNOWN, unknownExport(name)));
             return Next.CONTINUE;
         }
         boolean go = option == NbdConstants.OPT_GO;
@@ -289,9 +303,11 @@ final class Handshake {
         }
         String name = resolve(requested);
         NbdExport probe = name == null ? null : tryOpen(name);
+        if (servedElsewhere != null) {
+            return relay();
+        }
         if (probe == null) {
-            replies.add(Replies.optionError(option, NbdConstants.REP_ERR_UNKNOWN,
-                    name == null ? "no default export" : "no such export: " + name));
+            replies.add(Replies.optionError(option, NbdConstants.REP_ERR_UNKNOWN, unknownExport(name)));
             return Next.CONTINUE;
         }
         try {
@@ -347,11 +363,30 @@ final class Handshake {
         return requested.isEmpty() ? catalog.defaultExportName().orElse(null) : requested;
     }
 
+    private Next relay() {
+        state = State.RELAY;
+        return Next.RELAY;
+    }
+
+    /** Why the last {@link #tryOpen} found nothing to open, for the error reply. */
+    private String unknownExport(String name) {
+        if (name == null) {
+            return "no default export";
+        }
+        return lastOpenFailure != null ? lastOpenFailure : "no such export: " + name;
+    }
+
     private NbdExport tryOpen(String name) {
+        lastOpenFailure = null;
         try {
             return catalog.open(name);
+        } catch (ServedElsewhereException elsewhere) {
+            log.debug("{}: {}", peer, elsewhere.getMessage());
+            servedElsewhere = elsewhere;
+            return null;
         } catch (NoSuchExportException missing) {
             log.debug("{}: {}", peer, missing.getMessage());
+            lastOpenFailure = missing.reason().orElse(null);
             return null;
         } catch (RuntimeException failure) {
             log.warn("{}: opening export '{}' failed", peer, name, failure);
@@ -369,6 +404,34 @@ final class Handshake {
 
     String exportName() {
         return exportName;
+    }
+
+    // ---- results, valid in state RELAY ----
+
+    /** Where the export named by the last option is served, and its name there. */
+    ServedElsewhereException servedElsewhere() {
+        requireState(State.RELAY);
+        return servedElsewhere;
+    }
+
+    boolean structuredReplies() {
+        return structuredReplies;
+    }
+
+    /**
+     * The server the last option was to be relayed to could not take it: the option gets an error reply
+     * (EXPORT_NAME, which has none, ends the session) and the session goes on here.
+     */
+    Next relayFailed(int option, String why, List<ByteBuffer> replies) {
+        requireState(State.RELAY);
+        servedElsewhere = null;
+        if (option == NbdConstants.OPT_EXPORT_NAME) {
+            state = State.CLOSED;
+            return Next.CLOSE;
+        }
+        state = State.OPTIONS;
+        replies.add(Replies.optionError(option, NbdConstants.REP_ERR_UNKNOWN, why));
+        return Next.CONTINUE;
     }
 
     /** The connection ended before transmission: close the export if one is open. */

@@ -77,8 +77,10 @@ class ClusterIT {
             Served.Result noSuchDisk = cairn(directory, "migrate", "--cluster", zk.connectString(), "nosuch", "--to", "n3");
             assertEquals(ExitCodes.NOT_FOUND, noSuchDisk.exitCode(), noSuchDisk.toString());
             assertTrue(noSuchDisk.err().contains("nosuch"), noSuchDisk.toString());
-            assertNotEquals(0, tool(directory, TOOL_TIMEOUT_SECONDS, "nbdinfo", "--size", n1.uri("d2")).exitCode(),
-                    "a disk that moved away is no longer an export of its old node");
+            // A disk that moved away is still reached through its old node, which relays to the holder.
+            assertEquals(Long.toString(64L << 20), toolOk(directory, TOOL_TIMEOUT_SECONDS, "nbdinfo", "--size", n1.uri("d2"))
+                    .out().strip());
+            assertTrue(n1.log().contains("relaying export 'd2'"), n1.describe());
 
             // Each node writes its own disk, all at once.
             Served[] nodes = {n1, n2, n3};
@@ -345,6 +347,61 @@ class ClusterIT {
                 byte[] maybe = uncertain.get(b);
                 assertTrue(java.util.Arrays.equals(actual, expected) || (maybe != null && java.util.Arrays.equals(actual, maybe)),
                         "block " + b + " lost an acknowledged write (seed " + seed + ")");
+            }
+        }
+        Served.Result check = cairn(directory, "check", STORE);
+        assertEquals(ExitCodes.OK, check.exitCode(), check.toString());
+    }
+
+    /**
+     * The issue's proof for migration: fio writes with verify through qemu's NBD client, which knows one node's
+     * address and reconnects to it (reconnect-delay) when a migration ends its connection. The first node relays
+     * the connection to whichever node holds the disk, so fio neither fails nor reads one wrong block while the
+     * disk moves there and back.
+     */
+    @Test
+    void fioThroughQemusReconnectVerifiesEveryBlockWhileTheDiskMigrates() throws Exception {
+        assumeTrue(hasTool("fio") && hasTool("qemu-nbd"), "needs fio and qemu-nbd");
+        cairnOk(directory, "format", STORE, "--size", "1G");
+        try (ZooKeeperFixture zk = new ZooKeeperFixture(); Served n1 = node(zk, "n1"); Served n2 = node(zk, "n2")) {
+            cairnOk(directory, "create", STORE, "vm", "--size", "64M");
+            // The disk starts on n2, so qemu's first connection to n1 is already relayed.
+            cairnOk(directory, "migrate", STORE, "vm", "--to", "n2");
+            Path socket = directory.resolve("qemu.sock");
+            Path qemuLog = directory.resolve("qemu-nbd.log");
+            Process qemu = new ProcessBuilder("qemu-nbd", "--persistent", "--shared=2", "--socket=" + socket, "--image-opts",
+                    "driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=" + n1.port() + ",export=vm,reconnect-delay=60")
+                    .redirectErrorStream(true).redirectOutput(qemuLog.toFile()).start();
+            Path fioLog = directory.resolve("fio.log");
+            try {
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TOOL_TIMEOUT_SECONDS);
+                while (!Files.exists(socket) && qemu.isAlive() && System.nanoTime() < deadline) {
+                    Thread.sleep(20);
+                }
+                assertTrue(Files.exists(socket), "qemu-nbd serves " + socket + ":\n" + Files.readString(qemuLog));
+                // Rate-limited so the writing lasts ~6 s and both migrations fall inside it; then fio reads every
+                // block back and checks its crc32c.
+                Process fio = new ProcessBuilder("fio", "--name=migrating", "--ioengine=nbd", "--uri=nbd+unix:///?socket=" + socket,
+                        "--rw=randwrite", "--bs=64k", "--size=64m", "--iodepth=8", "--rate=10m", "--verify=crc32c",
+                        "--verify_fatal=1", "--do_verify=1")
+                        .redirectErrorStream(true).redirectOutput(fioLog.toFile()).start();
+                Thread.sleep(1500);
+                String here = cairnOk(directory, "migrate", STORE, "vm", "--to", "n1").out().strip();
+                Thread.sleep(2000);
+                String there = cairnOk(directory, "migrate", STORE, "vm", "--to", "n2").out().strip();
+                assertTrue(fio.waitFor(TOOL_TIMEOUT_SECONDS * 2, TimeUnit.SECONDS), "fio finished");
+                String fioOutput = Files.readString(fioLog);
+                assertEquals(0, fio.exitValue(), "fio through qemu's reconnecting client:\n" + fioOutput + "\n--- qemu-nbd\n"
+                        + Files.readString(qemuLog) + "\n--- n1\n" + n1.log());
+                assertFalse(fioOutput.contains("verify:") || fioOutput.contains("bad magic"), fioOutput);
+                assertTrue(fioOutput.contains("READ:") && fioOutput.contains("WRITE:"), "fio wrote and verified:\n" + fioOutput);
+                System.out.println("ClusterIT: fio with verify through qemu-nbd (reconnect-delay) to n1: " + here + "; " + there);
+                // n1 relayed qemu's first connection and the one after the disk left n1 again.
+                long relays = n1.log().lines().filter(line -> line.contains("relaying export 'vm'")).count();
+                assertTrue(relays >= 2, "n1 relayed qemu's connections to n2 (" + relays + "):\n" + n1.log());
+            } finally {
+                qemu.destroy();
+                qemu.waitFor(10, TimeUnit.SECONDS);
             }
         }
         Served.Result check = cairn(directory, "check", STORE);

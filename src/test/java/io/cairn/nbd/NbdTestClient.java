@@ -72,8 +72,14 @@ final class NbdTestClient implements AutoCloseable {
             sendOption(NbdConstants.OPT_STRUCTURED_REPLY, new byte[0]);
             expectAck();
             sendOption(NbdConstants.OPT_SET_META_CONTEXT, Wire.Builder.metaContextData(exportName, "base:allocation"));
-            while (readOptionReply(null) != NbdConstants.REP_ACK) {
-                // one META_CONTEXT reply for base:allocation
+            ByteBuffer[] data = new ByteBuffer[1];
+            int type;
+            while ((type = readOptionReply(data)) != NbdConstants.REP_ACK) {
+                // one META_CONTEXT reply for base:allocation; an error reply ends the option
+                if ((type & NbdConstants.REP_FLAG_ERROR) != 0) {
+                    throw new IOException("SET_META_CONTEXT failed (0x" + Integer.toHexString(type) + "): "
+                            + StandardCharsets.UTF_8.decode(data[0]));
+                }
             }
         }
         sendOption(NbdConstants.OPT_GO, Wire.Builder.infoData(exportName, NbdConstants.INFO_BLOCK_SIZE));
