@@ -16,6 +16,10 @@
 # once its clone is taken (--no-wait; the server commits them in the background and still measures
 # when each became durable).
 #
+# During every "on" phase a probe in another process (bench/lib/SchedulingProbe.java) wakes every INTERVAL
+# and times 50 us of CPU work: its p99 is the floor any short operation measured in those minutes has from
+# preemption alone (the machine's load), printed beside the snapshot latencies.
+#
 # Latencies are the server's own (cairn stats: from the call into the store to the moment the change
 # is made = "taken", and to the end of the commit that made it durable = "durable"); the commands
 # travel over the admin socket from one Python process (bench/lib/cairn_admin.py), so no JVM start
@@ -68,18 +72,20 @@ store=$work/store.cairn
 server_pid=
 fio_pid=
 flusher_pid=
+probe_pid=
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 admin() { python3 "$repo_root/bench/lib/cairn_admin.py" "$store" "$@"; }
 
 cleanup() {
     [[ -n "$fio_pid" ]] && kill "$fio_pid" 2>/dev/null || true
     [[ -n "$flusher_pid" ]] && kill "$flusher_pid" 2>/dev/null || true
+    [[ -n "$probe_pid" ]] && kill "$probe_pid" 2>/dev/null || true
     if [[ -n "$server_pid" ]]; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
     fi
     if [[ "${KEEP_FILES:-0}" != 1 ]]; then
-        rm -rf "$work/fio" "$store" "$work"/*.log "$work/seed.img" "$work"/*.csv "$work"/*.json "$work"/*.txt \
+        rm -rf "$work/fio" "$work/probe" "$store" "$work"/*.log "$work/seed.img" "$work"/*.csv "$work"/*.json "$work"/*.txt \
             "$work/flusher.out"
         rmdir "$work" 2>/dev/null || true
     fi
@@ -107,7 +113,10 @@ for ((i = 0; i < 300; i++)); do
 done
 log "serving $uri (pid $server_pid)"
 
-mkdir -p "$work/fio"
+mkdir -p "$work/fio" "$work/probe"
+source "$repo_root/bin/lib/java.sh"
+cairn_find_java
+"$(dirname "$JAVA")/javac" -d "$work/probe" "$repo_root/bench/lib/SchedulingProbe.java"
 fio_job() { # name seconds -> runs fio in the background, sets fio_pid
     (cd "$work/fio" && exec fio --name="$1" --ioengine=nbd --uri="$uri" --rw=randwrite --bs=4k --iodepth=16 \
         --numjobs=1 --size="$disk_bytes" --time_based --runtime="$2" --randrepeat=0 \
@@ -169,7 +178,13 @@ for ((rep = 1; rep <= REPS; rep++)); do
         note=
         sync
         case $mode in
-            on) admin schedule "$store" disk0 --every "$INTERVAL" --keep "$KEEP" >/dev/null ;;
+            on)
+                "$JAVA" -Xmx32m -XX:+UseSerialGC -cp "$work/probe" SchedulingProbe \
+                    "$(python3 -c 'import sys; print(round(float(sys.argv[1]) * 1e6))' "$interval_seconds")" 50 \
+                    "$work/probe-$rep.json" &
+                probe_pid=$!
+                admin schedule "$store" disk0 --every "$INTERVAL" --keep "$KEEP" >/dev/null
+                ;;
             flush)
                 python3 "$repo_root/bench/lib/nbd_flusher.py" 127.0.0.1 "$port" disk0 "$interval_seconds" \
                     >"$work/flusher.out" &
@@ -183,6 +198,9 @@ for ((rep = 1; rep <= REPS; rep++)); do
         cpu_ticks=$(($(server_cpu_ticks) - cpu_before))
         case $mode in
             on)
+                kill -TERM "$probe_pid"
+                wait "$probe_pid" || true
+                probe_pid=
                 taken=$(stop_schedule)
                 snapshots_taken=$((snapshots_taken + taken))
                 note=", $taken snapshots"
@@ -231,9 +249,9 @@ fi
 # ---- report ----
 
 python3 - "$work/phases.csv" "$work/snapshot-stats.json" "$work/clone-stats.json" "$snapshots_taken" \
-    "$INTERVAL" "$KEEP" "$PHASE_SECONDS" "$REPS" "$DISK_SIZE" "$CLONES" <<'PY'
-import csv, json, statistics, sys
-phases, snap_path, clone_path, taken, interval, keep, seconds, reps, disk, clones = sys.argv[1:11]
+    "$INTERVAL" "$KEEP" "$PHASE_SECONDS" "$REPS" "$DISK_SIZE" "$CLONES" "$work" <<'PY'
+import csv, json, os, statistics, sys
+phases, snap_path, clone_path, taken, interval, keep, seconds, reps, disk, clones, work = sys.argv[1:12]
 rows = list(csv.reader(open(phases)))
 runs = {mode: [float(r[2]) for r in rows if r[0] == mode] for mode in ("off", "flush", "on")}
 median = {mode: statistics.median(values) for mode, values in runs.items()}
@@ -272,4 +290,15 @@ print(line("snapshot durable", snap["snapshot_durable"]))
 print(line("commit (every commit of the throughput phases)", snap["commit"]))
 print(line("clone taken (%s clones)" % clones, clone["clone_taken"]))
 print(line("clone durable", clone["clone_durable"]))
+print()
+print("The floor: 50 us of CPU work every %s in another process during the snapshot phases (preemption alone):" % interval)
+print()
+print("| probe | count | p50 | p90 | p99 | p99.9 | max |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for rep in range(1, int(reps) + 1):
+    path = os.path.join(work, "probe-%d.json" % rep)
+    if os.path.exists(path):
+        probe = json.load(open(path))
+        print(line("round %d: 50 us of work took" % rep, probe["work"]))
+        print(line("round %d: woke late by" % rep, probe["late"]))
 PY
