@@ -125,14 +125,58 @@ class RelayTest {
 
     @Test
     void endingTheLocalConnectionEndsTheRelayedOneAfterItsRepliesAreIn() throws Exception {
-        NbdTestClient client = NbdTestClient.connect(localAddress, "disk");
-        long cookie = client.startRead(0, 1 << 20);
-        // As in a migration: the local server stops reading the client's connection to the disk.
-        assertEquals(1, local.disconnect(name -> name.equals("disk")));
-        assertEquals(1 << 20, client.finishRead(cookie, 0, 1 << 20).length, "the request in flight was answered");
-        client.close();
-        awaitNoConnections();
-        assertEquals(0, remoteCatalog.openHandles());
+        // The other server's export holds a read until released, so the request is surely in flight there.
+        java.util.concurrent.CountDownLatch reading = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        MemoryExport backing = new MemoryExport(DISK_BYTES, false);
+        ExportCatalog slowCatalog = new ExportCatalog() {
+            @Override
+            public List<ExportDescription> list() {
+                return List.of(new ExportDescription("disk", "slow"));
+            }
+
+            @Override
+            public NbdExport open(String name) {
+                return new ForwardingExport(backing) {
+                    @Override
+                    public void read(long offsetBytes, java.nio.ByteBuffer dst) {
+                        reading.countDown();
+                        try {
+                            release.await();
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                        super.read(offsetBytes, dst);
+                    }
+                };
+            }
+        };
+        try (NbdServer slow = new NbdServer(slowCatalog)) {
+            diskServedAt = slow.listenTcp("127.0.0.1", 0);
+            NbdTestClient client = NbdTestClient.connect(localAddress, "disk", false);
+            long cookie = client.startRead(0, 1 << 20);
+            assertTrue(reading.await(10, java.util.concurrent.TimeUnit.SECONDS), "the read reached the other server");
+            // As in a migration: the local server stops reading the client's connection to the disk; the read
+            // in flight is answered once the other server has done it.
+            Thread releaser = Thread.ofPlatform().start(() -> {
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                release.countDown();
+            });
+            assertEquals(1, local.disconnect(name -> name.equals("disk")));
+            releaser.join();
+            assertEquals(1 << 20, client.finishRead(cookie, 0, 1 << 20).length, "the request in flight was answered");
+            client.close();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while ((local.connectionCount() > 0 || slow.connectionCount() > 0) && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertEquals(0, local.connectionCount());
+            assertEquals(0, slow.connectionCount());
+        }
     }
 
     private void awaitNoConnections() throws InterruptedException {
