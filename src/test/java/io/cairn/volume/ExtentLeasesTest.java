@@ -62,7 +62,11 @@ class ExtentLeasesTest {
     }
 
     private String format() {
-        try (Store store = Store.formatFile(dir.resolve("store.cairn"), STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults())) {
+        return format(STORE_BYTES);
+    }
+
+    private String format(long storeBytes) {
+        try (Store store = Store.formatFile(dir.resolve("store.cairn"), storeBytes, EXTENT_BLOCKS, StoreOptions.defaults())) {
             return store.storeId().toString();
         }
     }
@@ -70,9 +74,25 @@ class ExtentLeasesTest {
     /** Runs the leasers' refills in the background, as a cluster node's scan thread does. */
     private final java.util.concurrent.ExecutorService refills = java.util.concurrent.Executors.newSingleThreadExecutor();
 
+    /** Runs refills every scan interval (T/4), as a cluster node's scan thread does. */
+    private final java.util.concurrent.ScheduledExecutorService scans = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+
     @org.junit.jupiter.api.AfterEach
     void stopRefills() {
         refills.shutdownNow();
+        scans.shutdownNow();
+    }
+
+    /** Refills {@code leaser} every T/4 from now on, as the node's scan thread would. */
+    private void scan(ExtentLeaser leaser) {
+        long periodMillis = ZooKeeperFixture.TIMEOUTS.lease().toMillis() / 4;
+        scans.scheduleWithFixedDelay(() -> {
+            try {
+                leaser.refill();
+            } catch (RuntimeException closed) {
+                // a scan just before the test closed the node's lock manager
+            }
+        }, periodMillis, periodMillis, TimeUnit.MILLISECONDS);
     }
 
     private ExtentLeaser lease(Store store, ZooKeeperLockManager locks) {
@@ -377,6 +397,133 @@ class ExtentLeasesTest {
         }
         try (Store alone = Store.openFile(dir.resolve("store.cairn"), StoreOptions.defaults().withReadOnly(true))) {
             assertEquals(theirsAtTheEnd, record(alone, extentTaken), "the durable record is b's");
+        }
+        assertClean(dir.resolve("store.cairn"));
+    }
+
+    /** 16 MiB in 2 MiB extents: the system extent and seven more, about three per node of two. */
+    private static final long SMALL_STORE_BYTES = 16L << 20;
+
+    /** The extents {@code locks}' node holds leases on that nobody has claimed yet: its spares of {@code type}. */
+    private static Set<Integer> spares(ZooKeeperLockManager locks, Store view, ExtentRecord.Type type) {
+        Set<Integer> spares = new TreeSet<>();
+        for (LockHolder lock : locks.locks()) {
+            if (lock.node().equals(locks.nodeName()) && lock.lockName().startsWith(ExtentLeaser.LOCK_PREFIX)
+                    && type.name().toLowerCase().equals(lock.notes().get(ExtentLeaser.TYPE_NOTE))) {
+                int extent = Integer.parseInt(lock.lockName().substring(ExtentLeaser.LOCK_PREFIX.length()));
+                if (!view.inspect(internals -> internals.space().holds(extent))) {
+                    spares.add(extent);
+                }
+            }
+        }
+        return spares;
+    }
+
+    /** Outcome of {@link #fill}: the 1 MiB pieces written and flushed, and the NO_SPACE that ended it. */
+    private record Filled(int pieces, StorageException full, long failedAfterMillis) {
+    }
+
+    /**
+     * Writes fresh 1 MiB pieces (seed {@code seed + i}) to {@code disk} until the store says NO_SPACE, flushing each,
+     * without refilling by hand: the store's takes and waits drive the leaser, as on a cluster node.
+     */
+    private static Filled fill(Store store, String disk, int seed) {
+        try (Volume volume = store.openVolume(disk)) {
+            for (int i = 0; (long) i << 20 < DISK_BYTES; i++) {
+                long started = System.nanoTime();
+                try {
+                    volume.write((long) i << 20, ByteBuffer.wrap(ModelSupport.randomBytes(seed + i, 1 << 20)), false);
+                    volume.flush();
+                } catch (StorageException full) {
+                    if (full.code() != StorageException.Code.NO_SPACE) {
+                        throw full;
+                    }
+                    return new Filled(i, full, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+                }
+            }
+        }
+        throw new AssertionError("a " + (DISK_BYTES >> 20) + " MiB disk never filled a " + (SMALL_STORE_BYTES >> 20) + " MiB store");
+    }
+
+    /** Reads back the first {@code pieces} MiB of {@code disk} and compares them with what {@link #fill} wrote. */
+    private static void assertPieces(Store store, String disk, int pieces, int seed) {
+        try (Volume volume = store.openVolume(disk)) {
+            for (int i = 0; i < pieces; i++) {
+                ByteBuffer read = ByteBuffer.allocate(1 << 20);
+                volume.read((long) i << 20, read);
+                assertTrue(java.util.Arrays.equals(ModelSupport.randomBytes(seed + i, 1 << 20), read.array()),
+                        "MiB " + i + " of " + disk + " reads back as written");
+            }
+        }
+    }
+
+    @Test
+    void aNodeOutOfExtentsGetsAnotherNodesSpareGivenBackInsteadOfNoSpace() throws Exception {
+        String storeId = format(SMALL_STORE_BYTES);
+        try (ZooKeeperFixture zk = new ZooKeeperFixture(); ZooKeeperLockManager locksA = zk.node("a", storeId);
+             ZooKeeperLockManager locksB = zk.node("b", storeId); Store a = node(11); Store b = node(12)) {
+            ExtentLeaser leaserA = serveDisk(a, locksA, "va", 1);
+            ExtentLeaser leaserB = serveDisk(b, locksB, "vb", 2);
+            scan(leaserA);
+            scan(leaserB);
+            leaserB.refill();
+            Set<Integer> sparesOfB = spares(locksB, b, ExtentRecord.Type.DATA);
+            assertEquals(1, sparesOfB.size(), "b keeps one data spare: " + sparesOfB);
+
+            Filled filled = fill(a, "va", 100);
+            a.commit();
+            assertTrue(recordsOf(a, 11).keySet().containsAll(sparesOfB),
+                    "a allocates in the data spare b gave back: " + sparesOfB + ", a's extents " + recordsOf(a, 11));
+            assertEquals(Set.of(), spares(locksB, b, ExtentRecord.Type.DATA), "b leased no data spare while a waited");
+            assertEquals(1, spares(locksB, b, ExtentRecord.Type.METADATA).size(), "b's metadata spare was not asked for");
+            // Nothing is left to give back: the store is full for a, with the reason, without a full wait.
+            assertTrue(filled.full().getMessage().startsWith("no free data block left in the extents this node holds leases "
+                    + "on, and no spare extent: no extent of the store's 8 is free, and no other node holds a spare data "
+                    + "extent it could give back"), filled.full().getMessage());
+            assertTrue(filled.failedAfterMillis() < ZooKeeperFixture.TIMEOUTS.lease().toMillis(),
+                    "failed as soon as nothing could come: " + filled.failedAfterMillis() + " ms");
+            assertTrue(filled.pieces() >= 5, "a wrote into three data extents (its spare, the free one, b's), less their "
+                    + "counter blocks: " + filled.pieces() + " MiB");
+            assertPieces(a, "va", filled.pieces(), 100);
+            StorageException fullForB = assertThrows(StorageException.class, () -> writeBlocks(b, "vb", 0, 16, 7));
+            assertTrue(fullForB.getMessage().contains("no extent of the store's 8 is free, and no other node holds a spare "
+                    + "data extent it could give back"), "b gave its data spare away and the store is full: "
+                    + fullForB.getMessage());
+            b.commit();
+            a.commit();
+            assertPieces(a, "va", filled.pieces(), 100);
+        }
+        assertClean(dir.resolve("store.cairn"));
+    }
+
+    @Test
+    void aNodeWhoseSpareIsNotGivenBackFailsWithNoSpaceAfterTheBoundedWait() throws Exception {
+        String storeId = format(SMALL_STORE_BYTES);
+        try (ZooKeeperFixture zk = new ZooKeeperFixture(); ZooKeeperLockManager locksA = zk.node("a", storeId);
+             ZooKeeperLockManager locksB = zk.node("b", storeId); Store a = node(11); Store b = node(12)) {
+            serveDisk(a, locksA, "va", 1);
+            ExtentLeaser leaserB = serveDisk(b, locksB, "vb", 2);
+            leaserB.refill(); // and never again: b is stuck and does not look for wants
+            Set<Integer> sparesOfB = spares(locksB, b, ExtentRecord.Type.DATA);
+            assertEquals(1, sparesOfB.size());
+
+            Filled filled = fill(a, "va", 200);
+            long waitMillis = ZooKeeperFixture.TIMEOUTS.lease().toMillis();
+            assertTrue(filled.failedAfterMillis() >= waitMillis && filled.failedAfterMillis() < waitMillis + 2000,
+                    "waited the bounded time, one lease timeout: " + filled.failedAfterMillis() + " ms");
+            assertTrue(filled.full().getMessage().matches("no free data block left in the extents this node holds leases on, "
+                    + "and no spare extent: no spare came within 2.0 s: asked the other nodes to give back spare data "
+                    + "extents \\(1 held by b\\); none came back in time \\(this node keeps \\d+ spare data extent\\(s\\)\\)"),
+                    filled.full().getMessage());
+            assertEquals(sparesOfB, spares(locksB, b, ExtentRecord.Type.DATA), "b still holds its spare");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (locksA.holder(ExtentLeaser.wantLockName(SpaceMap.Purpose.DATA)).isPresent() && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertFalse(locksA.holder(ExtentLeaser.wantLockName(SpaceMap.Purpose.DATA)).isPresent(),
+                    "a stopped wanting when it gave up");
+            a.commit();
+            assertPieces(a, "va", filled.pieces(), 200);
         }
         assertClean(dir.resolve("store.cairn"));
     }
