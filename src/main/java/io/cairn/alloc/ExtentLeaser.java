@@ -89,6 +89,14 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
     public static final String LOCK_PREFIX = "extent/";
     /** Note saying what an extent lock guards, read by {@code cairn nodes}. */
     public static final String TYPE_NOTE = "type";
+    /**
+     * Note saying whether an extent lock is a spare ({@link #USE_SPARE}) or the node allocates in the extent
+     * ({@link #USE_ALLOCATING}), read by {@code cairn nodes}: ZooKeeper cannot tell them apart otherwise. A lock
+     * is leased as a spare and noted as allocated in by the first refill after the map took it.
+     */
+    public static final String USE_NOTE = "use";
+    public static final String USE_SPARE = "spare";
+    public static final String USE_ALLOCATING = "allocating";
     /** A node waiting for an extent of a purpose holds lock {@code wanted/data} or {@code wanted/metadata} (design note 5). */
     public static final String WANT_PREFIX = "wanted/";
 
@@ -121,7 +129,9 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
     /** This node's lease on a want lock, per purpose (refill thread only). */
     private final Lease[] wants = new Lease[SpaceMap.Purpose.values().length];
     /** Every lease acquired here that has not been seen to end, by extent (refill thread only). */
-    private final Map<Integer, Lease> leased = new HashMap<>();
+    private final Map<Integer, Spare> leased = new HashMap<>();
+    /** Extents of {@link #leased} whose lock notes say the map took them ({@link #USE_ALLOCATING}; refill thread only). */
+    private final Set<Integer> announcedTaken = new java.util.HashSet<>();
     /** The last refill found the coordinator unreachable: a taker does not wait. */
     private volatile boolean unreachable;
     private volatile boolean closed;
@@ -291,6 +301,7 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
         }
         forgetEnded();
         try {
+            announceTaken();
             Set<Integer> live = liveNodes.get();
             int share = fairShare(live);
             int metadataShare = Math.min(targets[SpaceMap.Purpose.METADATA.ordinal()], share);
@@ -390,39 +401,41 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
     }
 
     /**
-     * A taker waits and the pool is still empty: if no other node holds a spare of {@code purpose} it could give
+     * A taker waits and the pool is still empty: if no extent is free and unleased (one that came free since the
+     * fill looked, e.g. a spare given back just then) and no other node holds a spare of {@code purpose} it could give
      * back, nothing can come, and the taker is told to fail now (design note 5).
      */
     private void judge(SpaceMap.Purpose purpose, Set<Integer> live) {
         ExtentRecord.Type type = purpose == SpaceMap.Purpose.DATA ? ExtentRecord.Type.DATA : ExtentRecord.Type.METADATA;
         String typeName = type.name().toLowerCase();
+        Map<Integer, LockHolder> extentLocks = new HashMap<>();
+        for (LockHolder lock : locks.locks()) {
+            int extent = extentOf(lock.lockName());
+            if (extent >= 0 && extent < geometry.extentCount()) {
+                extentLocks.put(extent, lock);
+            }
+        }
+        int unleased = 0;
         int givable = 0;
         Set<String> givers = new TreeSet<>();
-        for (LockHolder lock : locks.locks()) {
-            if (!lock.lockName().startsWith(LOCK_PREFIX) || lock.node().equals(locks.nodeName())
-                    || !typeName.equals(lock.notes().get(TYPE_NOTE))) {
-                continue;
-            }
-            int extent;
-            try {
-                extent = Integer.parseInt(lock.lockName().substring(LOCK_PREFIX.length()));
-            } catch (NumberFormatException notAnExtent) {
-                continue;
-            }
-            if (extent < 0 || extent >= geometry.extentCount()) {
-                continue;
-            }
+        for (int extent = 0; extent < geometry.extentCount(); extent++) {
             int holder = shared.extentHolder(extent);
-            boolean spare = holder == 0 || (holder != node && !live.contains(holder)
-                    && shared.extentType(extent) == type && shared.freeBlocks(extent) > 0);
-            if (spare) {
+            boolean free = holder == 0;
+            boolean dead = holder != 0 && holder != node && !live.contains(holder) && shared.extentType(extent) == type
+                    && shared.freeBlocks(extent) > 0;
+            LockHolder lock = extentLocks.get(extent);
+            if ((free || dead) && lock == null) {
+                unleased++;
+            } else if ((free || dead) && !lock.node().equals(locks.nodeName()) && typeName.equals(lock.notes().get(TYPE_NOTE))) {
                 givable++;
                 givers.add(lock.node());
             }
         }
         synchronized (pools) {
             int p = purpose.ordinal();
-            if (givable == 0) {
+            if (unleased > 0) {
+                shortages[p] = unleased + " extent(s) came free while this node looked; none was leased in time";
+            } else if (givable == 0) {
                 hopeless[p] = true;
                 shortages[p] = "no extent of the store's " + geometry.extentCount() + " is free, and no other node holds a "
                         + "spare " + typeName + " extent it could give back";
@@ -431,6 +444,18 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
                 shortages[p] = "asked the other nodes to give back spare " + typeName + " extents (" + givable
                         + " held by " + String.join(", ", givers) + "); none came back in time";
             }
+        }
+    }
+
+    /** The extent an {@code extent/N} lock guards, or -1 for another lock. */
+    public static int extentOf(String lockName) {
+        if (!lockName.startsWith(LOCK_PREFIX)) {
+            return -1;
+        }
+        try {
+            return Integer.parseInt(lockName.substring(LOCK_PREFIX.length()));
+        } catch (NumberFormatException notAnExtent) {
+            return -1;
         }
     }
 
@@ -446,13 +471,37 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
                 wants[p] = null;
             }
         }
-        for (Iterator<Map.Entry<Integer, Lease>> it = leased.entrySet().iterator(); it.hasNext(); ) {
-            Lease lease = it.next().getValue();
+        for (Iterator<Map.Entry<Integer, Spare>> it = leased.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<Integer, Spare> entry = it.next();
+            Lease lease = entry.getValue().lease();
             if (!lease.isValid()) {
                 lease.release(); // lapsed but not yet known lost: give the lock back so it can be taken again
                 it.remove();
+                announcedTaken.remove(entry.getKey());
             }
         }
+    }
+
+    /** Notes on the lock of every spare the map took since the last refill that the node allocates there now. */
+    private void announceTaken() {
+        Set<Integer> pooled = new java.util.HashSet<>();
+        synchronized (pools) {
+            for (ArrayDeque<Spare> pool : pools) {
+                for (Spare spare : pool) {
+                    pooled.add(spare.extent());
+                }
+            }
+        }
+        for (Spare spare : leased.values()) {
+            if (!pooled.contains(spare.extent()) && !announcedTaken.contains(spare.extent())) {
+                locks.annotate(spare.lease(), notes(spare.type(), USE_ALLOCATING)); // false: the lease ended, forgotten next time
+                announcedTaken.add(spare.extent());
+            }
+        }
+    }
+
+    private static Map<String, String> notes(ExtentRecord.Type type, String use) {
+        return Map.of(TYPE_NOTE, type.name().toLowerCase(), USE_NOTE, use);
     }
 
     private void fill(SpaceMap.Purpose purpose, Set<Integer> live, int goal, boolean othersWant, int share) {
@@ -539,7 +588,7 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
     private Spare lease(int extent, int holder, ExtentRecord.Type type) {
         Lease lease;
         try {
-            lease = locks.acquire(lockName(extent), Duration.ZERO, Map.of(TYPE_NOTE, type.name().toLowerCase()));
+            lease = locks.acquire(lockName(extent), Duration.ZERO, notes(type, USE_SPARE));
         } catch (LockHeldException held) {
             return null; // another node's (a spare of its own, or still the dead node's until its leases expire)
         }
@@ -548,12 +597,13 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
             lease.release(); // claimed meanwhile by a node working without the lock: not ours to take
             return null;
         }
-        leased.put(extent, lease);
+        Spare spare = new Spare(extent, holder, type, lease);
+        leased.put(extent, spare);
         if (holder != 0 && holder != node) {
             LOG.info("leased extent {} ({}) of dead node id {} (token {}); the next allocation that needs an extent takes it over",
                     extent, type.name().toLowerCase(), holder, lease.fencingToken());
         }
-        return new Spare(extent, holder, type, lease);
+        return spare;
     }
 
     /** The lock guarding allocation in {@code extent} and its record. */
@@ -577,9 +627,10 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
                 wants[p] = null;
             }
         }
-        for (Lease lease : leased.values()) {
-            lease.release();
+        for (Spare spare : leased.values()) {
+            spare.lease().release();
         }
         leased.clear();
+        announcedTaken.clear();
     }
 }

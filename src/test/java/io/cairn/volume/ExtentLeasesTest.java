@@ -230,8 +230,16 @@ class ExtentLeasesTest {
                 assertEquals(holder.fencingToken(), entry.getValue().fencingToken(),
                         "the record of extent " + extent + " carries its lease's token");
                 assertEquals(entry.getValue().type().name().toLowerCase(), holder.notes().get(ExtentLeaser.TYPE_NOTE));
+                assertEquals(ExtentLeaser.USE_ALLOCATING, holder.notes().get(ExtentLeaser.USE_NOTE),
+                        "the lock of extent " + extent + " says it is allocated in, for cairn nodes");
             }
             assertEquals(1, leaser.spares(SpaceMap.Purpose.DATA), "the pool was refilled");
+            for (LockHolder lock : locks.locks()) {
+                int extent = ExtentLeaser.extentOf(lock.lockName());
+                if (extent >= 0 && !mine.containsKey(extent)) {
+                    assertEquals(ExtentLeaser.USE_SPARE, lock.notes().get(ExtentLeaser.USE_NOTE), "extent " + extent + " is a spare");
+                }
+            }
         }
         assertClean(dir.resolve("store.cairn"));
     }
