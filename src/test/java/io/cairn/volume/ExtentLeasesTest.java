@@ -27,6 +27,7 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
@@ -534,6 +535,152 @@ class ExtentLeasesTest {
             assertPieces(a, "va", filled.pieces(), 200);
         }
         assertClean(dir.resolve("store.cairn"));
+    }
+
+    /**
+     * Three nodes write 1 MiB pieces at random places of their disks (overwrites free blocks in their own extents
+     * again) on a 24 MiB store, committing now and then. First all of them for a random while; then one random node
+     * alone until it is refused: by then no other node may hold a spare of the purpose it was refused for (they gave
+     * them back, and lease none while free extents are short), and for data no extent may be idle; then all of them in rounds until a round in which every
+     * node is refused leaves no extent free and unleased and no data spare anywhere. Every acknowledged piece reads
+     * back; the checker is clean. Replay with {@code -Dcairn.seed=N}.
+     */
+    @Test
+    void randomWritesOnThreeNodesFillTheStoreThroughGiveBacks() throws Exception {
+        long seed = Long.getLong("cairn.seed", System.nanoTime());
+        System.out.println("ExtentLeasesTest.randomWritesOnThreeNodesFillTheStoreThroughGiveBacks seed " + seed
+                + " (replay with -Dcairn.seed=" + seed + ")");
+        java.util.Random random = new java.util.Random(seed);
+        String storeId = format(24L << 20);
+        try (ZooKeeperFixture zk = new ZooKeeperFixture();
+             ZooKeeperLockManager locksA = zk.node("a", storeId); ZooKeeperLockManager locksB = zk.node("b", storeId);
+             ZooKeeperLockManager locksC = zk.node("c", storeId);
+             Store a = node(11); Store b = node(12); Store c = node(13)) {
+            Store[] stores = {a, b, c};
+            ZooKeeperLockManager[] locks = {locksA, locksB, locksC};
+            RandomPieces pieces = new RandomPieces(random, stores, seed);
+            for (int n = 0; n < 3; n++) {
+                scan(serveDisk(stores[n], locks[n], "v" + n, n + 1));
+            }
+            for (int op = random.nextInt(8); op > 0; op--) {
+                pieces.write(random.nextInt(3));
+            }
+            int alone = random.nextInt(3);
+            String refused = null;
+            for (int op = 0; op < 100 && refused == null; op++) {
+                refused = pieces.write(alone);
+            }
+            assertNotNull(refused, "node " + alone + " filled the store (seed " + seed + ")");
+            String purpose = refused.startsWith("no free data block") ? "data" : refused.startsWith("no free metadata block")
+                    ? "metadata" : null;
+            if (purpose != null) {
+                for (LockHolder lock : locksA.locks()) {
+                    boolean othersSpare = ExtentLeaser.extentOf(lock.lockName()) >= 0 && !lock.node().equals(locks[alone].nodeName())
+                            && ExtentLeaser.USE_SPARE.equals(lock.notes().get(ExtentLeaser.USE_NOTE))
+                            && purpose.equals(lock.notes().get(ExtentLeaser.TYPE_NOTE));
+                    assertFalse(othersSpare, "node " + locks[alone].nodeName() + " was refused (" + refused + ") while "
+                            + lock + " was a spare of another node (seed " + seed + ")");
+                }
+            }
+            if ("data".equals(purpose)) {
+                assertEquals("", idle(stores, locksA), "node " + locks[alone].nodeName() + " was refused (" + refused
+                        + ") with extents idle (seed " + seed + ")");
+            }
+            boolean filled = false;
+            for (int round = 0; round < 40 && !filled; round++) {
+                boolean anyWrote = false;
+                List<Integer> order = new java.util.ArrayList<>(List.of(0, 1, 2));
+                java.util.Collections.shuffle(order, random);
+                for (int n : order) {
+                    anyWrote |= pieces.write(n) == null;
+                }
+                filled = !anyWrote && idle(stores, locksA).isEmpty();
+            }
+            assertEquals("", idle(stores, locksA), "every extent is claimed or a metadata spare (seed " + seed + "); refusals: "
+                    + pieces.lastRefusals());
+            for (int n = 0; n < 3; n++) {
+                stores[n].commit();
+                pieces.assertReadBack(n);
+            }
+        }
+        assertClean(dir.resolve("store.cairn"));
+    }
+
+    /** 1 MiB pieces written to disk {@code vN} of node N, with a model of what each acknowledged piece holds. */
+    private static final class RandomPieces {
+        private final java.util.Random random;
+        private final Store[] stores;
+        private final long seed;
+        private final List<Map<Integer, Integer>> written = new java.util.ArrayList<>();
+        private final List<String> refusals = new java.util.ArrayList<>();
+
+        RandomPieces(java.util.Random random, Store[] stores, long seed) {
+            this.random = random;
+            this.stores = stores;
+            this.seed = seed;
+            for (int n = 0; n < stores.length; n++) {
+                written.add(new TreeMap<>());
+            }
+        }
+
+        /** Writes a random piece on node {@code n} (and commits one time in four); the NO_SPACE message, or null. */
+        String write(int n) {
+            int piece = random.nextInt((int) (DISK_BYTES >> 20));
+            int pieceSeed = random.nextInt();
+            String refused = null;
+            try (Volume volume = stores[n].openVolume("v" + n)) {
+                volume.write((long) piece << 20, ByteBuffer.wrap(ModelSupport.randomBytes(pieceSeed, 1 << 20)), false);
+                volume.flush();
+                written.get(n).put(piece, pieceSeed);
+            } catch (StorageException full) {
+                assertEquals(StorageException.Code.NO_SPACE, full.code(), full.getMessage() + " (seed " + seed + ")");
+                written.get(n).remove(piece); // partly written: not part of the model any more
+                refused = full.getMessage();
+                refusals.add("node " + n + ": " + refused);
+            }
+            if (random.nextInt(4) == 0) {
+                stores[n].commit();
+            }
+            return refused;
+        }
+
+        String lastRefusals() {
+            return String.join("\n", refusals.subList(Math.max(0, refusals.size() - 6), refusals.size()));
+        }
+
+        void assertReadBack(int n) {
+            try (Volume volume = stores[n].openVolume("v" + n)) {
+                for (Map.Entry<Integer, Integer> piece : written.get(n).entrySet()) {
+                    ByteBuffer read = ByteBuffer.allocate(1 << 20);
+                    volume.read((long) piece.getKey() << 20, read);
+                    assertTrue(java.util.Arrays.equals(ModelSupport.randomBytes(piece.getValue(), 1 << 20), read.array()),
+                            "node " + n + "'s MiB " + piece.getKey() + " reads back as written (seed " + seed + ")");
+                }
+            }
+        }
+    }
+
+    /**
+     * True if no extent is free and unleased and no node leases a data spare: each extent nobody claimed is some
+     * node's metadata spare (their requests are for data).
+     */
+    private static String idle(Store[] nodes, ZooKeeperLockManager locks) {
+        Map<Integer, LockHolder> leases = new TreeMap<>();
+        for (LockHolder lock : locks.locks()) {
+            if (ExtentLeaser.extentOf(lock.lockName()) >= 0) {
+                leases.put(ExtentLeaser.extentOf(lock.lockName()), lock);
+            }
+        }
+        StringBuilder idle = new StringBuilder();
+        for (int extent = 1; extent < nodes[0].geometry().extentCount(); extent++) { // extent 0 is the system's
+            int e = extent;
+            boolean claimed = java.util.Arrays.stream(nodes).anyMatch(node -> node.inspect(internals -> internals.space().holds(e)));
+            LockHolder lease = leases.get(extent);
+            if (!claimed && (lease == null || !"metadata".equals(lease.notes().get(ExtentLeaser.TYPE_NOTE)))) {
+                idle.append(" extent ").append(extent).append(lease == null ? " free and unleased" : " leased: " + lease);
+            }
+        }
+        return idle.toString();
     }
 
     private static void deleteLock(ZooKeeperFixture zk, String storeId, int extent) throws Exception {
