@@ -52,18 +52,22 @@ import java.util.function.Supplier;
  *       forgotten, and the extent is a candidate again.</li>
  *   <li>Space pressure. A node keeps no more spares than its fair share of the free extents (those whose holder
  *       word is 0, leased as spares or not, divided by the live nodes; metadata first, since commits need it),
- *       so a nearly full store is not leased away by the nodes that need it least. A node that needs an extent
- *       and has no spare ({@link #awaitSpare}) holds lock {@code wanted/data} (or {@code wanted/metadata}) while
- *       it waits; every other node's refill (every scan interval) sees it, gives back each spare of that
- *       purpose it has not started to allocate from and leases none until the lock is gone. The waiting node
- *       leases what comes free; it stops waiting at once when no other node holds such a spare (nothing can come),
- *       and after {@link #giveBackWaitNanos} (one lease timeout) in any case, and then the map fails with
- *       NO_SPACE and the reason. Only one node holds a want lock at a time; a second needy node finds it held,
- *       which announces the same want, and takes it when it is free.</li>
+ *       giving fresh spares beyond it back, so a nearly full store is not leased away by the nodes that need it
+ *       least. A node that needs an extent and has no spare ({@link #awaitSpare}) holds lock {@code wanted/data}
+ *       (or {@code wanted/metadata}) while it waits; every other node's refill (every scan interval) sees it,
+ *       gives back each spare of that purpose it has not started to allocate from (fresh ones, and dead nodes'
+ *       extents leased for a takeover) and leases none until the lock is gone. The waiting node leases what
+ *       comes free; it stops waiting at once when no extent is free and no other node holds such a spare
+ *       (nothing can come), after {@link #giveBackWaitNanos} (one lease timeout) in any case, and then the map
+ *       fails with NO_SPACE and the reason. Only one node holds a want lock at a time; a second needy node finds
+ *       it held, which announces the same want, and takes it when it is free.</li>
  *   <li>Giving a spare back is safe against the map taking it at that moment: both remove it from the pool
  *       under the pool's monitor, so exactly one of them gets it. A spare in the pool has never been handed to
  *       the map, so nothing was allocated in it under this lease; its holder word is as it was when leased
  *       (0, or a dead node's id), and releasing the lease is all there is to undo.</li>
+ *   <li>Each extent lock says what it is for readers ({@code cairn nodes}): note {@link #USE_NOTE} is
+ *       {@link #USE_SPARE} when leased and becomes {@link #USE_ALLOCATING} at the first refill after the map took
+ *       it ({@link LockManager#annotate}); ZooKeeper alone cannot tell a spare from an extent in use.</li>
  * </ol>
  * Threading: {@link #refill} and {@link #close} run on the owner's background thread (they are serialized) and
  * never wait for the store; {@link #take} and {@link #shortage} may be called from any thread and never block
@@ -216,15 +220,17 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
 
     @Override
     public boolean awaitSpare(SpaceMap.Purpose purpose) {
+        int p = purpose.ordinal();
+        synchronized (pools) {
+            failedWaits[p] = null;
+        }
         if (wakeUp == null || closed || unreachable) {
             return false; // nobody to fill the pool, or the coordinator was away at the last try: fail now
         }
-        int p = purpose.ordinal();
         long deadline = System.nanoTime() + giveBackWaitNanos;
         synchronized (pools) {
             waiting[p]++;
             hopeless[p] = false;
-            failedWaits[p] = null;
         }
         try {
             while (true) {
@@ -291,8 +297,9 @@ public final class ExtentLeaser implements ExtentLeases, AutoCloseable {
     // ---------------------------------------------------------------- the background side
 
     /**
-     * Forgets leases that ended and tops every pool up to its target (design note 2), asking the coordinator
-     * once per candidate. Never throws for an unreachable coordinator: the pools stay as they are and
+     * Forgets leases that ended, notes the spares the map took as allocated in, holds or drops the want locks,
+     * gives spares back under space pressure and tops every pool up to its goal (design notes 2 and 5), asking the
+     * coordinator once per candidate. Never throws for an unreachable coordinator: the pools stay as they are and
      * {@link #shortage} says why.
      */
     public synchronized void refill() {

@@ -428,8 +428,11 @@ class ExtentLeasesTest {
         return spares;
     }
 
-    /** Outcome of {@link #fill}: the 1 MiB pieces written and flushed, and the NO_SPACE that ended it. */
-    private record Filled(int pieces, StorageException full, long failedAfterMillis) {
+    /**
+     * Outcome of {@link #fill}: the 1 MiB pieces written and flushed, the NO_SPACE that ended it and how long into
+     * the refused write it came, and the slowest piece written (one that waited for a spare, if any did).
+     */
+    private record Filled(int pieces, StorageException full, long failedAfterMillis, long slowestPieceMillis) {
     }
 
     /**
@@ -438,16 +441,18 @@ class ExtentLeasesTest {
      */
     private static Filled fill(Store store, String disk, int seed) {
         try (Volume volume = store.openVolume(disk)) {
+            long slowestMillis = 0;
             for (int i = 0; (long) i << 20 < DISK_BYTES; i++) {
                 long started = System.nanoTime();
                 try {
                     volume.write((long) i << 20, ByteBuffer.wrap(ModelSupport.randomBytes(seed + i, 1 << 20)), false);
                     volume.flush();
+                    slowestMillis = Math.max(slowestMillis, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
                 } catch (StorageException full) {
                     if (full.code() != StorageException.Code.NO_SPACE) {
                         throw full;
                     }
-                    return new Filled(i, full, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+                    return new Filled(i, full, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started), slowestMillis);
                 }
             }
         }
@@ -480,6 +485,9 @@ class ExtentLeasesTest {
             assertEquals(1, sparesOfB.size(), "b keeps one data spare: " + sparesOfB);
 
             Filled filled = fill(a, "va", 100);
+            System.out.println("give-back: a wrote " + filled.pieces() + " MiB (slowest 1 MiB write, the one that waited "
+                    + "for b's spare: " + filled.slowestPieceMillis() + " ms), refused " + filled.failedAfterMillis()
+                    + " ms into the last write: " + filled.full().getMessage());
             a.commit();
             assertTrue(recordsOf(a, 11).keySet().containsAll(sparesOfB),
                     "a allocates in the data spare b gave back: " + sparesOfB + ", a's extents " + recordsOf(a, 11));
@@ -517,6 +525,8 @@ class ExtentLeasesTest {
             assertEquals(1, sparesOfB.size());
 
             Filled filled = fill(a, "va", 200);
+            System.out.println("no give-back: a wrote " + filled.pieces() + " MiB, refused " + filled.failedAfterMillis()
+                    + " ms into the last write: " + filled.full().getMessage());
             long waitMillis = ZooKeeperFixture.TIMEOUTS.lease().toMillis();
             assertTrue(filled.failedAfterMillis() >= waitMillis && filled.failedAfterMillis() < waitMillis + 2000,
                     "waited the bounded time, one lease timeout: " + filled.failedAfterMillis() + " ms");
