@@ -8,8 +8,9 @@ import io.cairn.format.ExtentRecord;
  * (lock {@code extent/N}) by a background task, so that the data path never talks to the coordinator
  * (docs/CLUSTER.md, "Extent leases").
  *
- * <p>Threading: {@link #take} and {@link #shortage} are called by the map under the store's metadata lock;
- * they must not block and must not talk to the coordinator. The pool is filled from another thread.
+ * <p>Threading: {@link #take}, {@link #awaitSpare} and {@link #shortage} are called by the map under the store's
+ * metadata lock; they must not talk to the coordinator, and only {@link #awaitSpare} (on the way to NO_SPACE) may
+ * block, for a bounded time. The pool is filled from another thread.
  */
 public interface ExtentLeases {
 
@@ -34,6 +35,16 @@ public interface ExtentLeases {
 
     /** Removes and returns a spare for {@code purpose}, or null if none is ready. */
     Spare take(SpaceMap.Purpose purpose);
+
+    /**
+     * Called when {@link #take} found nothing: has the filling thread lease an extent now, asking the other nodes
+     * to give back spares if none is free, and waits until a spare is ready, it is clear that none will come, or
+     * a bounded wait ran out. True if a spare may be ready ({@link #take} again); false to fail with
+     * {@link #shortage}. A pool with nobody to ask answers false at once.
+     */
+    default boolean awaitSpare(SpaceMap.Purpose purpose) {
+        return false;
+    }
 
     /** Why {@link #take} found nothing for {@code purpose}: one sentence for the out-of-space error. */
     String shortage(SpaceMap.Purpose purpose);

@@ -53,9 +53,10 @@ import java.util.List;
  *       claimed it under a lease on {@code extent/N} and the shared holder word still names this node (a volatile
  *       read per allocation). New extents come only from the leased spares ({@link ExtentLeases}), whose lease must
  *       be valid when claimed, by CAS on the holder word (from 0, or from a dead node's id for a takeover); the
- *       record carries the lease's fencing token from the next commit on. A lease that lapsed (ZooKeeper away
- *       past the validity window) does not stop allocation while the extent is unchallenged, as a lapsed VDI
- *       lease does not stop writes while the durable record still names the node (io.cairn.volume.Store design
+ *       record carries the lease's fencing token from the next commit on. With no spare ready, the map waits a
+ *       bounded time ({@link ExtentLeases#awaitSpare}) for one leased now or given back by another node. A lease
+ *       that lapsed (ZooKeeper away past the validity window) does not stop allocation while the extent is
+ *       unchallenged, as a lapsed VDI lease does not stop writes while the durable record still names the node (io.cairn.volume.Store design
  *       note 10): nobody can take the extent without first moving its holder word by CAS, which stops this node
  *       at its next allocation, and blocks are handed out by CAS on the one counter map of the host, so two nodes
  *       never get the same block. A takeover (the word moved, or a newer token on disk at a rebase) stops
@@ -541,8 +542,15 @@ public final class SpaceMap {
      * given back and the next one tried. Returns the extent, or -1 when no spare is left.
      */
     private int claimLeased(Purpose purpose) {
+        boolean waited = false;
         while (true) {
             ExtentLeases.Spare spare = leases.take(purpose);
+            if (spare == null && !waited) {
+                waited = true; // once per claim: the wait is bounded, and NO_SPACE follows a second empty pool
+                if (leases.awaitSpare(purpose)) {
+                    continue;
+                }
+            }
             if (spare == null) {
                 return -1;
             }

@@ -36,11 +36,14 @@ import java.util.concurrent.TimeUnit;
  *   <li>A node id is derived from the node's name ({@link #nodeId}), so it survives restarts: extents and
  *       records that name it are its own again. Two live names with one id are refused at start.</li>
  *   <li>Extents: the node allocates only in extents it holds a lease on ({@code extent/N}); an
- *       {@link ExtentLeaser} keeps spares leased in advance, refilled on the scan thread every scan interval and
- *       as soon as a spare is taken, so no allocation waits for ZooKeeper. The pool is filled before the node
- *       takes any disk, since taking one commits.</li>
+ *       {@link ExtentLeaser} keeps spares leased in advance, refilled on the scan thread every scan interval and,
+ *       on a thread of its own, as soon as a spare is taken or an allocation waits for one, so no allocation waits
+ *       for ZooKeeper unless the node has no spare left. The pool is filled before the node takes any disk, since
+ *       taking one commits.</li>
  * </ol>
- * Threading: the scan and the refills run on one thread of their own; {@link #adopt} may be called from any thread.
+ * Threading: the scan runs on one thread of its own, the refills asked for by the store on another (an allocation
+ * waiting for a spare holds the store's metadata lock, which a scan may be waiting for); {@link #adopt} may be
+ * called from any thread.
  */
 final class ClusterNode implements AutoCloseable {
 
@@ -53,6 +56,8 @@ final class ClusterNode implements AutoCloseable {
     private final Duration scanInterval;
     private final Map<Long, Lease> leases = new HashMap<>();
     private final ScheduledExecutorService scanner;
+    /** Runs the refills the store asks for: never waits for the store (class comment). */
+    private final java.util.concurrent.ExecutorService refiller;
     private final ExtentLeaser extents;
     /** Set while a refill is queued, so a burst of takes queues one. */
     private final java.util.concurrent.atomic.AtomicBoolean refillQueued = new java.util.concurrent.atomic.AtomicBoolean();
@@ -63,6 +68,11 @@ final class ClusterNode implements AutoCloseable {
         this.scanInterval = locks.timeouts().lease().dividedBy(4);
         this.scanner = Executors.newSingleThreadScheduledExecutor(runnable -> {
             Thread thread = new Thread(runnable, "cairn-cluster-scan");
+            thread.setDaemon(true);
+            return thread;
+        });
+        this.refiller = Executors.newSingleThreadExecutor(runnable -> {
+            Thread thread = new Thread(runnable, "cairn-extent-refill");
             thread.setDaemon(true);
             return thread;
         });
@@ -81,11 +91,11 @@ final class ClusterNode implements AutoCloseable {
         return ids;
     }
 
-    /** Called when the store took a spare extent (under its metadata lock: must not block). */
+    /** Called when the store took a spare extent or waits for one (under its metadata lock: must not block). */
     private void refillSoon() {
         if (refillQueued.compareAndSet(false, true)) {
             try {
-                scanner.execute(() -> {
+                refiller.execute(() -> {
                     refillQueued.set(false);
                     refillExtents();
                 });
@@ -243,6 +253,7 @@ final class ClusterNode implements AutoCloseable {
     @Override
     public synchronized void close() {
         scanner.shutdownNow();
+        refiller.shutdownNow();
         for (Lease lease : leases.values()) {
             lease.release();
         }

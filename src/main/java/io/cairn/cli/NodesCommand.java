@@ -20,7 +20,9 @@ import picocli.CommandLine.Spec;
 /**
  * {@code cairn nodes --cluster ZK}: the live nodes of every store ZooKeeper coordinates (or of one,
  * with {@code --store ID}), the locks each holds with their fencing tokens, and the roles each leads.
- * It only reads: it joins nothing and takes no lock.
+ * Extent leases are told apart by their {@code use} note: extents a node allocates in, and its spares
+ * (leased in advance, not allocated in yet, given back to a node that needs one). It only reads: it joins
+ * nothing and takes no lock.
  */
 @Command(name = "nodes",
         description = "List the live nodes of clustered stores, the locks they hold and the roles they lead.")
@@ -84,38 +86,42 @@ final class NodesCommand implements Callable<Integer> {
             if (store.members().isEmpty() && store.locks().isEmpty()) {
                 continue;
             }
-            Table table = new Table("NODE", "PID", "NBD", "ADMIN", "LEADS", "DISKS (FENCING TOKEN)", "EXTENTS",
+            Table table = new Table("NODE", "PID", "NBD", "ADMIN", "LEADS", "DISKS (FENCING TOKEN)", "EXTENTS", "SPARES",
                     "OTHER LOCKS (FENCING TOKEN)").alignRight(1);
             for (Member member : store.members()) {
                 Map<String, String> attributes = member.attributes();
                 List<LockHolder> held = locks(store, member.name());
                 table.row(member.name(), attributes.getOrDefault("pid", "-"), attributes.getOrDefault("nbd", "-"),
                         attributes.getOrDefault("admin", "-"), orDash(String.join(",", roles(store, member.name()))),
-                        disksText(held), extentsSummary(held), otherLocksText(held));
+                        disksText(held), extentsSummary(held, false), extentsSummary(held, true), otherLocksText(held));
             }
             // A lock whose holder's membership is gone: its session is ending, or it registered under another store.
             for (LockHolder lock : store.locks()) {
                 if (store.members().stream().noneMatch(member -> member.name().equals(lock.node()))) {
                     List<LockHolder> one = List.of(lock);
-                    table.row(lock.node() + " (not a member)", "-", "-", "-", "-", disksText(one), extentsSummary(one),
-                            otherLocksText(one));
+                    table.row(lock.node() + " (not a member)", "-", "-", "-", "-", disksText(one), extentsSummary(one, false),
+                            extentsSummary(one, true), otherLocksText(one));
                 }
             }
             table.print(out);
             List<LockHolder> extents = store.locks().stream().filter(lock -> extentNumber(lock) >= 0)
                     .sorted(java.util.Comparator.comparingInt(NodesCommand::extentNumber)).toList();
             if (!extents.isEmpty()) {
-                Table extentTable = new Table("EXTENT", "TYPE", "NODE", "FENCING TOKEN").alignRight(0, 3);
+                Table extentTable = new Table("EXTENT", "TYPE", "USE", "NODE", "FENCING TOKEN").alignRight(0, 4);
                 for (LockHolder lock : extents) {
-                    extentTable.row(Integer.toString(extentNumber(lock)), lock.notes().getOrDefault(TYPE_NOTE, "-"), lock.node(),
-                            Long.toString(lock.fencingToken()));
+                    extentTable.row(Integer.toString(extentNumber(lock)), lock.notes().getOrDefault(TYPE_NOTE, "-"),
+                            isSpare(lock) ? USE_SPARE : USE_ALLOCATING, lock.node(), Long.toString(lock.fencingToken()));
                 }
                 extentTable.print(out);
             }
             int count = extentCount(store);
+            long spares = extents.stream().filter(NodesCommand::isSpare).count();
+            String leased = (extents.size() - spares) + " allocated in, " + spares + " spare";
             if (count > 0) {
-                out.println("extents: " + count + " in the store, " + extents.size() + " leased, "
-                        + Math.max(0, count - extents.size()) + " unheld");
+                out.println("extents: " + count + " in the store: 1 system, " + leased + ", " + freeToLease(count, extents.size())
+                        + " free to lease");
+            } else if (!extents.isEmpty()) {
+                out.println("extents: " + leased);
             }
         }
     }
@@ -142,15 +148,10 @@ final class NodesCommand implements Callable<Integer> {
                         json.field("fencingToken", lock.fencingToken()).endObject();
                     }
                 }
-                json.endArray().name("extents").beginArray();
-                for (LockHolder lock : held) {
-                    int extent = extentNumber(lock);
-                    if (extent >= 0) {
-                        json.beginObject().field("extent", extent).field("type", lock.notes().getOrDefault(TYPE_NOTE, "unknown"))
-                                .field("fencingToken", lock.fencingToken()).endObject();
-                    }
-                }
-                json.endArray().endObject();
+                json.endArray();
+                extentsJson(json.name("extents"), held, false);
+                extentsJson(json.name("spares"), held, true);
+                json.endObject();
             }
             json.endArray().name("locks").beginArray();
             for (LockHolder lock : store.locks()) {
@@ -167,14 +168,15 @@ final class NodesCommand implements Callable<Integer> {
             store.leaders().forEach(json::field);
             json.endObject();
             long leased = store.locks().stream().filter(lock -> extentNumber(lock) >= 0).count();
+            long spares = store.locks().stream().filter(lock -> extentNumber(lock) >= 0 && isSpare(lock)).count();
             json.name("extents").beginObject();
             int count = extentCount(store);
             if (count > 0) {
                 json.field("count", count);
             }
-            json.field("leased", leased);
+            json.field("leased", leased).field("allocating", leased - spares).field("spares", spares);
             if (count > 0) {
-                json.field("unheld", Math.max(0, count - leased));
+                json.field("freeToLease", freeToLease(count, leased));
             }
             json.endObject().endObject();
         }
@@ -184,6 +186,33 @@ final class NodesCommand implements Callable<Integer> {
     /** Lock notes the nodes write (ClusterNode, ExtentLeaser). */
     private static final String DISK_NOTE = ClusterNode.DISK_NOTE;
     private static final String TYPE_NOTE = io.cairn.alloc.ExtentLeaser.TYPE_NOTE;
+    private static final String USE_SPARE = io.cairn.alloc.ExtentLeaser.USE_SPARE;
+    private static final String USE_ALLOCATING = io.cairn.alloc.ExtentLeaser.USE_ALLOCATING;
+
+    /** A spare: leased in advance, nothing allocated in it under this lease. A lock without the note is allocated in. */
+    private static boolean isSpare(LockHolder lock) {
+        return USE_SPARE.equals(lock.notes().get(io.cairn.alloc.ExtentLeaser.USE_NOTE));
+    }
+
+    /**
+     * Extents nobody holds a lease on, but the system extent (extent 0, never leased): free ones, and ones claimed by
+     * a node that no longer leases them (a dead node's, taken over by the next node that needs one).
+     */
+    private static long freeToLease(int count, long leased) {
+        return Math.max(0, count - 1 - leased);
+    }
+
+    private static void extentsJson(Json json, List<LockHolder> held, boolean spares) {
+        json.beginArray();
+        for (LockHolder lock : held) {
+            int extent = extentNumber(lock);
+            if (extent >= 0 && isSpare(lock) == spares) {
+                json.beginObject().field("extent", extent).field("type", lock.notes().getOrDefault(TYPE_NOTE, "unknown"))
+                        .field("fencingToken", lock.fencingToken()).endObject();
+            }
+        }
+        json.endArray();
+    }
 
     /** The extent a lock {@code extent/N} guards, or -1 for any other lock. */
     private static int extentNumber(LockHolder lock) {
@@ -209,11 +238,11 @@ final class NodesCommand implements Callable<Integer> {
                 .map(lock -> lock.notes().getOrDefault(DISK_NOTE, lock.lockName()) + " (" + lock.fencingToken() + ")").toList()));
     }
 
-    /** How many extents of each type, e.g. {@code 1 metadata, 3 data}; the extent table lists them. */
-    private static String extentsSummary(List<LockHolder> held) {
+    /** How many extents (allocated in, or spares) of each type, e.g. {@code 1 metadata, 3 data}; the extent table lists them. */
+    private static String extentsSummary(List<LockHolder> held, boolean spares) {
         Map<String, Integer> byType = new java.util.TreeMap<>(java.util.Comparator.reverseOrder());
         for (LockHolder lock : held) {
-            if (extentNumber(lock) >= 0) {
+            if (extentNumber(lock) >= 0 && isSpare(lock) == spares) {
                 byType.merge(lock.notes().getOrDefault(TYPE_NOTE, "unknown"), 1, Integer::sum);
             }
         }

@@ -93,6 +93,17 @@ public final class EmbeddedLockManager implements LockManager {
         }
     }
 
+    @Override
+    public synchronized boolean annotate(Lease lease, Map<String, String> notes) {
+        notes.forEach(Names::attribute);
+        ensureOpen();
+        if (held.get(lease.lockName()) != lease) {
+            return false;
+        }
+        notesByLock.put(lease.lockName(), Map.copyOf(notes));
+        return true;
+    }
+
     private synchronized void released(Lease lease) {
         if (held.get(lease.lockName()) == lease) {
             held.remove(lease.lockName());

@@ -48,6 +48,15 @@ public interface LockManager extends AutoCloseable {
      */
     Lease acquire(String lockName, Duration wait, Map<String, String> notes);
 
+    /**
+     * Replaces the notes of the lock {@code lease} holds (keys as for {@link #acquire(String, Duration, Map)}), for
+     * its readers: what it guards has changed (a spare extent is now allocated in). The lease and its token stay.
+     *
+     * @return false, and nothing changed, if the lease is no longer held
+     * @throws CoordinatorUnavailableException ZooKeeper could not be reached within the coordinator wait
+     */
+    boolean annotate(Lease lease, Map<String, String> notes);
+
     /** Who holds {@code lockName} now, if anybody (asks the coordinator). */
     Optional<LockHolder> holder(String lockName);
 

@@ -155,12 +155,7 @@ public final class ZooKeeperLockManager implements LockManager {
     @Override
     public Lease acquire(String lockName, Duration wait, Map<String, String> notes) {
         String path = Znodes.lock(options.storeId(), lockName);
-        notes.forEach(Names::attribute);
-        if (notes.containsKey(Znodes.NODE_KEY)) {
-            throw new IllegalArgumentException("a lock's notes may not use the key '" + Znodes.NODE_KEY + "': it names the holder");
-        }
-        Map<String, String> data = new java.util.TreeMap<>(notes);
-        data.put(Znodes.NODE_KEY, nodeName());
+        Map<String, String> data = lockData(notes);
         long deadlineNanos = System.nanoTime() + wait.toNanos();
         boolean createMayHaveHappened = false;
         while (true) {
@@ -239,6 +234,64 @@ public final class ZooKeeperLockManager implements LockManager {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("interrupted while acquiring lock " + lockName, e);
+            }
+        }
+    }
+
+    /** What a lock znode holds: the notes, checked, and the holder's name. */
+    private Map<String, String> lockData(Map<String, String> notes) {
+        notes.forEach(Names::attribute);
+        if (notes.containsKey(Znodes.NODE_KEY)) {
+            throw new IllegalArgumentException("a lock's notes may not use the key '" + Znodes.NODE_KEY + "': it names the holder");
+        }
+        Map<String, String> data = new java.util.TreeMap<>(notes);
+        data.put(Znodes.NODE_KEY, nodeName());
+        return data;
+    }
+
+    /**
+     * Writes the new notes into the lease's own znode, through the session that created it (note 4), and only if
+     * the znode is still the one created for this lease (its czxid is the lease's token, its owner this session):
+     * a lock lost and taken by another node is never written.
+     */
+    @Override
+    public boolean annotate(Lease lease, Map<String, String> notes) {
+        byte[] data = Znodes.encode(lockData(notes));
+        long deadlineNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeouts().coordinatorWaitMillis());
+        while (true) {
+            ensureOpen();
+            HeldLock mine = heldLock(lease.lockName());
+            if (mine == null || mine.lease() != lease || !lease.isHeld()) {
+                return false;
+            }
+            ZooKeeper zk = mine.handle();
+            try {
+                Stat stat = zk.exists(mine.path(), false);
+                if (stat == null || stat.getCzxid() != lease.fencingToken() || stat.getEphemeralOwner() != zk.getSessionId()) {
+                    return false;
+                }
+                zk.setData(mine.path(), data, stat.getVersion());
+                synchronized (state) {
+                    if (held.get(lease.lockName()) == mine) {
+                        held.put(lease.lockName(), new HeldLock(lease, zk, mine.path(), Map.copyOf(notes)));
+                    }
+                }
+                return true;
+            } catch (KeeperException.BadVersionException changedMeanwhile) {
+                // another annotate of this lease: read again
+            } catch (KeeperException.NoNodeException | KeeperException.SessionExpiredException gone) {
+                return false;
+            } catch (KeeperException.ConnectionLossException lost) {
+                if (System.nanoTime() > deadlineNanos) {
+                    throw connection.unavailable(lost);
+                }
+                pause();
+            } catch (KeeperException other) {
+                throw new CoordinatorUnavailableException("ZooKeeper at " + connection.connectString()
+                        + " refused to change the notes of lock " + lease.lockName() + ": " + other.getMessage(), other);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while changing the notes of lock " + lease.lockName(), e);
             }
         }
     }

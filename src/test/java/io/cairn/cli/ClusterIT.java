@@ -201,7 +201,7 @@ class ClusterIT {
         return records;
     }
 
-    /** Node name → (extent → fencing token) of the extent leases {@code cairn nodes --json} lists. */
+    /** Node name → (extent → fencing token) of the extent leases {@code cairn nodes --json} lists (allocated in, and spares). */
     @SuppressWarnings("unchecked")
     private Map<String, Map<Integer, Long>> leasedExtents(ZooKeeperFixture zk) throws Exception {
         Served.Result nodes = cairnOk(directory, "nodes", "--cluster", zk.connectString(), "--json");
@@ -210,7 +210,9 @@ class ClusterIT {
             for (Object member : (List<Object>) ((Map<String, Object>) storeView).get("members")) {
                 Map<String, Object> fields = (Map<String, Object>) member;
                 Map<Integer, Long> extents = new TreeMap<>();
-                for (Object extent : (List<Object>) fields.get("extents")) {
+                List<Object> leases = new ArrayList<>((List<Object>) fields.get("extents"));
+                leases.addAll((List<Object>) fields.get("spares"));
+                for (Object extent : leases) {
                     Map<String, Object> lease = (Map<String, Object>) extent;
                     extents.put(((Long) lease.get("extent")).intValue(), (Long) lease.get("fencingToken"));
                 }

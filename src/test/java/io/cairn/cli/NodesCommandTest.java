@@ -23,7 +23,11 @@ class NodesCommandTest {
                      ZooKeeperFixture.TIMEOUTS));
              ZooKeeperLockManager b = zookeeper.node("b")) {
             Lease vdi = a.acquire("vdi/7", Duration.ZERO, Map.of("disk", "vm"));
-            Lease extent = a.acquire("extent/12", Duration.ZERO, Map.of("type", "data"));
+            // As a node's ExtentLeaser does: leased as spares, noted as allocated in once the store took one. A lock
+            // without a use note (extent/3) counts as allocated in.
+            Lease extent = a.acquire("extent/12", Duration.ZERO, Map.of("type", "data", "use", "spare"));
+            assertTrue(a.annotate(extent, Map.of("type", "data", "use", "allocating")));
+            Lease spare = a.acquire("extent/13", Duration.ZERO, Map.of("type", "data", "use", "spare"));
             Lease metadata = a.acquire("extent/3", Duration.ZERO, Map.of("type", "metadata"));
             Lease other = b.acquire("gc", Duration.ZERO);
             Election gc = b.elect("gc");
@@ -33,18 +37,19 @@ class NodesCommandTest {
             Cli.Result text = Cli.run("nodes", "--cluster", zookeeper.connectString());
             assertEquals(0, text.exitCode(), text::toString);
             List<String> lines = text.out().lines().toList();
-            assertEquals("store " + zookeeper.storeId + ": 2 live nodes, 4 locks held", lines.get(0));
-            assertTrue(lines.get(1).matches("NODE +PID +NBD +ADMIN +LEADS +DISKS \\(FENCING TOKEN\\) +EXTENTS +OTHER LOCKS \\(FENCING TOKEN\\)"),
-                    lines.get(1));
+            assertEquals("store " + zookeeper.storeId + ": 2 live nodes, 5 locks held", lines.get(0));
+            assertTrue(lines.get(1).matches("NODE +PID +NBD +ADMIN +LEADS +DISKS \\(FENCING TOKEN\\) +EXTENTS +SPARES "
+                    + "+OTHER LOCKS \\(FENCING TOKEN\\)"), lines.get(1));
             assertTrue(lines.get(2).matches("a +" + pid + " +127\\.0\\.0\\.1:10809 +/run/a\\.sock +- +vm \\(" + vdi.fencingToken()
-                    + "\\) +1 metadata, 1 data +-"), lines.get(2));
-            assertTrue(lines.get(3).matches("b +" + pid + " +127\\.0\\.0\\.1:10809 +/run/b\\.sock +gc +- +- +gc \\("
+                    + "\\) +1 metadata, 1 data +1 data +-"), lines.get(2));
+            assertTrue(lines.get(3).matches("b +" + pid + " +127\\.0\\.0\\.1:10809 +/run/b\\.sock +gc +- +- +- +gc \\("
                     + other.fencingToken() + "\\)"), lines.get(3));
-            assertTrue(lines.get(4).matches("EXTENT +TYPE +NODE +FENCING TOKEN"), lines.get(4));
-            assertTrue(lines.get(5).matches(" +3 +metadata +a +" + metadata.fencingToken()), lines.get(5));
-            assertTrue(lines.get(6).matches(" +12 +data +a +" + extent.fencingToken()), lines.get(6));
-            assertEquals("extents: 32 in the store, 2 leased, 30 unheld", lines.get(7));
-            assertEquals(8, lines.size(), text.out());
+            assertTrue(lines.get(4).matches("EXTENT +TYPE +USE +NODE +FENCING TOKEN"), lines.get(4));
+            assertTrue(lines.get(5).matches(" +3 +metadata +allocating +a +" + metadata.fencingToken()), lines.get(5));
+            assertTrue(lines.get(6).matches(" +12 +data +allocating +a +" + extent.fencingToken()), lines.get(6));
+            assertTrue(lines.get(7).matches(" +13 +data +spare +a +" + spare.fencingToken()), lines.get(7));
+            assertEquals("extents: 32 in the store: 1 system, 2 allocated in, 1 spare, 28 free to lease", lines.get(8));
+            assertEquals(9, lines.size(), text.out());
 
             Cli.Result json = Cli.run("nodes", "--cluster", zookeeper.connectString(), "--store", zookeeper.storeId, "--json");
             assertEquals(0, json.exitCode(), json::toString);
@@ -54,12 +59,15 @@ class NodesCommandTest {
             assertEquals(zookeeper.storeId, store.get("id"));
             assertEquals(Map.of("gc", "b"), store.get("leaders"));
             assertEquals(List.of(
-                    Map.of("lock", "extent/12", "node", "a", "fencingToken", extent.fencingToken(), "notes", Map.of("type", "data")),
+                    Map.of("lock", "extent/12", "node", "a", "fencingToken", extent.fencingToken(), "notes",
+                            Map.of("type", "data", "use", "allocating")),
+                    Map.of("lock", "extent/13", "node", "a", "fencingToken", spare.fencingToken(), "notes",
+                            Map.of("type", "data", "use", "spare")),
                     Map.of("lock", "extent/3", "node", "a", "fencingToken", metadata.fencingToken(), "notes", Map.of("type", "metadata")),
                     Map.of("lock", "gc", "node", "b", "fencingToken", other.fencingToken()),
                     Map.of("lock", "vdi/7", "node", "a", "fencingToken", vdi.fencingToken(), "notes", Map.of("disk", "vm"))),
                     store.get("locks"));
-            assertEquals(Map.of("count", 32L, "leased", 2L, "unheld", 30L), store.get("extents"));
+            assertEquals(Map.of("count", 32L, "leased", 3L, "allocating", 2L, "spares", 1L, "freeToLease", 28L), store.get("extents"));
             @SuppressWarnings("unchecked")
             Map<String, Object> memberA = (Map<String, Object>) ((List<Object>) store.get("members")).getFirst();
             assertEquals("a", memberA.get("name"));
@@ -68,6 +76,7 @@ class NodesCommandTest {
             assertEquals(List.of(Map.of("id", 7L, "name", "vm", "fencingToken", vdi.fencingToken())), memberA.get("disks"));
             assertEquals(List.of(Map.of("extent", 12L, "type", "data", "fencingToken", extent.fencingToken()),
                     Map.of("extent", 3L, "type", "metadata", "fencingToken", metadata.fencingToken())), memberA.get("extents"));
+            assertEquals(List.of(Map.of("extent", 13L, "type", "data", "fencingToken", spare.fencingToken())), memberA.get("spares"));
 
             Cli.Result unknown = Cli.run("nodes", "--cluster", zookeeper.connectString(), "--store", "nobody");
             assertEquals("store nobody: 0 live nodes, 0 locks held\n", unknown.out());

@@ -41,6 +41,20 @@ class EmbeddedLockManagerTest {
     }
 
     @Test
+    void annotateChangesTheNotesOfAHeldLockOnly() {
+        try (EmbeddedLockManager manager = new EmbeddedLockManager("solo")) {
+            Lease lease = manager.acquire("extent/5", Duration.ZERO, Map.of("use", "spare"));
+            assertTrue(manager.annotate(lease, Map.of("use", "allocating")));
+            assertEquals(Map.of("use", "allocating"), manager.holder("extent/5").orElseThrow().notes());
+            lease.release();
+            Lease next = manager.acquire("extent/5", Duration.ZERO, Map.of("use", "spare"));
+            assertFalse(manager.annotate(lease, Map.of("use", "allocating")), "a released lease has no notes to change");
+            assertEquals(Map.of("use", "spare"), manager.holder("extent/5").orElseThrow().notes());
+            assertTrue(next.isValid());
+        }
+    }
+
+    @Test
     void closingReleasesEverythingAndRefusesNewWork() {
         EmbeddedLockManager manager = new EmbeddedLockManager("solo");
         Lease lease = manager.acquire("gc", Duration.ZERO);

@@ -164,6 +164,26 @@ class ZooKeeperLockManagerTest {
     }
 
     @Test
+    void annotateChangesTheNotesOfAHeldLockOnlyAndKeepsTheLease() throws Exception {
+        try (ZooKeeperLockManager a = zookeeper.node("a"); ZooKeeperLockManager b = zookeeper.node("b")) {
+            Lease lease = a.acquire("extent/5", Duration.ZERO, java.util.Map.of("type", "data", "use", "spare"));
+            assertTrue(a.annotate(lease, java.util.Map.of("type", "data", "use", "allocating")));
+            assertEquals(Optional.of(new LockHolder("extent/5", "a", lease.fencingToken(),
+                    java.util.Map.of("type", "data", "use", "allocating"))), b.holder("extent/5"));
+            Thread.sleep(ZooKeeperFixture.TIMEOUTS.heartbeatMillis() * 2); // the data change must not look like a deletion
+            assertTrue(lease.isValid(), "a lease whose notes changed is still held");
+            assertThrows(IllegalArgumentException.class, () -> a.annotate(lease, java.util.Map.of("node", "b")));
+
+            lease.release();
+            Lease theirs = b.acquire("extent/5", Duration.ZERO, java.util.Map.of("type", "metadata"));
+            assertFalse(a.annotate(lease, java.util.Map.of("type", "data")), "a released lease has no notes to change");
+            assertEquals(java.util.Map.of("type", "metadata"), b.holder("extent/5").orElseThrow().notes(),
+                    "the lock another node took since is untouched");
+            assertTrue(theirs.isValid());
+        }
+    }
+
+    @Test
     void electionFailsOverWhenTheLeaderLeaves() throws Exception {
         try (ZooKeeperLockManager a = zookeeper.node("a"); ZooKeeperLockManager b = zookeeper.node("b")) {
             Election electionA = a.elect("gc");

@@ -27,6 +27,7 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
@@ -62,7 +63,11 @@ class ExtentLeasesTest {
     }
 
     private String format() {
-        try (Store store = Store.formatFile(dir.resolve("store.cairn"), STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults())) {
+        return format(STORE_BYTES);
+    }
+
+    private String format(long storeBytes) {
+        try (Store store = Store.formatFile(dir.resolve("store.cairn"), storeBytes, EXTENT_BLOCKS, StoreOptions.defaults())) {
             return store.storeId().toString();
         }
     }
@@ -70,9 +75,25 @@ class ExtentLeasesTest {
     /** Runs the leasers' refills in the background, as a cluster node's scan thread does. */
     private final java.util.concurrent.ExecutorService refills = java.util.concurrent.Executors.newSingleThreadExecutor();
 
+    /** Runs refills every scan interval (T/4), as a cluster node's scan thread does. */
+    private final java.util.concurrent.ScheduledExecutorService scans = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+
     @org.junit.jupiter.api.AfterEach
     void stopRefills() {
         refills.shutdownNow();
+        scans.shutdownNow();
+    }
+
+    /** Refills {@code leaser} every T/4 from now on, as the node's scan thread would. */
+    private void scan(ExtentLeaser leaser) {
+        long periodMillis = ZooKeeperFixture.TIMEOUTS.lease().toMillis() / 4;
+        scans.scheduleWithFixedDelay(() -> {
+            try {
+                leaser.refill();
+            } catch (RuntimeException closed) {
+                // a scan just before the test closed the node's lock manager
+            }
+        }, periodMillis, periodMillis, TimeUnit.MILLISECONDS);
     }
 
     private ExtentLeaser lease(Store store, ZooKeeperLockManager locks) {
@@ -210,8 +231,16 @@ class ExtentLeasesTest {
                 assertEquals(holder.fencingToken(), entry.getValue().fencingToken(),
                         "the record of extent " + extent + " carries its lease's token");
                 assertEquals(entry.getValue().type().name().toLowerCase(), holder.notes().get(ExtentLeaser.TYPE_NOTE));
+                assertEquals(ExtentLeaser.USE_ALLOCATING, holder.notes().get(ExtentLeaser.USE_NOTE),
+                        "the lock of extent " + extent + " says it is allocated in, for cairn nodes");
             }
             assertEquals(1, leaser.spares(SpaceMap.Purpose.DATA), "the pool was refilled");
+            for (LockHolder lock : locks.locks()) {
+                int extent = ExtentLeaser.extentOf(lock.lockName());
+                if (extent >= 0 && !mine.containsKey(extent)) {
+                    assertEquals(ExtentLeaser.USE_SPARE, lock.notes().get(ExtentLeaser.USE_NOTE), "extent " + extent + " is a spare");
+                }
+            }
         }
         assertClean(dir.resolve("store.cairn"));
     }
@@ -379,6 +408,289 @@ class ExtentLeasesTest {
             assertEquals(theirsAtTheEnd, record(alone, extentTaken), "the durable record is b's");
         }
         assertClean(dir.resolve("store.cairn"));
+    }
+
+    /** 16 MiB in 2 MiB extents: the system extent and seven more, about three per node of two. */
+    private static final long SMALL_STORE_BYTES = 16L << 20;
+
+    /** The extents {@code locks}' node holds leases on that nobody has claimed yet: its spares of {@code type}. */
+    private static Set<Integer> spares(ZooKeeperLockManager locks, Store view, ExtentRecord.Type type) {
+        Set<Integer> spares = new TreeSet<>();
+        for (LockHolder lock : locks.locks()) {
+            if (lock.node().equals(locks.nodeName()) && lock.lockName().startsWith(ExtentLeaser.LOCK_PREFIX)
+                    && type.name().toLowerCase().equals(lock.notes().get(ExtentLeaser.TYPE_NOTE))) {
+                int extent = Integer.parseInt(lock.lockName().substring(ExtentLeaser.LOCK_PREFIX.length()));
+                if (!view.inspect(internals -> internals.space().holds(extent))) {
+                    spares.add(extent);
+                }
+            }
+        }
+        return spares;
+    }
+
+    /**
+     * Outcome of {@link #fill}: the 1 MiB pieces written and flushed, the NO_SPACE that ended it and how long into
+     * the refused write it came, and the slowest piece written (one that waited for a spare, if any did).
+     */
+    private record Filled(int pieces, StorageException full, long failedAfterMillis, long slowestPieceMillis) {
+    }
+
+    /**
+     * Writes fresh 1 MiB pieces (seed {@code seed + i}) to {@code disk} until the store says NO_SPACE, flushing each,
+     * without refilling by hand: the store's takes and waits drive the leaser, as on a cluster node.
+     */
+    private static Filled fill(Store store, String disk, int seed) {
+        try (Volume volume = store.openVolume(disk)) {
+            long slowestMillis = 0;
+            for (int i = 0; (long) i << 20 < DISK_BYTES; i++) {
+                long started = System.nanoTime();
+                try {
+                    volume.write((long) i << 20, ByteBuffer.wrap(ModelSupport.randomBytes(seed + i, 1 << 20)), false);
+                    volume.flush();
+                    slowestMillis = Math.max(slowestMillis, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+                } catch (StorageException full) {
+                    if (full.code() != StorageException.Code.NO_SPACE) {
+                        throw full;
+                    }
+                    return new Filled(i, full, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started), slowestMillis);
+                }
+            }
+        }
+        throw new AssertionError("a " + (DISK_BYTES >> 20) + " MiB disk never filled a " + (SMALL_STORE_BYTES >> 20) + " MiB store");
+    }
+
+    /** Reads back the first {@code pieces} MiB of {@code disk} and compares them with what {@link #fill} wrote. */
+    private static void assertPieces(Store store, String disk, int pieces, int seed) {
+        try (Volume volume = store.openVolume(disk)) {
+            for (int i = 0; i < pieces; i++) {
+                ByteBuffer read = ByteBuffer.allocate(1 << 20);
+                volume.read((long) i << 20, read);
+                assertTrue(java.util.Arrays.equals(ModelSupport.randomBytes(seed + i, 1 << 20), read.array()),
+                        "MiB " + i + " of " + disk + " reads back as written");
+            }
+        }
+    }
+
+    @Test
+    void aNodeOutOfExtentsGetsAnotherNodesSpareGivenBackInsteadOfNoSpace() throws Exception {
+        String storeId = format(SMALL_STORE_BYTES);
+        try (ZooKeeperFixture zk = new ZooKeeperFixture(); ZooKeeperLockManager locksA = zk.node("a", storeId);
+             ZooKeeperLockManager locksB = zk.node("b", storeId); Store a = node(11); Store b = node(12)) {
+            ExtentLeaser leaserA = serveDisk(a, locksA, "va", 1);
+            ExtentLeaser leaserB = serveDisk(b, locksB, "vb", 2);
+            scan(leaserA);
+            scan(leaserB);
+            leaserB.refill();
+            Set<Integer> sparesOfB = spares(locksB, b, ExtentRecord.Type.DATA);
+            assertEquals(1, sparesOfB.size(), "b keeps one data spare: " + sparesOfB);
+
+            Filled filled = fill(a, "va", 100);
+            System.out.println("give-back: a wrote " + filled.pieces() + " MiB (slowest 1 MiB write, the one that waited "
+                    + "for b's spare: " + filled.slowestPieceMillis() + " ms), refused " + filled.failedAfterMillis()
+                    + " ms into the last write: " + filled.full().getMessage());
+            a.commit();
+            assertTrue(recordsOf(a, 11).keySet().containsAll(sparesOfB),
+                    "a allocates in the data spare b gave back: " + sparesOfB + ", a's extents " + recordsOf(a, 11));
+            assertEquals(Set.of(), spares(locksB, b, ExtentRecord.Type.DATA), "b leased no data spare while a waited");
+            assertEquals(1, spares(locksB, b, ExtentRecord.Type.METADATA).size(), "b's metadata spare was not asked for");
+            // Nothing is left to give back: the store is full for a, with the reason, without a full wait.
+            assertTrue(filled.full().getMessage().startsWith("no free data block left in the extents this node holds leases "
+                    + "on, and no spare extent: no extent of the store's 8 is free, and no other node holds a spare data "
+                    + "extent it could give back"), filled.full().getMessage());
+            assertTrue(filled.failedAfterMillis() < ZooKeeperFixture.TIMEOUTS.lease().toMillis(),
+                    "failed as soon as nothing could come: " + filled.failedAfterMillis() + " ms");
+            assertTrue(filled.pieces() >= 5, "a wrote into three data extents (its spare, the free one, b's), less their "
+                    + "counter blocks: " + filled.pieces() + " MiB");
+            assertPieces(a, "va", filled.pieces(), 100);
+            StorageException fullForB = assertThrows(StorageException.class, () -> writeBlocks(b, "vb", 0, 16, 7));
+            assertTrue(fullForB.getMessage().contains("no extent of the store's 8 is free, and no other node holds a spare "
+                    + "data extent it could give back"), "b gave its data spare away and the store is full: "
+                    + fullForB.getMessage());
+            b.commit();
+            a.commit();
+            assertPieces(a, "va", filled.pieces(), 100);
+        }
+        assertClean(dir.resolve("store.cairn"));
+    }
+
+    @Test
+    void aNodeWhoseSpareIsNotGivenBackFailsWithNoSpaceAfterTheBoundedWait() throws Exception {
+        String storeId = format(SMALL_STORE_BYTES);
+        try (ZooKeeperFixture zk = new ZooKeeperFixture(); ZooKeeperLockManager locksA = zk.node("a", storeId);
+             ZooKeeperLockManager locksB = zk.node("b", storeId); Store a = node(11); Store b = node(12)) {
+            serveDisk(a, locksA, "va", 1);
+            ExtentLeaser leaserB = serveDisk(b, locksB, "vb", 2);
+            leaserB.refill(); // and never again: b is stuck and does not look for wants
+            Set<Integer> sparesOfB = spares(locksB, b, ExtentRecord.Type.DATA);
+            assertEquals(1, sparesOfB.size());
+
+            Filled filled = fill(a, "va", 200);
+            System.out.println("no give-back: a wrote " + filled.pieces() + " MiB, refused " + filled.failedAfterMillis()
+                    + " ms into the last write: " + filled.full().getMessage());
+            long waitMillis = ZooKeeperFixture.TIMEOUTS.lease().toMillis();
+            assertTrue(filled.failedAfterMillis() >= waitMillis && filled.failedAfterMillis() < waitMillis + 2000,
+                    "waited the bounded time, one lease timeout: " + filled.failedAfterMillis() + " ms");
+            assertTrue(filled.full().getMessage().matches("no free data block left in the extents this node holds leases on, "
+                    + "and no spare extent: no spare came within 2.0 s: asked the other nodes to give back spare data "
+                    + "extents \\(1 held by b\\); none came back in time \\(this node keeps \\d+ spare data extent\\(s\\)\\)"),
+                    filled.full().getMessage());
+            assertEquals(sparesOfB, spares(locksB, b, ExtentRecord.Type.DATA), "b still holds its spare");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (locksA.holder(ExtentLeaser.wantLockName(SpaceMap.Purpose.DATA)).isPresent() && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertFalse(locksA.holder(ExtentLeaser.wantLockName(SpaceMap.Purpose.DATA)).isPresent(),
+                    "a stopped wanting when it gave up");
+            a.commit();
+            assertPieces(a, "va", filled.pieces(), 200);
+        }
+        assertClean(dir.resolve("store.cairn"));
+    }
+
+    /**
+     * Three nodes write 1 MiB pieces at random places of their disks (overwrites free blocks in their own extents
+     * again) on a 24 MiB store, committing now and then. First all of them for a random while; then one random node
+     * alone until it is refused: by then no other node may hold a spare of the purpose it was refused for (they gave
+     * them back, and lease none while free extents are short), and for data no extent may be idle; then all of them in rounds until a round in which every
+     * node is refused leaves no extent free and unleased and no data spare anywhere. Every acknowledged piece reads
+     * back; the checker is clean. Replay with {@code -Dcairn.seed=N}.
+     */
+    @Test
+    void randomWritesOnThreeNodesFillTheStoreThroughGiveBacks() throws Exception {
+        long seed = Long.getLong("cairn.seed", System.nanoTime());
+        System.out.println("ExtentLeasesTest.randomWritesOnThreeNodesFillTheStoreThroughGiveBacks seed " + seed
+                + " (replay with -Dcairn.seed=" + seed + ")");
+        java.util.Random random = new java.util.Random(seed);
+        String storeId = format(24L << 20);
+        try (ZooKeeperFixture zk = new ZooKeeperFixture();
+             ZooKeeperLockManager locksA = zk.node("a", storeId); ZooKeeperLockManager locksB = zk.node("b", storeId);
+             ZooKeeperLockManager locksC = zk.node("c", storeId);
+             Store a = node(11); Store b = node(12); Store c = node(13)) {
+            Store[] stores = {a, b, c};
+            ZooKeeperLockManager[] locks = {locksA, locksB, locksC};
+            RandomPieces pieces = new RandomPieces(random, stores, seed);
+            for (int n = 0; n < 3; n++) {
+                scan(serveDisk(stores[n], locks[n], "v" + n, n + 1));
+            }
+            for (int op = random.nextInt(8); op > 0; op--) {
+                pieces.write(random.nextInt(3));
+            }
+            int alone = random.nextInt(3);
+            String refused = null;
+            for (int op = 0; op < 100 && refused == null; op++) {
+                refused = pieces.write(alone);
+            }
+            assertNotNull(refused, "node " + alone + " filled the store (seed " + seed + ")");
+            String purpose = refused.startsWith("no free data block") ? "data" : refused.startsWith("no free metadata block")
+                    ? "metadata" : null;
+            if (purpose != null) {
+                for (LockHolder lock : locksA.locks()) {
+                    boolean othersSpare = ExtentLeaser.extentOf(lock.lockName()) >= 0 && !lock.node().equals(locks[alone].nodeName())
+                            && ExtentLeaser.USE_SPARE.equals(lock.notes().get(ExtentLeaser.USE_NOTE))
+                            && purpose.equals(lock.notes().get(ExtentLeaser.TYPE_NOTE));
+                    assertFalse(othersSpare, "node " + locks[alone].nodeName() + " was refused (" + refused + ") while "
+                            + lock + " was a spare of another node (seed " + seed + ")");
+                }
+            }
+            if ("data".equals(purpose)) {
+                assertEquals("", idle(stores, locksA), "node " + locks[alone].nodeName() + " was refused (" + refused
+                        + ") with extents idle (seed " + seed + ")");
+            }
+            boolean filled = false;
+            for (int round = 0; round < 40 && !filled; round++) {
+                boolean anyWrote = false;
+                List<Integer> order = new java.util.ArrayList<>(List.of(0, 1, 2));
+                java.util.Collections.shuffle(order, random);
+                for (int n : order) {
+                    anyWrote |= pieces.write(n) == null;
+                }
+                filled = !anyWrote && idle(stores, locksA).isEmpty();
+            }
+            assertEquals("", idle(stores, locksA), "every extent is claimed or a metadata spare (seed " + seed + "); refusals: "
+                    + pieces.lastRefusals());
+            for (int n = 0; n < 3; n++) {
+                stores[n].commit();
+                pieces.assertReadBack(n);
+            }
+        }
+        assertClean(dir.resolve("store.cairn"));
+    }
+
+    /** 1 MiB pieces written to disk {@code vN} of node N, with a model of what each acknowledged piece holds. */
+    private static final class RandomPieces {
+        private final java.util.Random random;
+        private final Store[] stores;
+        private final long seed;
+        private final List<Map<Integer, Integer>> written = new java.util.ArrayList<>();
+        private final List<String> refusals = new java.util.ArrayList<>();
+
+        RandomPieces(java.util.Random random, Store[] stores, long seed) {
+            this.random = random;
+            this.stores = stores;
+            this.seed = seed;
+            for (int n = 0; n < stores.length; n++) {
+                written.add(new TreeMap<>());
+            }
+        }
+
+        /** Writes a random piece on node {@code n} (and commits one time in four); the NO_SPACE message, or null. */
+        String write(int n) {
+            int piece = random.nextInt((int) (DISK_BYTES >> 20));
+            int pieceSeed = random.nextInt();
+            String refused = null;
+            try (Volume volume = stores[n].openVolume("v" + n)) {
+                volume.write((long) piece << 20, ByteBuffer.wrap(ModelSupport.randomBytes(pieceSeed, 1 << 20)), false);
+                volume.flush();
+                written.get(n).put(piece, pieceSeed);
+            } catch (StorageException full) {
+                assertEquals(StorageException.Code.NO_SPACE, full.code(), full.getMessage() + " (seed " + seed + ")");
+                written.get(n).remove(piece); // partly written: not part of the model any more
+                refused = full.getMessage();
+                refusals.add("node " + n + ": " + refused);
+            }
+            if (random.nextInt(4) == 0) {
+                stores[n].commit();
+            }
+            return refused;
+        }
+
+        String lastRefusals() {
+            return String.join("\n", refusals.subList(Math.max(0, refusals.size() - 6), refusals.size()));
+        }
+
+        void assertReadBack(int n) {
+            try (Volume volume = stores[n].openVolume("v" + n)) {
+                for (Map.Entry<Integer, Integer> piece : written.get(n).entrySet()) {
+                    ByteBuffer read = ByteBuffer.allocate(1 << 20);
+                    volume.read((long) piece.getKey() << 20, read);
+                    assertTrue(java.util.Arrays.equals(ModelSupport.randomBytes(piece.getValue(), 1 << 20), read.array()),
+                            "node " + n + "'s MiB " + piece.getKey() + " reads back as written (seed " + seed + ")");
+                }
+            }
+        }
+    }
+
+    /**
+     * True if no extent is free and unleased and no node leases a data spare: each extent nobody claimed is some
+     * node's metadata spare (their requests are for data).
+     */
+    private static String idle(Store[] nodes, ZooKeeperLockManager locks) {
+        Map<Integer, LockHolder> leases = new TreeMap<>();
+        for (LockHolder lock : locks.locks()) {
+            if (ExtentLeaser.extentOf(lock.lockName()) >= 0) {
+                leases.put(ExtentLeaser.extentOf(lock.lockName()), lock);
+            }
+        }
+        StringBuilder idle = new StringBuilder();
+        for (int extent = 1; extent < nodes[0].geometry().extentCount(); extent++) { // extent 0 is the system's
+            int e = extent;
+            boolean claimed = java.util.Arrays.stream(nodes).anyMatch(node -> node.inspect(internals -> internals.space().holds(e)));
+            LockHolder lease = leases.get(extent);
+            if (!claimed && (lease == null || !"metadata".equals(lease.notes().get(ExtentLeaser.TYPE_NOTE)))) {
+                idle.append(" extent ").append(extent).append(lease == null ? " free and unleased" : " leased: " + lease);
+            }
+        }
+        return idle.toString();
     }
 
     private static void deleteLock(ZooKeeperFixture zk, String storeId, int extent) throws Exception {
