@@ -1,0 +1,186 @@
+package io.cairn.space;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.cairn.format.Layout;
+import io.cairn.gc.CheckReport;
+import io.cairn.gc.Checker;
+import io.cairn.io.FileBlockDevice;
+import io.cairn.volume.SketchCatalog;
+import io.cairn.volume.SnapshotInfo;
+import io.cairn.volume.Store;
+import io.cairn.volume.StoreOptions;
+import io.cairn.volume.Volume;
+
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Space reports on a store served by several nodes (docs/CLUSTER.md, "Space reports"): three node stores in one
+ * process over one file and one shared counter file. Two nodes write, snapshot and delete snapshots of their own
+ * disks while the third reports on the whole store; the figures of the disks that stood still must be those the
+ * store gives once every node has stopped and it is opened alone.
+ */
+class SharedSpaceReportTest {
+
+    private static final long STORE_BYTES = 512L << 20;
+    private static final int EXTENT_BLOCKS = 2048;
+    private static final int BLOCK = Layout.BLOCK_BYTES;
+    /** Big enough that the sketches of its snapshots leave exact mode (2^14 entries). */
+    private static final long STILL_BYTES = 96L << 20;
+    private static final long BUSY_BYTES = 16L << 20;
+
+    @TempDir
+    Path dir;
+
+    private Path storeFile() {
+        return dir.resolve("store.cairn");
+    }
+
+    private Store node(int id) {
+        return Store.openShared(FileBlockDevice.open(storeFile(), false), null, StoreOptions.defaults(), id,
+                dir.resolve("store.live"), Duration.ofSeconds(10));
+    }
+
+    private static void write(Volume volume, long fromBlock, long blocks, SplittableRandom random) {
+        byte[] data = new byte[256 * BLOCK];
+        for (long block = fromBlock; block < fromBlock + blocks; block += 256) {
+            int length = (int) Math.min(256, fromBlock + blocks - block) * BLOCK;
+            random.nextBytes(data);
+            volume.write(block * BLOCK, ByteBuffer.wrap(data, 0, length), false);
+        }
+    }
+
+    @Test
+    void aReportWhileOtherNodesWriteHasTheFiguresOfTheStoreAtRest() throws Exception {
+        Store.formatFile(storeFile(), STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults()).close();
+        long seed = new SplittableRandom().nextLong();
+        System.out.println("SharedSpaceReportTest seed " + seed);
+        SplittableRandom random = new SplittableRandom(seed);
+        List<DiskUsage.Report> reports = new ArrayList<>();
+        List<SketchedSpace.Report> estimates = new ArrayList<>();
+        Set<Long> stillSnapshots;
+        try (Store a = node(1); Store b = node(2); Store c = node(3)) {
+            // Disks that stand still while the report runs: all of a0, then two snapshots around an overwrite.
+            a.create("a0", STILL_BYTES);
+            a.hold("a0", 10, () -> true);
+            try (Volume volume = a.openVolume("a0")) {
+                write(volume, 0, STILL_BYTES / BLOCK, random);
+                volume.flush();
+                a.snapshot("a0", "full");
+                write(volume, 0, 2048, random);
+                volume.flush();
+                a.snapshot("a0", "overwritten");
+                write(volume, 4096, 100, random);
+                volume.flush();
+            }
+            b.create("b0", BUSY_BYTES);
+            b.hold("b0", 20, () -> true);
+            try (Volume volume = b.openVolume("b0")) {
+                write(volume, 1000, 1000, random);
+                volume.flush();
+            }
+            b.snapshot("b0", "base");
+            b.clone("b0-clone", "b0@base");
+            b.hold("b0-clone", 21, () -> true);
+            stillSnapshots = a.snapshots("a0").stream().map(SnapshotInfo::id).collect(Collectors.toSet());
+
+            // Busy disks: writes, flushes, snapshots and deletions (which free blocks for reuse) on nodes 1 and 2.
+            a.create("a1", BUSY_BYTES);
+            a.hold("a1", 11, () -> true);
+            b.create("b1", BUSY_BYTES);
+            b.hold("b1", 22, () -> true);
+            AtomicBoolean stop = new AtomicBoolean();
+            List<Throwable> problems = java.util.Collections.synchronizedList(new ArrayList<>());
+            List<Thread> writers = new ArrayList<>();
+            Object[][] work = {{a, "a1", seed + 1}, {b, "b1", seed + 2}};
+            for (Object[] job : work) {
+                Store store = (Store) job[0];
+                String disk = (String) job[1];
+                writers.add(Thread.ofPlatform().start(() -> {
+                    SplittableRandom own = new SplittableRandom((long) job[2]);
+                    try (Volume volume = store.openVolume(disk)) {
+                        while (!stop.get()) {
+                            write(volume, own.nextLong(BUSY_BYTES / BLOCK - 8), 1 + own.nextInt(8), own);
+                            if (own.nextInt(4) == 0) {
+                                volume.flush();
+                            }
+                            if (own.nextInt(32) == 0) {
+                                store.snapshot(disk, null);
+                                List<SnapshotInfo> log = store.snapshots(disk);
+                                if (log.size() > 2) {
+                                    store.deleteSnapshot(log.get(own.nextInt(log.size() - 1)).reference());
+                                }
+                            }
+                        }
+                        volume.flush();
+                    } catch (Throwable problem) {
+                        problems.add(problem);
+                    }
+                }));
+            }
+            try {
+                Thread.sleep(100);
+                for (int round = 0; round < 4; round++) {
+                    reports.add(DiskUsage.report(c, null));
+                    SketchCatalog catalog = c.sketchCatalog(false);
+                    estimates.add(new SketchedSpace().report(catalog, stillSnapshots));
+                }
+                IllegalStateException save = assertThrows(IllegalStateException.class, () -> c.sketchCatalog(true));
+                assertTrue(save.getMessage().contains("do not write"), save.getMessage());
+            } finally {
+                stop.set(true);
+                for (Thread writer : writers) {
+                    writer.join();
+                }
+            }
+            assertEquals(List.of(), problems, "seed " + seed);
+            CheckReport online = Checker.check(a);
+            assertTrue(online.clean(), "seed " + seed + ": " + online);
+        }
+
+        try (Store alone = Store.openFile(storeFile(), StoreOptions.defaults())) {
+            CheckReport report = Checker.check(alone);
+            assertTrue(report.clean(), "seed " + seed + ": " + report);
+            List<DiskUsage.Entry> atRest = still(DiskUsage.report(alone, null));
+            for (DiskUsage.Report during : reports) {
+                assertEquals(atRest, still(during), "the disks that stood still, reported while the others wrote (seed "
+                        + seed + ")");
+                assertTrue(during.entries().stream().anyMatch(entry -> entry.version().vdiName().equals("a1")),
+                        "the busy disks are reported too");
+            }
+            DiskUsage.Entry live = atRest.stream().filter(entry -> entry.version().reference().equals("a0")).findFirst().orElseThrow();
+            assertEquals(STILL_BYTES / BLOCK, live.usage().mappedDataBlocks(), "a0 maps every block of its 96 MiB");
+            assertEquals(100, live.usage().exclusiveDataBlocks(), "only what was written after the last snapshot is a0's alone");
+            assertEquals(100L * BLOCK, live.writtenBytes());
+
+            ExactSpace.Counts exact = ExactSpace.count(alone, stillSnapshots);
+            for (SketchedSpace.Report estimate : estimates) {
+                assertEquals(2, estimate.snapshots());
+                assertFalse(estimate.held().exact(), "past 2^14 blocks the sketches estimate");
+                assertTrue(estimate.held().lowerBlocks() <= exact.heldBlocks() && exact.heldBlocks() <= estimate.held().upperBlocks(),
+                        "held " + exact.heldBlocks() + " within " + estimate.held() + " (seed " + seed + ")");
+                assertTrue(estimate.freed().lowerBlocks() <= exact.freedBlocks() && exact.freedBlocks() <= estimate.freed().upperBlocks(),
+                        "freed " + exact.freedBlocks() + " within " + estimate.freed() + " (seed " + seed + ")");
+            }
+        }
+    }
+
+    /** The entries of the disks that stood still (a0 and its snapshots, b0, its snapshot and its clone). */
+    private static List<DiskUsage.Entry> still(DiskUsage.Report report) {
+        return report.entries().stream().filter(entry -> Set.of("a0", "b0", "b0-clone").contains(entry.version().vdiName()))
+                .toList();
+    }
+}
