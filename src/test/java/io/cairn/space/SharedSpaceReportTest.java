@@ -137,9 +137,14 @@ class SharedSpaceReportTest {
                 write(unflushed, 8000, 50, random);
                 Thread.sleep(100);
                 for (int round = 0; round < 4; round++) {
+                    long started = System.nanoTime();
                     reports.add(DiskUsage.report(c, null));
+                    long exactNanos = System.nanoTime() - started;
                     SketchCatalog catalog = c.sketchCatalog(false);
                     estimates.add(new SketchedSpace().report(catalog, stillSnapshots));
+                    System.out.printf("SharedSpaceReportTest: exact report %.1f ms (%d radix nodes), estimate %.1f ms"
+                            + " (%d deltas computed)%n", exactNanos / 1e6, reports.getLast().nodesVisited(),
+                            (System.nanoTime() - started - exactNanos) / 1e6, catalog.computedNow());
                 }
                 IllegalStateException save = assertThrows(IllegalStateException.class, () -> c.sketchCatalog(true));
                 assertTrue(save.getMessage().contains("do not write"), save.getMessage());
