@@ -3,6 +3,8 @@ package io.cairn.space;
 import io.cairn.tree.TreeSpace;
 import io.cairn.volume.SpaceCheckpoint;
 
+import java.util.function.LongToIntFunction;
+
 /**
  * What a space report reads: radix nodes and reference counters. Either the store's own, valid inside its
  * exclusive hold ({@link io.cairn.volume.Store#inspect}; a store served alone), or those of a
@@ -15,31 +17,23 @@ public interface TreeView extends TreeSpace.NodeSource {
     int count(long block);
 
     static TreeView live(TreeSpace trees) {
-        TreeSpace.NodeSource nodes = trees.nodes();
-        return new TreeView() {
-            @Override
-            public long[] pointers(long block, int level) {
-                return nodes.pointers(block, level);
-            }
-
-            @Override
-            public int count(long block) {
-                return trees.space().count(block);
-            }
-        };
+        return new Reading(trees.nodes(), trees.space()::count);
     }
 
     static TreeView of(SpaceCheckpoint<?> checkpoint) {
-        return new TreeView() {
-            @Override
-            public long[] pointers(long block, int level) {
-                return checkpoint.pointers(block, level);
-            }
+        return new Reading(checkpoint.nodes(), checkpoint::count);
+    }
 
-            @Override
-            public int count(long block) {
-                return checkpoint.count(block);
-            }
-        };
+    /** Nodes from one place, counters from another. */
+    record Reading(TreeSpace.NodeSource nodes, LongToIntFunction counts) implements TreeView {
+        @Override
+        public long[] pointers(long block, int level) {
+            return nodes.pointers(block, level);
+        }
+
+        @Override
+        public int count(long block) {
+            return counts.applyAsInt(block);
+        }
     }
 }

@@ -1836,7 +1836,7 @@ public final class Store implements Closeable {
          */
         public List<PinnedRoot> pinLiveRoots() {
             if (!pins.isEmpty()) {
-                throw new IllegalStateException("a garbage collection is already running on this store");
+                throw new IllegalStateException("a garbage collection, check or space report already holds pins on this store");
             }
             if (trees.dirtyNodeCount() != 0 || trees.pendingReleaseCount() != 0) {
                 throw new IllegalStateException("roots are pinned right after a commit; the store has "

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.cairn.format.Layout;
 import io.cairn.gc.CheckReport;
 import io.cairn.gc.Checker;
-import io.cairn.io.FileBlockDevice;
+import io.cairn.volume.SharedNodes;
 import io.cairn.volume.SketchCatalog;
 import io.cairn.volume.SnapshotInfo;
 import io.cairn.volume.Store;
@@ -50,8 +50,7 @@ class SharedSpaceReportTest {
     }
 
     private Store node(int id) {
-        return Store.openShared(FileBlockDevice.open(storeFile(), false), null, StoreOptions.defaults(), id,
-                dir.resolve("store.live"), Duration.ofSeconds(10));
+        return SharedNodes.open(storeFile(), dir.resolve("store.live"), id, Duration.ofSeconds(10));
     }
 
     private static void write(Volume volume, long fromBlock, long blocks, SplittableRandom random) {
@@ -183,6 +182,42 @@ class SharedSpaceReportTest {
                 assertTrue(estimate.freed().lowerBlocks() <= exact.freedBlocks() && exact.freedBlocks() <= estimate.freed().upperBlocks(),
                         "freed " + exact.freedBlocks() + " within " + estimate.freed() + " (seed " + seed + ")");
             }
+        }
+    }
+
+    @Test
+    void sketchesStoredWhileServedAloneAreUsedUntilTheyNoLongerApplyAndComputedOnesAreKept() throws Exception {
+        SplittableRandom random = new SplittableRandom(7);
+        try (Store alone = Store.formatFile(storeFile(), STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults())) {
+            alone.create("d", BUSY_BYTES);
+            try (Volume volume = alone.openVolume("d")) {
+                for (int round = 0; round < 3; round++) {
+                    write(volume, round * 500L, 1000, random);
+                    volume.flush();
+                    alone.snapshot("d", "s" + round);
+                }
+            }
+            assertEquals(3, alone.storeMissingSketches());
+        }
+        Set<Long> left;
+        SketchedSpace.Report after;
+        try (Store a = node(1); Store b = node(2)) {
+            a.hold("d", 10, () -> true);
+            assertEquals(0, b.sketchCatalog(false).computedNow(), "every snapshot's stored blob applies");
+
+            a.deleteSnapshot("d@s1"); // s2's base is now s0: its blob no longer applies
+            SketchCatalog recomputed = b.sketchCatalog(false);
+            assertEquals(1, recomputed.computedNow(), "only the snapshot whose base changed is computed");
+            assertEquals(0, b.sketchCatalog(false).computedNow(), "the node keeps what it computed");
+            left = b.snapshots("d").stream().map(SnapshotInfo::id).collect(Collectors.toSet());
+            after = new SketchedSpace().report(recomputed, left);
+        }
+        try (Store atRest = Store.openFile(storeFile(), StoreOptions.defaults())) {
+            ExactSpace.Counts exact = ExactSpace.count(atRest, left);
+            assertTrue(after.held().exact() && after.freed().exact(), "under 2^14 blocks the sketches are exact");
+            assertEquals(exact.heldBlocks() * BLOCK, after.held().bytes());
+            assertEquals(exact.freedBlocks() * BLOCK, after.freed().bytes());
+            assertTrue(Checker.check(atRest).clean());
         }
     }
 
