@@ -50,14 +50,19 @@ import java.util.Set;
  *       makes the content of snapshot t, from an earlier one c on its lineage, (F(c) ∪ added) \ removed over
  *       the deltas in between, and the content of a run of snapshots F(first) ∪ the later added sides
  *       (io.cairn.space.SketchedSpace builds reports on this).</li>
- *   <li>A store served by several nodes (Store design note 10): no node writes blobs (no worker, no {@code --save}):
- *       a blob is part of a snapshot record, which only the disk's holder may write, while a report is made on any
- *       node and reads blobs without a lock; a holder that replaced a stale blob could hand a reader the first
- *       pages of the old chain and the rest of the new one, each page valid. Blobs stored while the store was
- *       served alone are used while they apply. A report takes a {@link SpaceCheckpoint} and computes what it
- *       lacks from the pinned trees; each node keeps the deltas it computed in memory (a delta of two snapshots
- *       never changes while its base stays the snapshot's base), so a node's next report costs what changed
- *       since.</li>
+ *   <li>A store served by several nodes (Store design note 10): the node holding a disk keeps its snapshots'
+ *       sketches: its worker computes and stores the blob of each snapshot that has none, while it holds the disk
+ *       and the snapshot's base's ({@link #keepsSketchOf}): a blob is part of the snapshot record, which only the
+ *       holder writes, and only the holder can delete the snapshots whose trees the computation reads through
+ *       its cache. It never replaces a blob (a stale one stays until the store is served alone, or its snapshot
+ *       is deleted): a report is made on any node and reads blobs without a lock, and a replaced chain could
+ *       hand it the first pages of the old blob and the rest of the new one, each page valid. So in a cluster
+ *       a blob only ever goes away, and a reader that finds a page reused for anything else (it fails its
+ *       checks) computes that delta instead. A report ({@link #checkpointCatalog}) takes a
+ *       {@link SpaceCheckpoint}, uses the deltas this node has in memory and the stored blobs that apply, and
+ *       computes the rest from the pinned trees; each node keeps the deltas it computed in memory (a delta of
+ *       two snapshots never changes while its base stays the snapshot's base), so its next report costs what
+ *       changed since. {@code --save} is refused there: a report's node may not hold the disks.</li>
  * </ol>
  */
 final class StoreSketches {
@@ -166,14 +171,13 @@ final class StoreSketches {
      * Shared mode (sketch note 7): the catalogue of a checkpoint every node of the host stopped for
      * ({@link SpaceCheckpoint}). Deltas this node has in memory and that still apply are used as they are; the
      * others come from the snapshot's stored blob if it still reads back whole and applies, else from comparing
-     * the pinned trees on the device; they are kept in memory for the next report. Nothing is stored: in a
-     * cluster no node writes sketch blobs (docs/CLUSTER.md, "Space reports").
+     * the pinned trees on the device; they are kept in memory for the next report. Nothing is stored here: in a
+     * cluster each disk's holder stores its snapshots' blobs (sketch note 7).
      */
     private SketchCatalog checkpointCatalog(boolean persist) {
         if (persist) {
-            throw new IllegalStateException("--save stores sketch blobs, which the nodes serving a store together do not"
-                    + " write (each keeps the sketches it computed in memory); drop --save, or stop every node and serve"
-                    + " the store alone to store them");
+            throw new IllegalStateException("--save stores sketch blobs, which on a store served by several nodes only"
+                    + " the node holding a disk writes, for its snapshots, in the background; drop --save");
         }
         try (SpaceCheckpoint<Captured> checkpoint = SpaceCheckpoint.take(store, internals -> capture())) {
             Captured captured = checkpoint.captured();
@@ -239,8 +243,8 @@ final class StoreSketches {
 
     /**
      * The delta a snapshot's stored blob holds, read without any lock while the nodes serve; null if it has none,
-     * it does not apply to the captured base, or it no longer reads back whole. Nodes serving together never write
-     * blobs, so a blob can only go away (its snapshot deleted, its pages freed and reused): every page is verified
+     * it does not apply to the captured base, or it no longer reads back whole. Nodes serving together never replace
+     * a blob, so a blob can only go away (its snapshot deleted, its pages freed and reused): every page is verified
      * (magic, checksum, address, owning snapshot, place in the chain), and a page reused for anything else fails.
      */
     private SketchDelta storedDelta(Missing missing) {
@@ -389,6 +393,19 @@ final class StoreSketches {
         return delta != null && record != null && !record.deleted() && delta.baseSnapshotId() == baseOf(record);
     }
 
+    /**
+     * Under metaLock: whether this store computes and stores {@code record}'s sketch itself (sketch note 7): always
+     * when served alone; in a cluster only while it holds the snapshot's disk and its base's (no other node can
+     * delete either and free their blocks under the walk, which reads them through this node's cache).
+     */
+    private boolean keepsSketchOf(SnapshotRecord record) {
+        if (!store.isShared()) {
+            return true;
+        }
+        long base = baseOf(record);
+        return store.holds(record.vdiId()) && (base == 0 || store.holds(store.snapshots.get(base).vdiId()));
+    }
+
     /** The next live snapshot after {@code record} in its own log (0 if it is the newest live one). */
     long newerLiveSnapshot(SnapshotRecord record) {
         long newer = 0;
@@ -437,7 +454,7 @@ final class StoreSketches {
             long start = from;
             boolean unchanged = store.underMeta(() -> {
                 SnapshotRecord record = store.snapshots.get(id);
-                if (record == null || record.deleted() || baseOf(record) != base) {
+                if (record == null || record.deleted() || baseOf(record) != base || !keepsSketchOf(record)) {
                     return false;
                 }
                 store.trees.forEachDifference(plan[1], plan[2], height, start, start + chunk, builder);
@@ -515,8 +532,8 @@ final class StoreSketches {
             store.metaLock.lock();
             try {
                 SnapshotRecord record = store.snapshots.get(id);
-                if (!isCurrent(delta, record)) {
-                    return false;
+                if (!isCurrent(delta, record) || !keepsSketchOf(record) || store.isShared() && record.sketchBlock() != 0) {
+                    return false; // a cluster node never replaces a blob (sketch note 7)
                 }
                 if (record.sketchBlock() != 0) {
                     releaseBlob(record);
@@ -545,7 +562,7 @@ final class StoreSketches {
             store.metaLock.lock();
             try {
                 SnapshotRecord record = store.snapshots.get(id);
-                if (!isCurrent(delta, record) || record.sketchBlock() != 0) {
+                if (!isCurrent(delta, record) || record.sketchBlock() != 0 || !keepsSketchOf(record)) {
                     for (long page : pages) {
                         store.space.decrement(page);
                     }
@@ -585,7 +602,8 @@ final class StoreSketches {
         List<Long> work = store.underMeta(() -> {
             List<Long> ids = new ArrayList<>();
             for (SnapshotRecord record : store.snapshots.values()) {
-                if (!record.deleted() && (record.sketchBlock() == 0 || suspectSketches.contains(record.id()))) {
+                if (!record.deleted() && (record.sketchBlock() == 0 || suspectSketches.contains(record.id()) && !store.isShared())
+                        && keepsSketchOf(record)) {
                     if (record.takenMillis() <= takenByMillis) {
                         ids.add(record.id());
                     } else if (earliestLeftOut[0] == 0 || record.takenMillis() < earliestLeftOut[0]) {

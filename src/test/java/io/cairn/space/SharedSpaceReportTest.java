@@ -146,7 +146,7 @@ class SharedSpaceReportTest {
                             (System.nanoTime() - started - exactNanos) / 1e6, catalog.computedNow());
                 }
                 IllegalStateException save = assertThrows(IllegalStateException.class, () -> c.sketchCatalog(true));
-                assertTrue(save.getMessage().contains("do not write"), save.getMessage());
+                assertTrue(save.getMessage().contains("only the node holding a disk writes"), save.getMessage());
             } finally {
                 stop.set(true);
                 for (Thread writer : writers) {
@@ -217,6 +217,51 @@ class SharedSpaceReportTest {
             assertTrue(after.held().exact() && after.freed().exact(), "under 2^14 blocks the sketches are exact");
             assertEquals(exact.heldBlocks() * BLOCK, after.held().bytes());
             assertEquals(exact.freedBlocks() * BLOCK, after.freed().bytes());
+            assertTrue(Checker.check(atRest).clean());
+        }
+    }
+
+    @Test
+    void theNodeHoldingADiskStoresItsSnapshotsSketchesAndEveryNodeUsesThem() throws Exception {
+        Store.formatFile(storeFile(), STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults()).close();
+        SplittableRandom random = new SplittableRandom(11);
+        StoreOptions worker = StoreOptions.defaults().withSketchWorker(true);
+        Path counters = dir.resolve("store.live");
+        try (Store a = SharedNodes.open(storeFile(), counters, 1, Duration.ofSeconds(10), worker);
+             Store b = SharedNodes.open(storeFile(), counters, 2, Duration.ofSeconds(10), worker)) {
+            Object[][] disks = {{a, "d", 10L}, {b, "e", 20L}};
+            for (Object[] disk : disks) {
+                Store holder = (Store) disk[0];
+                String name = (String) disk[1];
+                holder.create(name, BUSY_BYTES);
+                holder.hold(name, (long) disk[2], () -> true);
+                try (Volume volume = holder.openVolume(name)) {
+                    for (int round = 0; round < 2; round++) {
+                        write(volume, round * 700L, 1000, random);
+                        volume.flush();
+                        holder.snapshot(name, "s" + round);
+                    }
+                }
+            }
+            // Every snapshot is at least 2 s old before the workers store it; the blobs reach the device with the
+            // holders' next commits, and each node sees the other's after a rebase (its own commit).
+            long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+            java.util.Map<Long, Long> blobs = java.util.Map.of();
+            while (blobs.size() < 4 && System.nanoTime() < deadline) {
+                Thread.sleep(200);
+                a.commit();
+                b.commit();
+                blobs = a.inspect(Store.Internals::sketchBlobs);
+            }
+            assertEquals(4, blobs.size(), "each holder stored the blobs of its disk's snapshots: " + blobs);
+            try (Store c = node(3)) {
+                assertEquals(0, c.sketchCatalog(false).computedNow(), "a third node reads them all");
+            }
+            CheckReport online = Checker.check(b);
+            assertTrue(online.clean(), "one blob per snapshot, each referenced once: " + online);
+        }
+        try (Store atRest = Store.openFile(storeFile(), StoreOptions.defaults())) {
+            assertEquals(4, atRest.inspect(Store.Internals::sketchBlobs).size());
             assertTrue(Checker.check(atRest).clean());
         }
     }

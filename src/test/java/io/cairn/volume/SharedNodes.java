@@ -16,7 +16,11 @@ public final class SharedNodes {
      * with the default options and a collection barrier that waits {@code barrierWait} for the other nodes.
      */
     public static Store open(Path storeFile, Path countersFile, int id, Duration barrierWait) {
-        return Store.openShared(FileBlockDevice.open(storeFile, false), null, StoreOptions.defaults(), id, countersFile,
-                barrierWait);
+        return open(storeFile, countersFile, id, barrierWait, StoreOptions.defaults());
+    }
+
+    /** {@link #open(Path, Path, int, Duration)} with {@code options}. */
+    public static Store open(Path storeFile, Path countersFile, int id, Duration barrierWait, StoreOptions options) {
+        return Store.openShared(FileBlockDevice.open(storeFile, false), null, options, id, countersFile, barrierWait);
     }
 }
