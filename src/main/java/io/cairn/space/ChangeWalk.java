@@ -13,7 +13,8 @@ import io.cairn.tree.TreeSpace;
  * ({@link TreeSpace#lookupExclusive}). A node both trees reach through different parents has at least
  * two references, so nothing beneath it is ever overwritten in place while both trees exist.
  *
- * <p>Not thread-safe; use inside {@link io.cairn.volume.Store#inspect}, where nothing changes.
+ * <p>Not thread-safe; use inside {@link io.cairn.volume.Store#inspect}, where nothing changes, or on the pinned
+ * trees of a {@link io.cairn.volume.SpaceCheckpoint}.
  */
 public final class ChangeWalk {
 
@@ -23,11 +24,16 @@ public final class ChangeWalk {
         void changed(long index, long olderBlock, long newerBlock);
     }
 
-    private final TreeSpace trees;
+    private final TreeSpace.NodeSource nodes;
     private long nodesVisited;
 
     public ChangeWalk(TreeSpace trees) {
-        this.trees = trees;
+        this(trees.nodes());
+    }
+
+    /** A walk over trees read from {@code nodes} (a checkpoint's pinned trees: {@link TreeView}). */
+    public ChangeWalk(TreeSpace.NodeSource nodes) {
+        this.nodes = nodes;
     }
 
     /** Radix nodes read by this walk so far (both trees together). */
@@ -40,6 +46,6 @@ public final class ChangeWalk {
      * tree at {@code olderRoot} and the tree at {@code newerRoot} (either root may be 0: an empty tree).
      */
     public void walk(long olderRoot, long newerRoot, int height, long fromIndex, long toIndex, ChangeVisitor visitor) {
-        nodesVisited += trees.forEachDifference(olderRoot, newerRoot, height, fromIndex, toIndex, visitor::changed);
+        nodesVisited += TreeSpace.forEachDifference(nodes, olderRoot, newerRoot, height, fromIndex, toIndex, visitor::changed);
     }
 }

@@ -4,6 +4,7 @@ import io.cairn.format.Layout;
 import io.cairn.format.Pointer;
 import io.cairn.tree.RootRef;
 import io.cairn.volume.SnapshotInfo;
+import io.cairn.volume.SpaceCheckpoint;
 import io.cairn.volume.Store;
 import io.cairn.volume.VdiInfo;
 
@@ -48,40 +49,64 @@ public final class DiskUsage {
     /**
      * Reports on every live disk and snapshot ({@code selection} null), one disk and its snapshots
      * ({@code NAME}), or one snapshot ({@code NAME@SNAP}). A writable store commits first, which
-     * applies every pending removal, so the counts, and hence the exclusive figures, are exact.
+     * applies every pending removal, so the counts, and hence the exclusive figures, are exact. A store
+     * served by several nodes is reported as it was at a checkpoint every node stopped for
+     * ({@link SpaceCheckpoint}): exact for that instant, while the nodes go on serving during the walk.
      */
     public static Report report(Store store, String selection) {
+        if (store.isShared()) {
+            try (SpaceCheckpoint<Plan> checkpoint = SpaceCheckpoint.take(store, internals -> plan(store, internals, selection))) {
+                return measure(checkpoint.captured(), TreeView.of(checkpoint));
+            }
+        }
         if (!store.readOnly()) {
             store.commit();
         }
-        return store.inspect(internals -> {
-            List<Entry> entries = new ArrayList<>();
-            SpaceAccounting accounting = new SpaceAccounting(internals.trees());
-            ChangeWalk changes = new ChangeWalk(internals.trees());
-            Map<Long, RootRef> vdiRoots = internals.vdiRoots();
-            Map<Long, RootRef> snapshotRoots = internals.snapshotRoots();
-            List<VdiInfo> disks = selection == null ? store.listVdis(false)
-                    : List.of(store.vdi(selection.contains("@") ? selection.substring(0, selection.indexOf('@')) : selection));
-            Long onlySnapshot = selection != null && selection.contains("@") ? store.snapshotInfo(selection).id() : null;
-            for (VdiInfo disk : disks) {
-                DiskVersion parent = parentOf(store, disk, snapshotRoots);
-                DiskVersion previous = parent;
-                for (SnapshotInfo snapshot : store.snapshots(disk.name())) {
-                    DiskVersion version = DiskVersion.ofSnapshot(snapshot, snapshotRoots.get(snapshot.id()));
-                    if (onlySnapshot == null || onlySnapshot == snapshot.id()) {
-                        entries.add(entry(accounting, changes, version, previous));
-                    }
-                    previous = version;
+        return store.inspect(internals -> measure(plan(store, internals, selection), TreeView.live(internals.trees())));
+    }
+
+    /** A version to measure and the one its written figure counts from (null: none). */
+    private record Planned(DiskVersion version, DiskVersion baseline) {
+    }
+
+    /** What to measure, as it was when the roots were taken. */
+    private record Plan(List<Planned> entries, Store.StoreSpace store, int pendingReleases) {
+    }
+
+    /** Under the store's exclusive hold (or inside a checkpoint): the versions selected, with their roots. */
+    private static Plan plan(Store store, Store.Internals internals, String selection) {
+        List<Planned> entries = new ArrayList<>();
+        Map<Long, RootRef> vdiRoots = internals.vdiRoots();
+        Map<Long, RootRef> snapshotRoots = internals.snapshotRoots();
+        List<VdiInfo> disks = selection == null ? store.listVdis(false)
+                : List.of(store.vdi(selection.contains("@") ? selection.substring(0, selection.indexOf('@')) : selection));
+        Long onlySnapshot = selection != null && selection.contains("@") ? store.snapshotInfo(selection).id() : null;
+        for (VdiInfo disk : disks) {
+            DiskVersion previous = parentOf(store, disk, snapshotRoots);
+            List<SnapshotInfo> log = store.snapshots(disk.name());
+            for (SnapshotInfo snapshot : log) {
+                DiskVersion version = DiskVersion.ofSnapshot(snapshot, snapshotRoots.get(snapshot.id()));
+                if (onlySnapshot == null || onlySnapshot == snapshot.id()) {
+                    entries.add(new Planned(version, previous));
                 }
-                if (onlySnapshot == null) {
-                    // The disk first, then its snapshots oldest first, as listings show them.
-                    int at = entries.size() - store.snapshots(disk.name()).size();
-                    entries.add(at, entry(accounting, changes, DiskVersion.ofLive(disk, vdiRoots.get(disk.id())), previous));
-                }
+                previous = version;
             }
-            return new Report(entries, store.spaceReport(), internals.pendingReleases(),
-                    accounting.nodesVisited() + changes.nodesVisited());
-        });
+            if (onlySnapshot == null) {
+                // The disk first, then its snapshots oldest first, as listings show them.
+                entries.add(entries.size() - log.size(), new Planned(DiskVersion.ofLive(disk, vdiRoots.get(disk.id())), previous));
+            }
+        }
+        return new Plan(entries, store.spaceReport(), internals.pendingReleases());
+    }
+
+    private static Report measure(Plan plan, TreeView view) {
+        SpaceAccounting accounting = new SpaceAccounting(view);
+        ChangeWalk changes = new ChangeWalk(view);
+        List<Entry> entries = new ArrayList<>();
+        for (Planned planned : plan.entries()) {
+            entries.add(entry(accounting, changes, planned.version(), planned.baseline()));
+        }
+        return new Report(entries, plan.store(), plan.pendingReleases(), accounting.nodesVisited() + changes.nodesVisited());
     }
 
     /** The snapshot a clone was made from, if it still exists. */

@@ -1,9 +1,7 @@
 package io.cairn.space;
 
-import io.cairn.alloc.SpaceMap;
 import io.cairn.format.Layout;
 import io.cairn.format.Pointer;
-import io.cairn.tree.Node;
 import io.cairn.tree.TreeSpace;
 
 import java.util.HashMap;
@@ -23,7 +21,8 @@ import java.util.Map;
  *   <li>Shared nodes (count above 1) are never exclusive, and their subtree totals are the same from
  *       every root, so they are remembered: a report over many snapshots of one disk reads each
  *       distinct node once.</li>
- *   <li>Not thread-safe; use inside {@link io.cairn.volume.Store#inspect}, where nothing changes.</li>
+ *   <li>Not thread-safe; use inside {@link io.cairn.volume.Store#inspect}, where nothing changes, or over a
+ *       {@link io.cairn.volume.SpaceCheckpoint} (its counters were copied with no removal pending).</li>
  * </ol>
  */
 public final class SpaceAccounting {
@@ -44,8 +43,7 @@ public final class SpaceAccounting {
         }
     }
 
-    private final TreeSpace trees;
-    private final SpaceMap space;
+    private final TreeView view;
     /** Subtree totals {data blocks, node blocks} of shared nodes already walked. */
     private final Map<Long, long[]> sharedSubtrees = new HashMap<>();
     private long nodesVisited;
@@ -53,8 +51,12 @@ public final class SpaceAccounting {
     private long exclusiveNodes;
 
     public SpaceAccounting(TreeSpace trees) {
-        this.trees = trees;
-        this.space = trees.space();
+        this(TreeView.live(trees));
+    }
+
+    /** Accounting over {@code view}: the store's own trees and counters, or a checkpoint's. */
+    public SpaceAccounting(TreeView view) {
+        this.view = view;
     }
 
     /** Radix nodes read so far, over every root measured. */
@@ -75,7 +77,7 @@ public final class SpaceAccounting {
 
     /** {data blocks, node blocks} of the subtree at {@code block}; counts exclusive blocks on the way. */
     private long[] visit(long block, int level, boolean exclusivePath) {
-        int count = space.count(block);
+        int count = view.count(block);
         if (count > 1) {
             long[] known = sharedSubtrees.get(block);
             if (known != null) {
@@ -86,19 +88,19 @@ public final class SpaceAccounting {
         if (exclusive) {
             exclusiveNodes++;
         }
-        Node node = trees.node(block, level);
+        long[] pointers = view.pointers(block, level);
         nodesVisited++;
         long data = 0;
         long nodes = 1;
         for (int slot = 0; slot < Layout.POINTERS_PER_NODE; slot++) {
-            long pointer = node.pointer(slot);
+            long pointer = pointers[slot];
             if (Pointer.isHole(pointer)) {
                 continue;
             }
             long child = Pointer.blockOf(pointer);
             if (level == 1) {
                 data++;
-                if (exclusive && space.count(child) == 1) {
+                if (exclusive && view.count(child) == 1) {
                     exclusiveData++;
                 }
             } else {

@@ -197,6 +197,11 @@ public final class TreeSpace {
         return cache.get(block, level);
     }
 
+    /** This store's nodes as a {@link NodeSource} (through its cache; the arrays returned must not be changed). */
+    public NodeSource nodes() {
+        return (block, level) -> cache.get(block, level).pointers;
+    }
+
     /** Visits the mapped leaf entries with index in [from, to) in index order, skipping holes at every level. */
     public void forEachMapped(long root, int height, long fromIndex, long toIndex, MappedVisitor visitor) {
         forEachMappedWithOwnership(root, height, fromIndex, toIndex, (index, pointer, exclusive) -> visitor.visit(index, pointer));
@@ -262,17 +267,32 @@ public final class TreeSpace {
      */
     public long forEachDifference(long oldRoot, long newRoot, int height, long fromIndex, long toIndex,
                                   DifferenceVisitor visitor) {
-        return fromIndex < toIndex ? visitDifferences(oldRoot, newRoot, height, 0, fromIndex, toIndex, visitor) : 0;
+        return forEachDifference(nodes(), oldRoot, newRoot, height, fromIndex, toIndex, visitor);
     }
 
-    private long visitDifferences(long oldBlock, long newBlock, int level, long baseIndex, long from, long to,
-                                  DifferenceVisitor visitor) {
+    /** Where a walk that is not this store's own reads radix nodes from: the 512 pointers of a node (not to be changed). */
+    @FunctionalInterface
+    public interface NodeSource {
+        long[] pointers(long block, int level);
+    }
+
+    /**
+     * {@link #forEachDifference(long, long, int, long, long, DifferenceVisitor)} over trees read from {@code nodes}
+     * (a space report of a shared store reads pinned trees straight from the device, not through a node's cache).
+     */
+    public static long forEachDifference(NodeSource nodes, long oldRoot, long newRoot, int height, long fromIndex,
+                                         long toIndex, DifferenceVisitor visitor) {
+        return fromIndex < toIndex ? visitDifferences(nodes, oldRoot, newRoot, height, 0, fromIndex, toIndex, visitor) : 0;
+    }
+
+    private static long visitDifferences(NodeSource nodes, long oldBlock, long newBlock, int level, long baseIndex, long from,
+                                         long to, DifferenceVisitor visitor) {
         if (oldBlock == newBlock) {
             return 0;
         }
         long nodesRead = (oldBlock == 0 ? 0 : 1) + (newBlock == 0 ? 0 : 1);
-        long[] oldPointers = oldBlock == 0 ? null : cache.get(oldBlock, level).pointers;
-        long[] newPointers = newBlock == 0 ? null : cache.get(newBlock, level).pointers;
+        long[] oldPointers = oldBlock == 0 ? null : nodes.pointers(oldBlock, level);
+        long[] newPointers = newBlock == 0 ? null : nodes.pointers(newBlock, level);
         long span = 1L << (Layout.POINTER_INDEX_BITS * (level - 1));
         int first = (int) Math.max(0, (from - baseIndex) / span);
         for (int slot = first; slot < Layout.POINTERS_PER_NODE; slot++) {
@@ -290,7 +310,7 @@ public final class TreeSpace {
                     visitor.visit(childBase, oldChild, newChild);
                 }
             } else {
-                nodesRead += visitDifferences(oldChild, newChild, level - 1, childBase, from, to, visitor);
+                nodesRead += visitDifferences(nodes, oldChild, newChild, level - 1, childBase, from, to, visitor);
             }
         }
         return nodesRead;

@@ -24,9 +24,9 @@ import java.util.function.Supplier;
 
 /**
  * The host-wide barrier that holds every node process serving a shared store (Store design note 10) at one
- * commit point at the same time, so that one of them — the garbage collector, or the checker — can pin the
- * roots of the whole store and copy its counters while no counter changes (docs/CLUSTER.md, "Garbage
- * collection").
+ * commit point at the same time, so that one of them — the garbage collector, the checker, or a space report
+ * ({@link SpaceCheckpoint}) — can pin the roots of the whole store and copy its counters while no counter
+ * changes (docs/CLUSTER.md, "Garbage collection" and "Space reports").
  *
  * <p>Why a simultaneous stop, and why through a file in {@code /dev/shm}.
  * <ol>
@@ -249,7 +249,7 @@ public final class CollectionBarrier implements AutoCloseable {
                 int collector = (int) (request & 0xFF);
                 long collectorOwner = get(slotOffset(collector, SLOT_OWNER));
                 if (collector != slot && collectorOwner != 0 && alive(collector, collectorOwner)) {
-                    throw new IllegalStateException("a garbage collection or check by " + describe(collector, collectorOwner)
+                    throw new IllegalStateException("a garbage collection, check or space report by " + describe(collector, collectorOwner)
                             + " is running on this store; try again when it ends");
                 }
                 // Its collector died (or gave its slot up) mid-way: release it for the participants.

@@ -377,7 +377,7 @@ public final class Store implements Closeable {
         SharedCounters counters = SharedCounters.attach(countersFile, first.storeId(), geometry, first.generation(),
                 built -> buildSharedCounters(built, device));
         try {
-            Store store = new Store(device, ownerLock, options.withSketchWorker(false), geometry, readSuperblock(device),
+            Store store = new Store(device, ownerLock, options, geometry, readSuperblock(device),
                     counters, node);
             store.stoppedCommitHolderGrace = java.util.Objects.requireNonNull(stoppedCommitHolderGrace);
             // Registered before anything is loaded: from here on no collection checkpoint goes without it.
@@ -392,6 +392,7 @@ public final class Store implements Closeable {
                 store.barrier.close();
                 throw problem;
             }
+            store.sketches.start(); // with the worker option: the snapshots of the disks it holds (sketch note 7)
             return store;
         } catch (RuntimeException problem) {
             counters.close();
@@ -1836,7 +1837,7 @@ public final class Store implements Closeable {
          */
         public List<PinnedRoot> pinLiveRoots() {
             if (!pins.isEmpty()) {
-                throw new IllegalStateException("a garbage collection is already running on this store");
+                throw new IllegalStateException("a garbage collection, check or space report already holds pins on this store");
             }
             if (trees.dirtyNodeCount() != 0 || trees.pendingReleaseCount() != 0) {
                 throw new IllegalStateException("roots are pinned right after a commit; the store has "
@@ -2102,6 +2103,11 @@ public final class Store implements Closeable {
 
     public boolean isShared() {
         return shared != null;
+    }
+
+    /** Under metaLock: whether this node holds VDI {@code vdiId} (always true for a store served alone). */
+    boolean holds(long vdiId) {
+        return shared == null || held.containsKey(vdiId);
     }
 
     /**

@@ -50,6 +50,19 @@ import java.util.Set;
  *       makes the content of snapshot t, from an earlier one c on its lineage, (F(c) ∪ added) \ removed over
  *       the deltas in between, and the content of a run of snapshots F(first) ∪ the later added sides
  *       (io.cairn.space.SketchedSpace builds reports on this).</li>
+ *   <li>A store served by several nodes (Store design note 10): the node holding a disk keeps its snapshots'
+ *       sketches: its worker computes and stores the blob of each snapshot that has none, while it holds the disk
+ *       and the snapshot's base's ({@link #keepsSketchOf}): a blob is part of the snapshot record, which only the
+ *       holder writes, and only the holder can delete the snapshots whose trees the computation reads through
+ *       its cache. It never replaces a blob (a stale one stays until the store is served alone, or its snapshot
+ *       is deleted): a report is made on any node and reads blobs without a lock, and a replaced chain could
+ *       hand it the first pages of the old blob and the rest of the new one, each page valid. So in a cluster
+ *       a blob only ever goes away, and a reader that finds a page reused for anything else (it fails its
+ *       checks) computes that delta instead. A report ({@link #checkpointCatalog}) takes a
+ *       {@link SpaceCheckpoint}, uses the deltas this node has in memory and the stored blobs that apply, and
+ *       computes the rest from the pinned trees; each node keeps the deltas it computed in memory (a delta of
+ *       two snapshots never changes while its base stays the snapshot's base), so its next report costs what
+ *       changed since. {@code --save} is refused there: a report's node may not hold the disks.</li>
  * </ol>
  */
 final class StoreSketches {
@@ -110,7 +123,9 @@ final class StoreSketches {
      * since (a disk with no snapshot in its lineage is walked whole).
      */
     SketchCatalog catalog(boolean persist) {
-        store.requireAlone("space reports");
+        if (store.isShared()) {
+            return checkpointCatalog(persist);
+        }
         int computed = 0;
         int stored = 0;
         while (true) {
@@ -138,6 +153,112 @@ final class StoreSketches {
     }
 
     private record Refresh(boolean computed, boolean stored) {
+    }
+
+    /** A snapshot whose delta a checkpoint catalog must read from its blob or compute: its record and base, as captured. */
+    private record Missing(SnapshotRecord record, long base, long baseRoot) {
+    }
+
+    /** A live disk as captured: its live snapshots oldest first, its tree, and its base's root. */
+    private record LiveDisk(long vdiId, String name, List<Long> snapshotIds, long base, long baseRoot, long root, int height) {
+    }
+
+    /** What {@link #checkpointCatalog} captures inside the checkpoint. */
+    private record Captured(Map<Long, SketchDelta> current, List<Missing> missing, List<LiveDisk> disks) {
+    }
+
+    /**
+     * Shared mode (sketch note 7): the catalogue of a checkpoint every node of the host stopped for
+     * ({@link SpaceCheckpoint}). Deltas this node has in memory and that still apply are used as they are; the
+     * others come from the snapshot's stored blob if it still reads back whole and applies, else from comparing
+     * the pinned trees on the device; they are kept in memory for the next report. Nothing is stored here: in a
+     * cluster each disk's holder stores its snapshots' blobs (sketch note 7).
+     */
+    private SketchCatalog checkpointCatalog(boolean persist) {
+        if (persist) {
+            throw new IllegalStateException("--save stores sketch blobs, which on a store served by several nodes only"
+                    + " the node holding a disk writes, for its snapshots, in the background; drop --save");
+        }
+        try (SpaceCheckpoint<Captured> checkpoint = SpaceCheckpoint.take(store, internals -> capture())) {
+            Captured captured = checkpoint.captured();
+            Map<Long, SketchDelta> deltas = new HashMap<>(captured.current());
+            int computed = 0;
+            for (Missing missing : captured.missing()) {
+                SketchDelta delta = storedDelta(missing);
+                if (delta == null) {
+                    SnapshotSketches.DeltaBuilder builder = new SnapshotSketches.DeltaBuilder();
+                    TreeSpace.forEachDifference(checkpoint.nodes(), missing.baseRoot(), missing.record().rootBlock(),
+                            missing.record().height(), 0, TreeSpace.capacity(missing.record().height()), builder);
+                    delta = builder.finish(missing.record().id(), missing.base());
+                    computed++;
+                }
+                deltas.put(missing.record().id(), delta);
+            }
+            List<SketchCatalog.Disk> disks = new ArrayList<>();
+            for (LiveDisk disk : captured.disks()) {
+                SnapshotSketches.DeltaBuilder builder = new SnapshotSketches.DeltaBuilder();
+                TreeSpace.forEachDifference(checkpoint.nodes(), disk.baseRoot(), disk.root(), disk.height(), 0,
+                        TreeSpace.capacity(disk.height()), builder);
+                disks.add(new SketchCatalog.Disk(disk.vdiId(), disk.name(), disk.snapshotIds(), builder.finish(0, disk.base())));
+            }
+            store.underMeta(() -> {
+                for (SketchDelta delta : deltas.values()) {
+                    if (isCurrent(delta, store.snapshots.get(delta.snapshotId()))) {
+                        sketchDeltas.put(delta.snapshotId(), delta);
+                    }
+                }
+                return null;
+            });
+            return new SketchCatalog(deltas, disks, computed, 0);
+        }
+    }
+
+    /** Inside the checkpoint (metaLock held): the deltas that apply, the snapshots without one, the live disks. */
+    private Captured capture() {
+        sketchDeltas.keySet().removeIf(id -> store.snapshots.get(id) == null || store.snapshots.get(id).deleted());
+        Map<Long, SketchDelta> current = new HashMap<>();
+        List<Missing> missing = new ArrayList<>();
+        for (SnapshotRecord record : store.snapshots.values()) {
+            if (record.deleted()) {
+                continue;
+            }
+            SketchDelta delta = sketchDeltas.get(record.id());
+            if (isCurrent(delta, record)) {
+                current.put(record.id(), delta);
+            } else {
+                long base = baseOf(record);
+                missing.add(new Missing(record, base, base == 0 ? 0 : store.snapshots.get(base).rootBlock()));
+            }
+        }
+        List<LiveDisk> disks = new ArrayList<>();
+        for (VdiState state : store.vdis.values()) {
+            if (!state.record.deleted()) {
+                long base = liveBaseOf(state);
+                disks.add(new LiveDisk(state.record.id(), state.record.name(), liveSnapshotsOf(state), base,
+                        base == 0 ? 0 : store.snapshots.get(base).rootBlock(), state.ref.root(), state.ref.height()));
+            }
+        }
+        return new Captured(current, missing, disks);
+    }
+
+    /**
+     * The delta a snapshot's stored blob holds, read without any lock while the nodes serve; null if it has none,
+     * it does not apply to the captured base, or it no longer reads back whole. Nodes serving together never replace
+     * a blob, so a blob can only go away (its snapshot deleted, its pages freed and reused): every page is verified
+     * (magic, checksum, address, owning snapshot, place in the chain), and a page reused for anything else fails.
+     */
+    private SketchDelta storedDelta(Missing missing) {
+        SnapshotRecord record = missing.record();
+        if (record.sketchBlock() == 0) {
+            return null;
+        }
+        try {
+            List<SketchBlobCodec.Page> pages = new ArrayList<>();
+            SketchDelta delta = blobDelta(record, pages, readBlobChain(record, pages));
+            return delta.baseSnapshotId() == missing.base() ? delta : null;
+        } catch (CorruptionException gone) {
+            return null; // deleted meanwhile (or damaged, which cairn check reports): compute it from the pinned trees
+        }
     }
 
     /** Makes the in-memory delta of snapshot {@code id} current: from its blob if that applies, else computed. */
@@ -191,21 +312,26 @@ final class StoreSketches {
             if (state.record.deleted()) {
                 continue;
             }
-            List<Long> ids = new ArrayList<>();
-            for (long id = state.record.snapshotLogHead(); id != 0; id = store.snapshots.get(id).previousSnapshotId()) {
-                if (!store.snapshots.get(id).deleted()) {
-                    ids.add(id);
-                }
-            }
-            java.util.Collections.reverse(ids);
             long base = liveBaseOf(state);
             SnapshotSketches.DeltaBuilder builder = new SnapshotSketches.DeltaBuilder();
             store.trees.forEachDifference(base == 0 ? 0 : store.snapshots.get(base).rootBlock(), state.ref.root(), state.ref.height(),
                     0, TreeSpace.capacity(state.ref.height()), builder);
-            disks.add(new SketchCatalog.Disk(state.record.id(), state.record.name(), List.copyOf(ids),
+            disks.add(new SketchCatalog.Disk(state.record.id(), state.record.name(), liveSnapshotsOf(state),
                     builder.finish(0, base)));
         }
         return new SketchCatalog(deltas, disks, 0, 0);
+    }
+
+    /** Under metaLock: the live snapshots of a disk's own log, oldest first. */
+    private List<Long> liveSnapshotsOf(VdiState state) {
+        List<Long> ids = new ArrayList<>();
+        for (long id = state.record.snapshotLogHead(); id != 0; id = store.snapshots.get(id).previousSnapshotId()) {
+            if (!store.snapshots.get(id).deleted()) {
+                ids.add(id);
+            }
+        }
+        java.util.Collections.reverse(ids);
+        return List.copyOf(ids);
     }
 
     /** The snapshot before {@code record} in its lineage: its own log, then where its disk was cloned from. */
@@ -267,6 +393,19 @@ final class StoreSketches {
         return delta != null && record != null && !record.deleted() && delta.baseSnapshotId() == baseOf(record);
     }
 
+    /**
+     * Under metaLock: whether this store computes and stores {@code record}'s sketch itself (sketch note 7): always
+     * when served alone; in a cluster only while it holds the snapshot's disk and its base's (no other node can
+     * delete either and free their blocks under the walk, which reads them through this node's cache).
+     */
+    private boolean keepsSketchOf(SnapshotRecord record) {
+        if (!store.isShared()) {
+            return true;
+        }
+        long base = baseOf(record);
+        return store.holds(record.vdiId()) && (base == 0 || store.holds(store.snapshots.get(base).vdiId()));
+    }
+
     /** The next live snapshot after {@code record} in its own log (0 if it is the newest live one). */
     long newerLiveSnapshot(SnapshotRecord record) {
         long newer = 0;
@@ -315,7 +454,7 @@ final class StoreSketches {
             long start = from;
             boolean unchanged = store.underMeta(() -> {
                 SnapshotRecord record = store.snapshots.get(id);
-                if (record == null || record.deleted() || baseOf(record) != base) {
+                if (record == null || record.deleted() || baseOf(record) != base || !keepsSketchOf(record)) {
                     return false;
                 }
                 store.trees.forEachDifference(plan[1], plan[2], height, start, start + chunk, builder);
@@ -332,8 +471,12 @@ final class StoreSketches {
     private SketchDelta loadDelta(SnapshotRecord record) {
         List<SketchBlobCodec.Page> pages = new ArrayList<>();
         long[] blocks = readBlobChain(record, pages);
-        SketchBlobCodec.Blob blob = SketchBlobCodec.Blob.fromPayload(record.id(), SketchBlobCodec.join(pages), blocks[0]);
         sketchPages.put(record.id(), blocks);
+        return blobDelta(record, pages, blocks);
+    }
+
+    private static SketchDelta blobDelta(SnapshotRecord record, List<SketchBlobCodec.Page> pages, long[] blocks) {
+        SketchBlobCodec.Blob blob = SketchBlobCodec.Blob.fromPayload(record.id(), SketchBlobCodec.join(pages), blocks[0]);
         return SnapshotSketches.fromBlob(blob, blocks[0]);
     }
 
@@ -389,8 +532,8 @@ final class StoreSketches {
             store.metaLock.lock();
             try {
                 SnapshotRecord record = store.snapshots.get(id);
-                if (!isCurrent(delta, record)) {
-                    return false;
+                if (!isCurrent(delta, record) || !keepsSketchOf(record) || store.isShared() && record.sketchBlock() != 0) {
+                    return false; // a cluster node never replaces a blob (sketch note 7)
                 }
                 if (record.sketchBlock() != 0) {
                     releaseBlob(record);
@@ -419,7 +562,7 @@ final class StoreSketches {
             store.metaLock.lock();
             try {
                 SnapshotRecord record = store.snapshots.get(id);
-                if (!isCurrent(delta, record) || record.sketchBlock() != 0) {
+                if (!isCurrent(delta, record) || record.sketchBlock() != 0 || !keepsSketchOf(record)) {
                     for (long page : pages) {
                         store.space.decrement(page);
                     }
@@ -459,7 +602,8 @@ final class StoreSketches {
         List<Long> work = store.underMeta(() -> {
             List<Long> ids = new ArrayList<>();
             for (SnapshotRecord record : store.snapshots.values()) {
-                if (!record.deleted() && (record.sketchBlock() == 0 || suspectSketches.contains(record.id()))) {
+                if (!record.deleted() && (record.sketchBlock() == 0 || suspectSketches.contains(record.id()) && !store.isShared())
+                        && keepsSketchOf(record)) {
                     if (record.takenMillis() <= takenByMillis) {
                         ids.add(record.id());
                     } else if (earliestLeftOut[0] == 0 || record.takenMillis() < earliestLeftOut[0]) {

@@ -27,6 +27,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -104,6 +105,7 @@ class ClusterIT {
                 qemuIo(nodes[i].uri("d" + (i + 1)), true, "read -P " + pattern + " 0 8M", "read -P " + (pattern + 1) + " 20M 1M",
                         "read -P 0 30M 64k");
             }
+            spaceReportsWhileEveryNodeServes();
             // Every node allocated in extents it leased; `nodes --json` lists them with their tokens.
             Map<String, Map<Integer, Long>> leased = leasedExtents(zk);
             for (String name : List.of("n1", "n2", "n3")) {
@@ -220,6 +222,28 @@ class ClusterIT {
             }
         }
         return byNode;
+    }
+
+    /**
+     * {@code cairn du} (exact, then estimated) on the store three nodes serve, given to whichever admin socket the CLI
+     * finds: every disk, whichever node holds it, with the 9 MiB each node wrote to its own (8 MiB and 1 MiB of
+     * data; the 64 KiB of zeroes map nothing or one block run).
+     */
+    @SuppressWarnings("unchecked")
+    private void spaceReportsWhileEveryNodeServes() throws Exception {
+        Served.Result du = cairnOk(directory, "du", STORE, "--json");
+        Map<String, Long> mapped = new java.util.TreeMap<>();
+        for (Object entry : (List<Object>) JsonParser.parseObject(du.out()).get("entries")) {
+            Map<String, Object> fields = (Map<String, Object>) entry;
+            mapped.put((String) fields.get("reference"), ((Number) fields.get("mappedDataBlocks")).longValue() * 4096);
+        }
+        assertEquals(Set.of("d1", "d2", "d3"), mapped.keySet(), du.toString());
+        for (long bytes : mapped.values()) {
+            assertTrue(bytes >= (9L << 20) && bytes <= (9L << 20) + (64L << 10), "each disk maps the 9 MiB written: " + du);
+        }
+        System.out.println("ClusterIT: du while every node serves: " + cairnOk(directory, "du", STORE).out().strip());
+        Served.Result estimate = cairnOk(directory, "du", STORE, "--estimate");
+        assertTrue(estimate.out().contains("snapshots"), estimate.toString());
     }
 
     /**

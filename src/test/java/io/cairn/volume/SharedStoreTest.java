@@ -9,7 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cairn.gc.CheckReport;
 import io.cairn.gc.Checker;
-import io.cairn.io.FileBlockDevice;
 
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -40,8 +39,7 @@ class SharedStoreTest {
     }
 
     private Store node(int id) {
-        return Store.openShared(FileBlockDevice.open(storeFile(), false), null, StoreOptions.defaults(), id,
-                dir.resolve("store.live"), java.time.Duration.ofSeconds(10));
+        return SharedNodes.open(storeFile(), dir.resolve("store.live"), id, java.time.Duration.ofSeconds(10));
     }
 
     private void format() {
