@@ -59,6 +59,8 @@ final class ClusterServing implements AutoCloseable {
     /** This node's candidacy for the garbage collector's role ({@link #GC_ROLE}). */
     private volatile Election gcElection;
     private NbdServer nbd;
+    /** The exports this node serves ({@link #catalog}); told when a disk is given back. */
+    private volatile StoreExportCatalog catalog;
 
     private ClusterServing(Path path, Store store, String connectString, String nodeName, LeaseTimeouts timeouts) {
         this.path = path;
@@ -134,7 +136,8 @@ final class ClusterServing implements AutoCloseable {
      * after a node's death comes within two.
      */
     StoreExportCatalog catalog(String defaultExport, java.util.function.Predicate<String> writeThrough) {
-        return new StoreExportCatalog(store, defaultExport, writeThrough, this::nbdAddressOf, timeouts.lease().multipliedBy(3));
+        catalog = new StoreExportCatalog(store, defaultExport, writeThrough, this::nbdAddressOf, timeouts.lease().multipliedBy(3));
+        return catalog;
     }
 
     /** Where live node {@code nodeId} serves NBD, from its membership; empty if it is not a member (or ZooKeeper is away). */
@@ -233,9 +236,24 @@ final class ClusterServing implements AutoCloseable {
         if (!store.heldVdis().contains(disk)) {
             throw new Store.NotHeldException("disk '" + disk + "' is not held by node '" + nodeName + "'");
         }
-        int ended = nbd.disconnect(export -> export.equals(disk) || export.startsWith(disk + "@"));
-        current.giveBack(info);
-        LOG.info("gave disk '{}' back for migration ({} connection(s) ended)", disk, ended);
+        java.util.function.Predicate<String> exportsOfDisk = export -> export.equals(disk) || export.startsWith(disk + "@");
+        // No new connection gets the disk here from now on (a client reconnecting at once waits for the next
+        // holder); then the connections it has end, it is released, and any connection that opened it in between
+        // (after the catalog looked, before the first disconnect saw it) ends too: it would fail every write.
+        StoreExportCatalog exports = catalog;
+        if (exports != null) {
+            exports.beginHandover(disk);
+        }
+        try {
+            int ended = nbd.disconnect(exportsOfDisk);
+            current.giveBack(info);
+            ended += nbd.disconnect(exportsOfDisk);
+            LOG.info("gave disk '{}' back for migration ({} connection(s) ended)", disk, ended);
+        } finally {
+            if (exports != null) {
+                exports.endHandover(disk);
+            }
+        }
     }
 
     /**

@@ -405,16 +405,18 @@ class ClusterIT {
                     Thread.sleep(20);
                 }
                 assertTrue(Files.exists(socket), "qemu-nbd serves " + socket + ":\n" + Files.readString(qemuLog));
-                // Rate-limited so the writing lasts ~6 s and both migrations fall inside it; then fio reads every
-                // block back and checks its crc32c.
+                // Rate-limited so the writing lasts ~13 s and both migrations fall inside it even when a loaded
+                // machine makes each `migrate` take seconds; then fio reads every block back and checks its crc32c.
                 Process fio = new ProcessBuilder("fio", "--name=migrating", "--ioengine=nbd", "--uri=nbd+unix:///?socket=" + socket,
-                        "--rw=randwrite", "--bs=64k", "--size=64m", "--iodepth=8", "--rate=10m", "--verify=crc32c",
+                        "--rw=randwrite", "--bs=64k", "--size=64m", "--iodepth=8", "--rate=5m", "--verify=crc32c",
                         "--verify_fatal=1", "--do_verify=1")
                         .redirectErrorStream(true).redirectOutput(fioLog.toFile()).start();
                 Thread.sleep(1500);
                 String here = cairnOk(directory, "migrate", STORE, "vm", "--to", "n1").out().strip();
                 Thread.sleep(2000);
                 String there = cairnOk(directory, "migrate", STORE, "vm", "--to", "n2").out().strip();
+                // qemu reconnects when it next has a request to send: the test proves nothing if fio was done.
+                assertTrue(fio.isAlive(), "fio was still writing after both migrations:\n" + Files.readString(fioLog));
                 assertTrue(fio.waitFor(TOOL_TIMEOUT_SECONDS * 2, TimeUnit.SECONDS), "fio finished");
                 String fioOutput = Files.readString(fioLog);
                 assertEquals(0, fio.exitValue(), "fio through qemu's reconnecting client:\n" + fioOutput + "\n--- qemu-nbd\n"

@@ -43,6 +43,8 @@ public final class StoreExportCatalog implements ExportCatalog {
     private final java.util.function.Predicate<String> writeThrough;
     private final NodeAddresses nodes;
     private final Duration handoverWait;
+    /** Disks this node is giving back ({@link #beginHandover}): not opened here any more, even while still held. */
+    private final java.util.Set<String> leaving = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     /**
      * @param defaultExport what a client gets for the empty export name; null for none
@@ -98,6 +100,9 @@ public final class StoreExportCatalog implements ExportCatalog {
         long deadline = System.nanoTime() + handoverWait.toNanos();
         while (true) {
             try {
+                if (leaving.contains(diskOf(name))) {
+                    throw new Store.NotHeldException("disk '" + diskOf(name) + "' is being given back by this node");
+                }
                 return new VolumeExport(store.openVolume(name), writeThrough.test(name));
             } catch (NoSuchElementException | IllegalArgumentException unknown) {
                 throw new NoSuchExportException(name);
@@ -120,12 +125,31 @@ public final class StoreExportCatalog implements ExportCatalog {
         }
     }
 
+    /**
+     * A migration starts on this node: from now on connections to {@code disk}'s exports are not served here
+     * but wait for its next holder (and are relayed there), so that a client reconnecting at once, before the
+     * disk is released, does not get it here again. {@link #endHandover} when the disk has been released.
+     */
+    public void beginHandover(String disk) {
+        leaving.add(disk);
+    }
+
+    /** The disk given back ({@link #beginHandover}) is released, or stays here after all. */
+    public void endHandover(String disk) {
+        leaving.remove(disk);
+    }
+
+    /** The disk an export belongs to: {@code NAME} or {@code NAME@SNAPSHOT}. */
+    private static String diskOf(String exportName) {
+        int at = exportName.indexOf('@');
+        return at < 0 ? exportName : exportName.substring(0, at);
+    }
+
     /** The address of the live node whose lease the record of the disk of export {@code name} names, if any. */
     private Optional<InetSocketAddress> holderAddress(String name) throws NoSuchExportException {
-        int at = name.indexOf('@');
         VdiInfo disk;
         try {
-            disk = store.vdi(at < 0 ? name : name.substring(0, at));
+            disk = store.vdi(diskOf(name));
         } catch (NoSuchElementException | IllegalArgumentException unknown) {
             throw new NoSuchExportException(name);
         }

@@ -81,6 +81,29 @@ class ClusterCatalogTest {
                 served.write(0, ByteBuffer.wrap(new byte[4096]), true);
             }
 
+            // Node 2 gives the disk back to node 1: from the start of the hand-over a client asking node 2 is not
+            // served there (it would reconnect to the old holder at once), but waits and is relayed to node 1.
+            StoreExportCatalog atTwoKnowingOne = new StoreExportCatalog(two, null, name -> false,
+                    nodeId -> Optional.ofNullable(Map.of(1, NODE_1).get(nodeId)), Duration.ofSeconds(5));
+            atTwoKnowingOne.beginHandover("d");
+            CompletableFuture<NbdExport> reconnecting = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return atTwoKnowingOne.open("d");
+                } catch (NoSuchExportException e) {
+                    throw new java.util.concurrent.CompletionException(e);
+                }
+            });
+            Thread.sleep(200);
+            assertFalse(reconnecting.isDone(), "a disk being given back is not served by the node giving it back");
+            two.releaseHold("d");
+            atTwoKnowingOne.endHandover("d");
+            one.hold("d", 12, () -> true);
+            java.util.concurrent.ExecutionException relayed = assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> reconnecting.get(10, TimeUnit.SECONDS));
+            assertEquals(NODE_1, ((ServedElsewhereException) relayed.getCause()).server());
+            one.releaseHold("d");
+            two.hold("d", 13, () -> true);
+
             // Given back and taken by nobody: reported once the wait is over, with the reason.
             two.releaseHold("d");
             StoreExportCatalog impatient = new StoreExportCatalog(one, null, name -> false, nodeId -> Optional.empty(),
