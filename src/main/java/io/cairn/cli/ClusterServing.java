@@ -150,9 +150,7 @@ final class ClusterServing implements AutoCloseable {
             for (Member member : current.members()) {
                 String address = member.attributes().get(NBD_ATTRIBUTE);
                 if (address != null && Integer.toString(nodeId).equals(member.attributes().get(ClusterNode.NODE_ID_ATTRIBUTE))) {
-                    int colon = address.lastIndexOf(':');
-                    return java.util.Optional.of(new InetSocketAddress(address.substring(0, colon),
-                            Integer.parseInt(address.substring(colon + 1))));
+                    return java.util.Optional.of(new InetSocketAddress(ServeCommand.host(address), ServeCommand.port(address)));
                 }
             }
         } catch (CoordinatorUnavailableException unreachable) {

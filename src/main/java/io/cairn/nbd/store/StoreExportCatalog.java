@@ -98,23 +98,27 @@ public final class StoreExportCatalog implements ExportCatalog {
     @Override
     public NbdExport open(String name) throws NoSuchExportException {
         long deadline = System.nanoTime() + handoverWait.toNanos();
+        String disk = diskOf(name);
         while (true) {
-            try {
-                if (leaving.contains(diskOf(name))) {
-                    throw new Store.NotHeldException("disk '" + diskOf(name) + "' is being given back by this node");
+            String notHere;
+            if (leaving.contains(disk)) {
+                notHere = "disk '" + disk + "' is being given back by this node";
+            } else {
+                try {
+                    return new VolumeExport(store.openVolume(name), writeThrough.test(name));
+                } catch (NoSuchElementException | IllegalArgumentException unknown) {
+                    throw new NoSuchExportException(name);
+                } catch (Store.NotHeldException heldElsewhere) {
+                    notHere = heldElsewhere.getMessage();
                 }
-                return new VolumeExport(store.openVolume(name), writeThrough.test(name));
-            } catch (NoSuchElementException | IllegalArgumentException unknown) {
-                throw new NoSuchExportException(name);
-            } catch (Store.NotHeldException notHere) {
-                Optional<InetSocketAddress> holder = holderAddress(name);
-                if (holder.isPresent()) {
-                    throw new ServedElsewhereException(name, holder.get());
-                }
-                if (System.nanoTime() - deadline >= 0) {
-                    throw new NoSuchExportException(name, "no node serves '" + name + "' now: " + notHere.getMessage()
-                            + " (the disk is moving between nodes, or its node died and its lease has not run out)");
-                }
+            }
+            Optional<InetSocketAddress> holder = holderAddress(name, disk);
+            if (holder.isPresent()) {
+                throw new ServedElsewhereException(name, holder.get());
+            }
+            if (System.nanoTime() - deadline >= 0) {
+                throw new NoSuchExportException(name, "no node serves '" + name + "' now: " + notHere
+                        + " (the disk is moving between nodes, or its node died and its lease has not run out)");
             }
             try {
                 Thread.sleep(HANDOVER_POLL_MILLIS);
@@ -145,11 +149,11 @@ public final class StoreExportCatalog implements ExportCatalog {
         return at < 0 ? exportName : exportName.substring(0, at);
     }
 
-    /** The address of the live node whose lease the record of the disk of export {@code name} names, if any. */
-    private Optional<InetSocketAddress> holderAddress(String name) throws NoSuchExportException {
+    /** The address of the live node whose lease the record of {@code disk} (export {@code name}'s) names, if any. */
+    private Optional<InetSocketAddress> holderAddress(String name, String diskName) throws NoSuchExportException {
         VdiInfo disk;
         try {
-            disk = store.vdi(diskOf(name));
+            disk = store.vdi(diskName);
         } catch (NoSuchElementException | IllegalArgumentException unknown) {
             throw new NoSuchExportException(name);
         }
