@@ -10,7 +10,7 @@ import java.util.ArrayDeque;
  *   <li><em>Taken</em>: from the call of {@link Store#snapshot} or {@link Store#clone} to the moment the change
  *       is made (just before the locks are let go) — the point in time is fixed, the snapshot is listed and
  *       exportable. It includes the wait for the volume
- *       I/O in flight (the I/O gate) and for the metadata lock.</li>
+ *       disk's in-place writes in flight (design note 9 of {@link Store}) and for the metadata lock.</li>
  *   <li><em>Durable</em>: from the same call to the end of the first commit that captured the change (the
  *       commit whose capture began after the change was made: design note 1 of {@link Store}). Whoever runs
  *       that commit — a client's FLUSH, a background commit, an admin command — it is measured here.</li>

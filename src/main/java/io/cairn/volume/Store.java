@@ -32,7 +32,6 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.BooleanSupplier;
 import java.util.function.Function;
 
@@ -66,11 +65,11 @@ import java.util.function.Function;
  *       other and are released by the same path; the on-disk rules are untouched.</li>
  *   <li>Threads: any number of threads read and write volumes. {@code metaLock} guards every
  *       in-memory structure and is held only for in-memory work (and node-cache misses);
- *       {@code ioGate} is held shared by every volume I/O and exclusively by inspections, which therefore
- *       see no I/O in flight (snapshots do not take it, see note 9); {@code commitLock} orders commits; {@code reclaimLock} orders
- *       reclamations, which wait for the I/O epoch under it, never under metaLock or the gate, which the
- *       I/O they wait for may need (an inspection holds the gate exclusively: no I/O is in flight then, and
- *       there is nothing to wait for). Lock order: commitLock, reclaimLock, ioGate, stripe locks, metaLock.</li>
+ *       every volume I/O registers in {@code ioEpochs}, whose gate inspections close, so they see no I/O in
+ *       flight (snapshots do not close it, see note 9); {@code commitLock} orders commits; {@code reclaimLock} orders
+ *       reclamations, which wait for the I/O epoch under it, never under metaLock or the closed gate, which the
+ *       I/O they wait for may need (an inspection that closed the gate has no I/O in flight to wait for).
+ *       Lock order: commitLock, reclaimLock, the I/O gate, stripe locks, metaLock.</li>
  *   <li>Commits are grouped. Every commit gets a sequence number when it captures the transaction (under
  *       metaLock); a caller of {@link #commit()} first reads how many commits have captured (its <em>ticket</em>)
  *       and is served by any commit numbered above it, since that one captured after the caller's changes and
@@ -185,7 +184,6 @@ public final class Store implements Closeable {
     final ReentrantLock metaLock = new ReentrantLock();
     /** Signalled when a VDI's last in-place write in flight finishes while a snapshot waits (design note 9). */
     private final java.util.concurrent.locks.Condition inPlaceWritesDone = metaLock.newCondition();
-    private final ReentrantReadWriteLock ioGate = new ReentrantReadWriteLock();
     private final IoEpochs ioEpochs = new IoEpochs();
     final ReentrantLock commitLock = new ReentrantLock();
     /** Held by whoever applies durable removals (design note 8); no two reclamations run at once. */
@@ -972,11 +970,11 @@ public final class Store implements Closeable {
         if (heldBlocks() == 0) {
             return;
         }
-        if (ioGate.getReadHoldCount() > 0) {
+        if (ioEpochs.insideIo()) {
             throw new IllegalStateException("a reclamation inside a volume I/O would wait for that I/O to finish");
         }
-        if (!ioGate.isWriteLockedByCurrentThread()) {
-            ioEpochs.awaitInFlight(); // with the gate held exclusively no volume I/O is in flight at all
+        if (!ioEpochs.closedByCurrentThread()) {
+            ioEpochs.awaitInFlight(); // with the gate closed no volume I/O is in flight at all
         }
         metaLock.lock();
         try {
@@ -1656,18 +1654,16 @@ public final class Store implements Closeable {
     }
 
     /**
-     * Starts a volume I/O: takes the I/O gate shared (snapshots wait for it) and registers in the current
-     * I/O epoch (reclamation waits for it, design note 3). Call before looking up or planning any block
+     * Starts a volume I/O: registers in the current I/O epoch (reclamation waits for it, design note 3), once
+     * the I/O gate is open (inspections close it). Call before looking up or planning any block
      * address; pass the token to {@link #endIo} after the last device call.
      */
     int beginIo() {
-        ioGate.readLock().lock();
         return ioEpochs.enter();
     }
 
     void endIo(int token) {
         ioEpochs.exit(token);
-        ioGate.readLock().unlock();
     }
 
     ReentrantLock stripe(Volume volume, long block) {
@@ -1732,14 +1728,14 @@ public final class Store implements Closeable {
         commitLock.lock();
         reclaimLock.lock();
         try {
-            ioGate.writeLock().lock();
+            ioEpochs.close();
             try {
                 return underMeta(() -> {
                     drainReclaimQueue(); // removals already durable are applied first (design note 8)
                     return inspector.apply(new Internals());
                 });
             } finally {
-                ioGate.writeLock().unlock();
+                ioEpochs.open();
             }
         } finally {
             reclaimLock.unlock();
@@ -1758,7 +1754,7 @@ public final class Store implements Closeable {
         commitLock.lock();
         reclaimLock.lock();
         try {
-            ioGate.writeLock().lock();
+            ioEpochs.close();
             try {
                 return underMeta(() -> {
                     if (!readOnly()) {
@@ -1768,7 +1764,7 @@ public final class Store implements Closeable {
                     return inspector.apply(new Internals());
                 });
             } finally {
-                ioGate.writeLock().unlock();
+                ioEpochs.open();
             }
         } finally {
             reclaimLock.unlock();
@@ -1960,7 +1956,7 @@ public final class Store implements Closeable {
             checkWritable();
             try (SharedCounters.CommitLock ignored = lockHost()) {
                 if (quiesceIo) {
-                    ioGate.writeLock().lock();
+                    ioEpochs.close();
                 }
                 try {
                     result = underMeta(() -> {
@@ -1969,7 +1965,7 @@ public final class Store implements Closeable {
                     });
                 } finally {
                     if (quiesceIo) {
-                        ioGate.writeLock().unlock();
+                        ioEpochs.open();
                     }
                 }
                 commitUnderLocks();
