@@ -15,7 +15,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
@@ -117,9 +116,19 @@ final class Connection implements Runnable {
     private volatile boolean readingEnded;
     /** Writes dispatched and not yet finished, in arrival order. Guarded by itself. */
     private final List<WriteRange> writesInFlight = new ArrayList<>();
+    /**
+     * The size of {@link #writesInFlight}, written under its lock and read without it: a read that finds 0
+     * has no earlier write to wait for (writes are added only by the reader, which holds the turn) and skips
+     * the lock.
+     */
+    private volatile int writesInFlightCount;
     private volatile IOException readFailure;
     private final AtomicBoolean closed = new AtomicBoolean();
-    private final AtomicLong requestCount = new AtomicLong();
+    /**
+     * Requests read: counted by the thread holding the reader's turn, read once every server thread has
+     * given its permit back (the semaphore orders it after every count).
+     */
+    private long requestCount;
     private ByteBuffer scratch;
     private volatile String exportName;
 
@@ -162,7 +171,7 @@ final class Connection implements Runnable {
                 closeExport(transmission.export());
             }
             log.info("{}: disconnected from export '{}' after {} requests", peer,
-                    exportName == null ? "" : exportName, requestCount.get());
+                    exportName == null ? "" : exportName, requestCount);
         }
     }
 
@@ -386,7 +395,7 @@ final class Connection implements Runnable {
         int type = request.type();
         boolean writes = type == NbdConstants.CMD_WRITE || type == NbdConstants.CMD_TRIM
                 || type == NbdConstants.CMD_WRITE_ZEROES;
-        if (type == NbdConstants.CMD_FLUSH || end <= start) {
+        if (type == NbdConstants.CMD_FLUSH || end <= start || !writes && writesInFlightCount == 0) {
             return new Work(request, payload, heldBytes, List.of(), null);
         }
         synchronized (writesInFlight) {
@@ -403,6 +412,7 @@ final class Connection implements Runnable {
             if (writes) {
                 range = new WriteRange(start, end, new CountDownLatch(1));
                 writesInFlight.add(range);
+                writesInFlightCount = writesInFlight.size();
             }
             return new Work(request, payload, heldBytes, after, range);
         }
@@ -430,7 +440,7 @@ final class Connection implements Runnable {
                 log.debug("{}: DISC", peer);
                 return null;
             }
-            requestCount.incrementAndGet();
+            requestCount++;
             int heldBytes = 0;
             ByteBuffer payload = null;
             if (request.type() == NbdConstants.CMD_WRITE) {
@@ -485,6 +495,7 @@ final class Connection implements Runnable {
             if (work.range() != null) {
                 synchronized (writesInFlight) {
                     writesInFlight.remove(work.range());
+                    writesInFlightCount = writesInFlight.size();
                 }
                 work.range().done().countDown();
             }
