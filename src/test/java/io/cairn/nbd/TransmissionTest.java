@@ -351,6 +351,62 @@ class TransmissionTest {
         assertEquals(java.util.Set.of(1L, 2L), replies.keySet(), "both requests answered, matched by cookie");
     }
 
+    /**
+     * Design note 6: a request waits for the earlier writes it overlaps, and only for those. The write below
+     * is held until the non-overlapping read has run (so that read did not wait for it); the overlapping read,
+     * sent before the write finished, must still return what it wrote.
+     */
+    @Test
+    @Timeout(10)
+    void aReadWaitsForTheEarlierWriteItOverlapsAndOnlyForThat() {
+        CountDownLatch otherReadRan = new CountDownLatch(1);
+        CountDownLatch overlappingReadRan = new CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean overtaken = new java.util.concurrent.atomic.AtomicBoolean();
+        NbdExport slowWrite = new ForwardingExport(disk) {
+            @Override
+            public void read(long offsetBytes, ByteBuffer dst) {
+                (offsetBytes == 4096 ? otherReadRan : overlappingReadRan).countDown();
+                super.read(offsetBytes, dst);
+            }
+
+            @Override
+            public void write(long offsetBytes, ByteBuffer src, boolean fua) {
+                try {
+                    assertTrue(otherReadRan.await(5, TimeUnit.SECONDS), "the non-overlapping read waited for the write");
+                    // Time for the overlapping read to run, which it must not do before this write ends.
+                    overtaken.set(overlappingReadRan.await(500, TimeUnit.MILLISECONDS));
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+                super.write(offsetBytes, src, fua);
+            }
+        };
+        ExportCatalog single = new ExportCatalog() {
+            @Override
+            public List<ExportDescription> list() {
+                return List.of();
+            }
+
+            @Override
+            public NbdExport open(String name) {
+                return slowWrite;
+            }
+        };
+        byte[] written = "ABCDEFGH".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        Wire.Reader server = Wire.run(single, session("x", false).write(0, 1, 0, written)
+                .request(0, CMD_READ, 2, 4096, 8).request(0, CMD_READ, 3, 4, 8).bytes()).greeting();
+        while (server.optionReply().type() != REP_ACK) {
+            // skip INFO replies of GO
+        }
+        Map<Long, Wire.Reply> replies = server.replies(new HashMap<>(Map.of(2L, 8, 3L, 8)));
+        assertEquals(java.util.Set.of(1L, 2L, 3L), replies.keySet());
+        assertFalse(overtaken.get(), "the overlapping read ran while the write it came after was in flight");
+        assertEquals(0, replies.get(1L).error());
+        assertArrayEquals(new byte[8], replies.get(2L).data());
+        assertArrayEquals("EFGH\0\0\0\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII), replies.get(3L).data(),
+                "the overlapping read saw the write it came after");
+    }
+
     // ---- the gate alone, no channels at all ----
 
     @Test
