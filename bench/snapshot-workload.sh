@@ -41,7 +41,7 @@
 #   QUICK=1            smoke test (~2 min): TREE_DIRS=/usr/lib/python3.11, 1 GiB disks, 3 s zipf phases
 #   TREE_DIRS="/usr/share/doc /usr/include /usr/lib/python3*"   what the source-like tar holds
 #   EXT4_SIZE=2G       ext4 disk size
-#   SEQ_SIZE=4G        seq disk size = bytes fio writes per phase
+#   SEQ_SIZE=8G        seq disk size = bytes fio writes per phase
 #   ZIPF_SIZE=4G       zipf disk size
 #   PHASE_SECONDS=20   seconds per zipf phase
 #   REPS=3             rounds of (off, flush, on) per workload
@@ -68,7 +68,7 @@ if [[ "${QUICK:-0}" == 1 ]]; then
 fi
 TREE_DIRS=${TREE_DIRS:-"/usr/share/doc /usr/include $(echo /usr/lib/python3*)"}
 EXT4_SIZE=${EXT4_SIZE:-2G}
-SEQ_SIZE=${SEQ_SIZE:-4G}
+SEQ_SIZE=${SEQ_SIZE:-8G}
 ZIPF_SIZE=${ZIPF_SIZE:-4G}
 PHASE_SECONDS=${PHASE_SECONDS:-20}
 REPS=${REPS:-3}
@@ -166,7 +166,7 @@ if [[ " $WORKLOADS " == *" ext4 "* ]]; then
     tar -cf "$tree_tar" $TREE_DIRS 2>"$work/tar.log" || [[ $? == 1 ]]
     tree_files=$(tar -tf "$tree_tar" | grep -vc '/$' || true)
     tree_mib=$(($(stat -c %s "$tree_tar") >> 20))
-    log "source-like tree: $tree_tar, $tree_mib MiB, $tree_files entries ($TREE_DIRS)"
+    log "source-like tree: $tree_tar, $tree_mib MiB, $tree_files files and links ($TREE_DIRS)"
 fi
 
 # ---- the store: the zipf disk prefilled, the others made per phase ----
@@ -353,7 +353,7 @@ log "uptime after: $(cat "$work/uptime-after.txt")"
 # ---- report ----
 
 python3 - "$work" "$INTERVAL" "$KEEP" "$REPS" "$clock_ticks_per_second" "$interval_seconds" "$WORKLOADS" \
-    "${tree_tar:+$tree_mib MiB, $tree_files entries of $TREE_DIRS}" "$EXT4_SIZE" "$SEQ_SIZE" "$ZIPF_SIZE" \
+    "${tree_tar:+$tree_mib MiB, $tree_files files and links of $TREE_DIRS}" "$EXT4_SIZE" "$SEQ_SIZE" "$ZIPF_SIZE" \
     "$PHASE_SECONDS" "${ext4_skip}" <<'PY'
 import csv, json, os, statistics, sys
 (work, interval, keep, reps, ticks, interval_s, workloads, tree, ext4_size, seq_size, zipf_size, phase_s,
@@ -363,8 +363,10 @@ rows = list(csv.reader(open(os.path.join(work, "phases.csv"))))
 titles = {"off": "off (no snapshots, no FLUSH)", "flush": "a FLUSH every %s" % interval,
           "on": "a snapshot every %s" % interval}
 described = {
-    "ext4": ("ext4 over nbdfuse + loop: untar %s, build (zlib copy of every file), sync; ext4 disk %s"
-             % (tree, ext4_size), "elapsed s (lower is better)", "server CPU per phase"),
+    "ext4": ("ext4 over nbdfuse + loop, a fresh %s disk per phase: nbdfuse FUSE nbd://127.0.0.1:PORT/DISK; "
+             "mkfs.ext4 -F -q -E lazy_itable_init=0,lazy_journal_init=0,nodiscard FUSE/nbd; mount -o loop FUSE/nbd MNT; "
+             "timed: tar -C MNT/src -xf TREE.tar (%s); build (every file read, written zlib level 1 to MNT/obj); "
+             "sync -f MNT; sync FUSE/nbd" % (ext4_size, tree), "elapsed s (lower is better)", "server CPU per phase"),
     "seq": ("fio --rw=write --bs=64k --iodepth=16 over a fresh %s disk (nbd engine)" % seq_size, "MiB/s",
             "server CPU per 64 KiB write"),
     "zipf": ("fio --rw=randwrite --bs=4k --random_distribution=zipf:1.2 --iodepth=16 --runtime=%s over a "
