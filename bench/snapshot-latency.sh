@@ -55,11 +55,9 @@ INTERVAL=${INTERVAL:-10ms}
 KEEP=${KEEP:-100}
 CLONES=${CLONES:-1000}
 
-for tool in fio nbdinfo python3; do
-    command -v "$tool" >/dev/null || { echo "snapshot-latency: $tool is not installed" >&2; exit 1; }
-done
-
 source "$repo_root/bench/lib/images.sh"
+source "$repo_root/bench/lib/serve.sh"
+bench_require_tools snapshot-latency fio nbdinfo python3
 disk_bytes=$(bench_size_bytes "$DISK_SIZE")
 
 work=${BENCH_DIR:-}
@@ -73,8 +71,6 @@ server_pid=
 fio_pid=
 flusher_pid=
 probe_pid=
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-admin() { python3 "$repo_root/bench/lib/cairn_admin.py" "$store" "$@"; }
 
 cleanup() {
     [[ -n "$fio_pid" ]] && kill "$fio_pid" 2>/dev/null || true
@@ -102,7 +98,6 @@ bench_seed_image "$work/seed.img" "$disk_bytes"
 rm -f "$work/seed.img"
 sync
 
-source "$repo_root/bench/lib/serve.sh"
 bench_serve "$store" "$work/server.log" disk0
 uri="nbd://127.0.0.1:$port/disk0"
 log "serving $uri (pid $server_pid)"

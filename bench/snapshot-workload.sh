@@ -77,32 +77,20 @@ KEEP=${KEEP:-100}
 WORKLOADS=${WORKLOADS:-"ext4 seq zipf"}
 SETTLE_SECONDS=${SETTLE_SECONDS:-2}
 
-for tool in fio nbdinfo python3; do
-    command -v "$tool" >/dev/null || { echo "snapshot-workload: $tool is not installed" >&2; exit 1; }
-done
-
 source "$repo_root/bench/lib/images.sh"
 source "$repo_root/bench/lib/serve.sh"
+bench_require_tools snapshot-workload fio nbdinfo python3
 ext4_bytes=$(bench_size_bytes "$EXT4_SIZE")
 seq_bytes=$(bench_size_bytes "$SEQ_SIZE")
 zipf_bytes=$(bench_size_bytes "$ZIPF_SIZE")
 
-work=${BENCH_DIR:-}
-if [[ -z "$work" ]]; then
-    work=$(mktemp -d /var/tmp/cairn-snapshot-workload.XXXXXX)
-else
-    mkdir -p "$work"
-fi
+work=${BENCH_DIR:-$(mktemp -d /var/tmp/cairn-snapshot-workload.XXXXXX)}
+mkdir -p "$work"
 store=$work/store.cairn
+# What cleanup undoes: the ext4 mount (mounted), nbdfuse (fuse_dir, nbdfuse_pid), processes, the tar.
+mounted= fuse_dir= nbdfuse_pid=
+server_pid= fio_pid= flusher_pid=
 tree_tar=
-server_pid=
-fio_pid=
-flusher_pid=
-nbdfuse_pid=
-mounted=
-fuse_dir=
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-admin() { python3 "$repo_root/bench/lib/cairn_admin.py" "$store" "$@"; }
 
 # Unmounts what an ext4 phase mounted: the file system (the loop device goes with it), then nbdfuse.
 ext4_unmount() {

@@ -1,5 +1,20 @@
-# Sourced by the bench scripts (after setting repo_root): one Cairn server on a free local port, and the
-# CPU time it has used.
+# Sourced by the bench scripts (after setting repo_root): one Cairn server on a free local port, the CPU
+# time it has used, and commands to it.
+
+# Exits with a message naming SCRIPT unless every TOOL is on the PATH.
+bench_require_tools() { # SCRIPT TOOL...
+    local script=$1 tool
+    shift
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || { echo "$script: $tool is not installed" >&2; exit 1; }
+    done
+}
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# Runs `cairn ARG...` in the server of $store through its admin socket (bench/lib/cairn_admin.py): one
+# Python process, no JVM start.
+admin() { python3 "$repo_root/bench/lib/cairn_admin.py" "$store" "$@"; }
 
 # Serves STORE with bin/cairn serve on a free port of 127.0.0.1, its output in LOG, and returns once export
 # EXPORT answers (or fails with the server's output). Sets server_pid and port.
