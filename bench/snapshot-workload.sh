@@ -117,7 +117,7 @@ cleanup() {
     if [[ "${KEEP_FILES:-0}" != 1 ]]; then
         [[ -n "$tree_tar" ]] && rm -f "$tree_tar"
         rm -rf "$work/fio" "$work/mnt" "$work/fuse" "$store" "$work"/*.log "$work/seed.img" "$work"/*.csv \
-            "$work"/*.json "$work/flusher.out"
+            "$work"/*.json "$work"/*.txt "$work/flusher.out" "$work/nbdfuse.pid"
         rmdir "$work" 2>/dev/null || true
     fi
 }
