@@ -55,11 +55,9 @@ INTERVAL=${INTERVAL:-10ms}
 KEEP=${KEEP:-100}
 CLONES=${CLONES:-1000}
 
-for tool in fio nbdinfo python3; do
-    command -v "$tool" >/dev/null || { echo "snapshot-latency: $tool is not installed" >&2; exit 1; }
-done
-
 source "$repo_root/bench/lib/images.sh"
+source "$repo_root/bench/lib/serve.sh"
+bench_require_tools snapshot-latency fio nbdinfo python3
 disk_bytes=$(bench_size_bytes "$DISK_SIZE")
 
 work=${BENCH_DIR:-}
@@ -73,8 +71,6 @@ server_pid=
 fio_pid=
 flusher_pid=
 probe_pid=
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-admin() { python3 "$repo_root/bench/lib/cairn_admin.py" "$store" "$@"; }
 
 cleanup() {
     [[ -n "$fio_pid" ]] && kill "$fio_pid" 2>/dev/null || true
@@ -102,15 +98,8 @@ bench_seed_image "$work/seed.img" "$disk_bytes"
 rm -f "$work/seed.img"
 sync
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$repo_root/bin/cairn" serve "$store" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
-server_pid=$!
+bench_serve "$store" "$work/server.log" disk0
 uri="nbd://127.0.0.1:$port/disk0"
-for ((i = 0; i < 300; i++)); do
-    nbdinfo --size "$uri" >/dev/null 2>&1 && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
-    sleep 0.2
-done
 log "serving $uri (pid $server_pid)"
 
 mkdir -p "$work/fio" "$work/probe"
@@ -123,8 +112,6 @@ fio_job() { # name seconds -> runs fio in the background, sets fio_pid
         --output-format=json --output="$1.json" >/dev/null) &
     fio_pid=$!
 }
-# CPU time the server process has used so far, in clock ticks (user + system, all its threads).
-server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
 clock_ticks_per_second=$(getconf CLK_TCK)
 fio_writes() { python3 -c '
 import json, sys
@@ -139,20 +126,7 @@ print("%.1f" % job["write"]["iops"])' "$work/fio/$1.json"; }
 # Stops the schedule and deletes the snapshots it kept, so that every phase starts from a disk that
 # shares nothing (else the next phase would copy-on-write every block, and the store would fill up).
 # Prints how many snapshots the schedule took.
-stop_schedule() {
-    python3 - "$repo_root/bench/lib" "$store" <<'PY'
-import json, re, sys
-sys.path.insert(0, sys.argv[1])
-import cairn_admin
-store = sys.argv[2]
-stopped = cairn_admin.run_ok(store, ["schedule", store, "disk0", "--stop"])
-listed = json.loads(cairn_admin.run_ok(store, ["snapshots", store, "disk0", "--json"]))
-for snapshot in listed["snapshots"]:
-    if snapshot["label"] is None:
-        cairn_admin.run_ok(store, ["delete", store, snapshot["reference"]])
-print(re.search(r"after (\d+) snapshot", stopped).group(1))
-PY
-}
+stop_schedule() { python3 "$repo_root/bench/lib/schedule_stop.py" "$store" disk0; }
 
 # Warm-up (JIT, node cache), with snapshots so that path is compiled too; not counted.
 admin schedule "$store" disk0 --every "$INTERVAL" --keep "$KEEP" >/dev/null

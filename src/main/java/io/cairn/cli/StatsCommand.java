@@ -1,5 +1,6 @@
 package io.cairn.cli;
 
+import io.cairn.tree.TreeSpace;
 import io.cairn.volume.LatencyHistogram;
 import io.cairn.volume.OperationLatencies;
 import io.cairn.volume.Store;
@@ -10,8 +11,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "stats",
-        description = {"Latencies a running server measured: snapshots and clones taken and durable, commits.",
-                "Percentiles are at most 3% high (bucketed); maxima are exact."})
+        description = {"Latencies a running server measured: snapshots and clones taken and durable, commits;",
+                "and the copy-on-write its disks' writes did: tree nodes copied (shared by a snapshot or clone)",
+                "and moved (made durable by a commit).",
+                "Percentiles are at most 3% high (bucketed); maxima and counts are exact."})
 final class StatsCommand extends StoreCommand {
 
     @Option(names = "--json", description = "Print JSON (nanoseconds) instead of a table.")
@@ -24,6 +27,7 @@ final class StatsCommand extends StoreCommand {
     void run() {
         Store served = LiveStores.requireServed(store.path, "cairn stats").store();
         OperationLatencies.Report report = served.latencies().report();
+        TreeSpace.Shadows shadows = served.shadows(reset);
         if (reset) {
             served.latencies().reset();
         }
@@ -47,6 +51,11 @@ final class StatsCommand extends StoreCommand {
                         .field("meanNanos", summary.meanNanos())
                         .endObject();
             }
+            out.name("copy_on_write").beginObject()
+                    .field("leavesCopied", shadows.leavesCopied())
+                    .field("innerNodesCopied", shadows.innerNodesCopied())
+                    .field("nodesMoved", shadows.nodesMoved())
+                    .endObject();
             out().println(out.endObject());
             return;
         }
@@ -62,6 +71,8 @@ final class StatsCommand extends StoreCommand {
             }
         }
         table.print(out());
+        out().printf(Locale.ROOT, "copy-on-write: %d leaves and %d inner nodes copied (shared), %d nodes moved (durable)%n",
+                shadows.leavesCopied(), shadows.innerNodesCopied(), shadows.nodesMoved());
     }
 
     /** Three significant digits in us, ms or s. */

@@ -40,6 +40,9 @@ import java.util.Map;
  *   <li>Sharing a block whose counter is saturated copies it instead (a data block or table page is
  *       copied; a node is copied with its children shared in turn).</li>
  *   <li>Not thread-safe: the store calls it under its metadata lock.</li>
+ *   <li>Shadows of virtual-disk tree nodes are counted ({@link #shadows}): a copied leaf is what a snapshot
+ *       costs the writes after it (512 increments now, 512 decrements when the snapshot goes), a moved node
+ *       what a commit costs them (no counter changes); benchmarks read the counts with {@code cairn stats}.</li>
  * </ol>
  */
 public final class TreeSpace {
@@ -55,6 +58,10 @@ public final class TreeSpace {
     private int heldCount;
     /** The targets of one freed leaf that lost their last reference ({@link #applyReleases}). */
     private final long[] unreferencedScratch = new long[Layout.POINTERS_PER_NODE];
+    /** Shadows made in virtual-disk trees since the store opened or {@link #resetShadows} (design note 7). */
+    private long leavesCopied;
+    private long innerNodesCopied;
+    private long nodesMoved;
 
     public TreeSpace(BlockDevice device, SpaceMap space, NodeCache cache, long openGeneration) {
         this.device = device;
@@ -484,7 +491,35 @@ public final class TreeSpace {
             shareChildren(pointers, level - 1, leafKind); // changes the shadow's pointers in place
             releases.add(new Release(block, level, leafKind, false));
         }
+        if (leafKind == LeafKind.DATA) {
+            if (count == 1) {
+                nodesMoved++;
+            } else if (level == 1) {
+                leavesCopied++;
+            } else {
+                innerNodesCopied++;
+            }
+        }
         return shadow;
+    }
+
+    /**
+     * Shadows made by writes to virtual-disk trees (design note 7): nodes copied because they were shared
+     * (a snapshot or clone references them), split into leaves and inner nodes, and durable nodes moved
+     * because a commit made them durable since they were last changed.
+     */
+    public record Shadows(long leavesCopied, long innerNodesCopied, long nodesMoved) {
+    }
+
+    public Shadows shadows() {
+        return new Shadows(leavesCopied, innerNodesCopied, nodesMoved);
+    }
+
+    /** Starts the shadow counts afresh. */
+    public void resetShadows() {
+        leavesCopied = 0;
+        innerNodesCopied = 0;
+        nodesMoved = 0;
     }
 
     // ---------------------------------------------------------------- commit

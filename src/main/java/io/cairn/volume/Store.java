@@ -666,6 +666,23 @@ public final class Store implements Closeable {
     }
 
     /**
+     * Copy-on-write shadows that writes to virtual disks made since the store opened (or the last reset):
+     * leaves and inner nodes copied because a snapshot or clone shared them, nodes moved after a commit.
+     */
+    public TreeSpace.Shadows shadows(boolean reset) {
+        metaLock.lock();
+        try {
+            TreeSpace.Shadows shadows = trees.shadows();
+            if (reset) {
+                trees.resetShadows();
+            }
+            return shadows;
+        } finally {
+            metaLock.unlock();
+        }
+    }
+
+    /**
      * A commit applies the removals it made durable only afterwards, in memory (design note 3); their
      * counters reach the device with the next commit. Commits until nothing is left, so the counters on
      * the device are exact (offline tools and the next open see no leak).

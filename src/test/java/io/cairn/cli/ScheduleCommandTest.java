@@ -63,9 +63,15 @@ class ScheduleCommandTest {
             long count = ((Number) taken.get("count")).longValue();
             assertTrue(count >= 20, stats.out());
             assertTrue(((Number) taken.get("p50Nanos")).longValue() <= ((Number) taken.get("maxNanos")).longValue());
+            Map<?, ?> copyOnWrite = (Map<?, ?>) figures.get("copy_on_write");
+            for (String shadowCount : new String[] {"leavesCopied", "innerNodesCopied", "nodesMoved"}) {
+                assertTrue(((Number) copyOnWrite.get(shadowCount)).longValue() >= 0, stats.out());
+            }
             Cli.Result afterReset = Cli.run("stats", path);
             assertEquals(0, afterReset.exitCode(), afterReset::toString);
             assertTrue(afterReset.out().lines().anyMatch(line -> line.matches("snapshot taken\\s+0\\s+-.*")), afterReset.out());
+            assertTrue(afterReset.out().contains("copy-on-write: 0 leaves and 0 inner nodes copied (shared), 0 nodes moved (durable)\n"),
+                    afterReset.out());
         } finally {
             LiveStores.unregister(path);
             store.close();
