@@ -31,11 +31,7 @@ class SpaceMapBatchTest {
 
         long[] copy = pointers.clone();
         int stop = batched.incrementPointers(copy, 0);
-        for (long pointer : pointers) {
-            if (!Pointer.isHole(pointer)) {
-                single.increment(Pointer.blockOf(pointer));
-            }
-        }
+        forEachChild(pointers, single::increment);
         assertEquals(pointers.length, stop, "no counter was saturated");
         assertArrayEquals(pointers, copy, "the pointers themselves are not changed");
         assertSameState(single, batched);
@@ -67,6 +63,33 @@ class SpaceMapBatchTest {
         space.decrement(b);
         assertThrows(IllegalStateException.class, () -> space.incrementPointers(new long[] {Pointer.writable(b)}, 0));
         assertEquals(1, space.count(a));
+    }
+
+    /** A free block in the middle of a pass is refused; the blocks before it keep their new counts, none after it changes. */
+    @Test
+    void aFreeBlockInTheMiddleStopsBothPassesThere() {
+        SpaceMap space = newMap();
+        long a = space.allocate(SpaceMap.Purpose.DATA);
+        long free = space.allocate(SpaceMap.Purpose.DATA);
+        long c = 0;
+        for (int i = 0; i <= EXTENT_BLOCKS; i++) {
+            c = space.allocate(SpaceMap.Purpose.DATA); // runs into the next extent
+        }
+        assertTrue(c >= a + EXTENT_BLOCKS, "c lies in another extent than a");
+        space.decrement(free);
+        space.increment(c);
+        long[] pointers = {Pointer.writable(a), 0, Pointer.readOnly(free), Pointer.writable(c)};
+
+        IllegalStateException increment = assertThrows(IllegalStateException.class, () -> space.incrementPointers(pointers, 0));
+        assertEquals("increment of free block " + free, increment.getMessage());
+        assertEquals(2, space.count(a));
+        assertEquals(2, space.count(c), "nothing after the free block is touched");
+
+        IllegalStateException decrement = assertThrows(IllegalStateException.class,
+                () -> space.decrementHoldingPointers(pointers, new long[pointers.length]));
+        assertEquals("decrement of free block " + free, decrement.getMessage());
+        assertEquals(1, space.count(a));
+        assertEquals(2, space.count(c), "nothing after the free block is touched");
     }
 
     @Test
@@ -109,62 +132,30 @@ class SpaceMapBatchTest {
 
         assertEquals(pointers.length, batched.incrementPointers(pointers.clone(), 0));
         java.util.Set<String> expectedDirty = new java.util.TreeSet<>();
-        for (long pointer : pointers) {
-            if (!Pointer.isHole(pointer)) {
-                long block = Pointer.blockOf(pointer);
-                expectedDirty.add(block / extentBlocks + "/" + (block % extentBlocks) / Layout.COUNTERS_PER_REFCOUNT_BLOCK);
-            }
-        }
+        forEachChild(pointers, block -> expectedDirty.add(block / extentBlocks + "/" + (block % extentBlocks) / Layout.COUNTERS_PER_REFCOUNT_BLOCK));
         java.util.Set<String> actualDirty = new java.util.TreeSet<>();
         batched.captureDirty(2).forEach(write -> actualDirty.add(write.extent() + "/" + write.counterBlock()));
         assertEquals(expectedDirty, actualDirty, "exactly the counter blocks of the children are written");
         single.captureDirty(2);
-        for (long pointer : pointers) {
-            if (!Pointer.isHole(pointer)) {
-                single.increment(Pointer.blockOf(pointer));
-            }
-        }
+        forEachChild(pointers, single::increment);
         batched.captureDirty(3);
         single.captureDirty(3);
         for (int extent = 0; extent < single.extentCount(); extent++) {
             assertArrayEquals(single.copyCounters(extent), batched.copyCounters(extent), "counters of extent " + extent);
         }
 
-        long[] unreferenced = new long[pointers.length];
-        batched.decrementHoldingPointers(pointers, unreferenced);
-        for (long pointer : pointers) {
-            if (!Pointer.isHole(pointer)) {
-                single.decrementHolding(Pointer.blockOf(pointer));
-            }
-        }
+        batched.decrementHoldingPointers(pointers, new long[pointers.length]);
+        forEachChild(pointers, single::decrementHolding);
         assertSameState(single, batched);
     }
 
-    /** A free block in the middle of a pass is refused; the blocks before it keep their new counts, none after it changes. */
-    @Test
-    void aFreeBlockInTheMiddleStopsBothPassesThere() {
-        SpaceMap space = newMap();
-        long a = space.allocate(SpaceMap.Purpose.DATA);
-        long free = space.allocate(SpaceMap.Purpose.DATA);
-        long c = 0;
-        for (int i = 0; i <= EXTENT_BLOCKS; i++) {
-            c = space.allocate(SpaceMap.Purpose.DATA); // runs into the next extent
+    /** Gives {@code update} the block of every pointer that is not a hole, in order. */
+    private static void forEachChild(long[] pointers, java.util.function.LongConsumer update) {
+        for (long pointer : pointers) {
+            if (!Pointer.isHole(pointer)) {
+                update.accept(Pointer.blockOf(pointer));
+            }
         }
-        assertTrue(c >= a + EXTENT_BLOCKS, "c lies in another extent than a");
-        space.decrement(free);
-        space.increment(c);
-        long[] pointers = {Pointer.writable(a), 0, Pointer.readOnly(free), Pointer.writable(c)};
-
-        IllegalStateException increment = assertThrows(IllegalStateException.class, () -> space.incrementPointers(pointers, 0));
-        assertEquals("increment of free block " + free, increment.getMessage());
-        assertEquals(2, space.count(a));
-        assertEquals(2, space.count(c), "nothing after the free block is touched");
-
-        IllegalStateException decrement = assertThrows(IllegalStateException.class,
-                () -> space.decrementHoldingPointers(pointers, new long[pointers.length]));
-        assertEquals("decrement of free block " + free, decrement.getMessage());
-        assertEquals(1, space.count(a));
-        assertEquals(2, space.count(c), "nothing after the free block is touched");
     }
 
     private static SpaceMap newMap() {
