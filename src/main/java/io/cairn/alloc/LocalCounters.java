@@ -9,6 +9,18 @@ import java.util.BitSet;
 /**
  * The counters of a store served by one process: plain arrays per extent, allocated when the extent is
  * first held. Not thread-safe (the store calls it under its metadata lock).
+ *
+ * <p>Design notes.
+ * <ol>
+ *   <li>Extents are a power of two blocks long, so a block's extent and offset are a shift and a mask of
+ *       fields of this object, with no call and no division on the per-counter paths.</li>
+ *   <li>The dirty counter blocks of every extent are bits of one flat array, {@link #dirtyWordsPerExtent}
+ *       words per extent: marking a counter block dirty is one load (and a store only if the bit was clear),
+ *       with no per-extent object in between. A node copied by copy-on-write names up to 512 blocks
+ *       scattered over the whole store, so its counter updates change extent at nearly every pointer: a
+ *       pass that looked the extent up only when it changed paid that lookup, a BitSet call and their
+ *       dependent loads per pointer anyway.</li>
+ * </ol>
  */
 final class LocalCounters implements CounterStore {
 
@@ -16,7 +28,12 @@ final class LocalCounters implements CounterStore {
     /** Counters per held extent; null for extents never held. */
     private final char[][] counters;
     private final long[] freeBlocks;
-    private final BitSet[] dirty;
+    /** log2 of the blocks per extent, and the mask of a block's offset in its extent (note 1). */
+    private final int extentShift;
+    private final int offsetMask;
+    /** Per extent, {@link #dirtyWordsPerExtent} words whose bits are its counter blocks changed since taken (note 2). */
+    private final long[] dirtyWords;
+    private final int dirtyWordsPerExtent;
     /** Per extent and counter block: the durable slot (0 or 1), or -1. */
     private final byte[][] durableSlots;
 
@@ -25,7 +42,10 @@ final class LocalCounters implements CounterStore {
         int extents = geometry.extentCount();
         this.counters = new char[extents][];
         this.freeBlocks = new long[extents];
-        this.dirty = new BitSet[extents];
+        this.extentShift = Integer.numberOfTrailingZeros(geometry.extentBlocks());
+        this.offsetMask = geometry.extentBlocks() - 1;
+        this.dirtyWordsPerExtent = (geometry.counterBlocksPerExtent() + Long.SIZE - 1) / Long.SIZE;
+        this.dirtyWords = new long[Math.multiplyExact(extents, dirtyWordsPerExtent)];
         this.durableSlots = new byte[extents][];
     }
 
@@ -33,7 +53,6 @@ final class LocalCounters implements CounterStore {
     void open(int extent) {
         if (counters[extent] == null) {
             counters[extent] = new char[geometry.extentBlocks()];
-            dirty[extent] = new BitSet(geometry.counterBlocksPerExtent());
             byte[] slots = new byte[geometry.counterBlocksPerExtent()];
             java.util.Arrays.fill(slots, (byte) -1);
             durableSlots[extent] = slots;
@@ -58,7 +77,7 @@ final class LocalCounters implements CounterStore {
             }
         }
         freeBlocks[extent] = free;
-        dirty[extent].clear();
+        java.util.Arrays.fill(dirtyWords, extent * dirtyWordsPerExtent, (extent + 1) * dirtyWordsPerExtent, 0L);
         return free;
     }
 
@@ -106,24 +125,27 @@ final class LocalCounters implements CounterStore {
         return count - 1;
     }
 
-    /** One pass: the extent and its dirty bits are looked up once per run of blocks in the same extent. */
+    /** One pass, every pointer on its own (design notes 1 and 2). */
     @Override
     public int incrementPointers(long[] pointers, int from, int maxRefcount) {
-        CounterRun run = new CounterRun();
+        char[][] extents = counters;
         for (int i = from; i < pointers.length; i++) {
             long block = pointers[i] & Pointer.BLOCK_MASK;
             if (block == 0) {
                 continue; // a hole
             }
-            int offset = run.seat(block);
-            int count = run.counters == null ? 0 : run.counters[offset];
+            int extent = (int) (block >>> extentShift);
+            int offset = (int) block & offsetMask;
+            char[] extentCounters = extents[extent];
+            int count = extentCounters == null ? 0 : extentCounters[offset];
             if (count == 0) {
                 throw new IllegalStateException("increment of free block " + block);
             }
             if (count >= maxRefcount) {
                 return i;
             }
-            run.set(offset, count + 1);
+            extentCounters[offset] = (char) (count + 1);
+            markDirtyAt(extent, offset);
         }
         return pointers.length;
     }
@@ -131,59 +153,33 @@ final class LocalCounters implements CounterStore {
     /** One pass, as {@link #incrementPointers}. */
     @Override
     public int decrementHoldingPointers(long[] pointers, long[] unreferenced) {
-        CounterRun run = new CounterRun();
+        char[][] extents = counters;
         int found = 0;
         for (long pointer : pointers) {
             long block = pointer & Pointer.BLOCK_MASK;
             if (block == 0) {
                 continue; // a hole
             }
-            int offset = run.seat(block);
-            int count = run.counters == null ? 0 : run.counters[offset];
+            int extent = (int) (block >>> extentShift);
+            int offset = (int) block & offsetMask;
+            char[] extentCounters = extents[extent];
+            int count = extentCounters == null ? 0 : extentCounters[offset];
             if (count == 0) {
                 throw new IllegalStateException("decrement of free block " + block);
             }
             if (count == 1) {
                 unreferenced[found++] = block; // held: the counter stays 1
             } else {
-                run.set(offset, count - 1);
+                extentCounters[offset] = (char) (count - 1);
+                markDirtyAt(extent, offset);
             }
         }
         return found;
     }
 
-    /**
-     * The counters of the extent the last block visited lies in, for updates of many blocks in one pass: the
-     * extent is looked up only when a block leaves it, and a counter block is marked dirty once per run.
-     */
-    private final class CounterRun {
-        private long start = -1;
-        private char[] counters;
-        private BitSet dirty;
-        private int lastCounterBlock = -1;
-
-        /** Moves to the extent of {@code block} if needed; returns the block's offset in it. */
-        int seat(long block) {
-            long offset = block - start;
-            if (start < 0 || offset < 0 || offset >= geometry.extentBlocks()) {
-                int extent = geometry.extentOf(block);
-                start = geometry.extentStart(extent);
-                offset = block - start;
-                counters = LocalCounters.this.counters[extent];
-                dirty = LocalCounters.this.dirty[extent];
-                lastCounterBlock = -1;
-            }
-            return (int) offset;
-        }
-
-        void set(int offset, int count) {
-            counters[offset] = (char) count;
-            int counterBlock = offset / Layout.COUNTERS_PER_REFCOUNT_BLOCK;
-            if (counterBlock != lastCounterBlock) {
-                dirty.set(counterBlock);
-                lastCounterBlock = counterBlock;
-            }
-        }
+    /** Marks dirty the counter block holding the counter at {@code offset} of {@code extent} (design note 2). */
+    private void markDirtyAt(int extent, int offset) {
+        markDirty(extent, offset / Layout.COUNTERS_PER_REFCOUNT_BLOCK);
     }
 
     @Override
@@ -218,7 +214,7 @@ final class LocalCounters implements CounterStore {
         }
         int offset = geometry.offsetInExtent(block);
         extentCounters[offset] = (char) count;
-        dirty[extent].set(offset / Layout.COUNTERS_PER_REFCOUNT_BLOCK);
+        markDirtyAt(extent, offset);
     }
 
     @Override
@@ -237,7 +233,7 @@ final class LocalCounters implements CounterStore {
             return -1;
         }
         extentCounters[offset] = 1;
-        dirty[extent].set(offset / Layout.COUNTERS_PER_REFCOUNT_BLOCK);
+        markDirtyAt(extent, offset);
         freeBlocks[extent]--;
         return base + offset;
     }
@@ -263,24 +259,27 @@ final class LocalCounters implements CounterStore {
 
     @Override
     public BitSet takeDirty(int extent) {
-        BitSet extentDirty = dirty[extent];
-        if (extentDirty == null || extentDirty.isEmpty()) {
-            return new BitSet();
-        }
-        BitSet taken = (BitSet) extentDirty.clone();
-        extentDirty.clear();
+        int first = extent * dirtyWordsPerExtent;
+        BitSet taken = BitSet.valueOf(java.util.Arrays.copyOfRange(dirtyWords, first, first + dirtyWordsPerExtent));
+        java.util.Arrays.fill(dirtyWords, first, first + dirtyWordsPerExtent, 0L);
         return taken;
     }
 
+    /** A load, and a store only if the bit was clear: a pass over a node's pointers marks the same few words again and again. */
     @Override
     public void markDirty(int extent, int counterBlock) {
-        dirty[extent].set(counterBlock);
+        int word = extent * dirtyWordsPerExtent + (counterBlock >>> 6);
+        long bit = 1L << counterBlock; // the shift takes counterBlock modulo 64
+        long bits = dirtyWords[word];
+        if ((bits & bit) == 0) {
+            dirtyWords[word] = bits | bit;
+        }
     }
 
     @Override
     public boolean anyDirty() {
-        for (BitSet extentDirty : dirty) {
-            if (extentDirty != null && !extentDirty.isEmpty()) {
+        for (long bits : dirtyWords) {
+            if (bits != 0) {
                 return true;
             }
         }

@@ -56,20 +56,41 @@ public final class NodeCache {
             node = pinnedNodes.get(block);
         }
         if (node != null) {
-            hits++;
-            if (node.level != level) {
-                throw new io.cairn.io.CorruptionException(block, "radix node has level " + node.level
-                        + " where level " + level + " was expected");
-            }
-            return node;
+            return hit(node, level);
         }
+        node = read(block, level);
+        put(node);
+        return node;
+    }
+
+    /**
+     * The node at {@code block}, no longer cached: its block is being freed. One hash lookup instead of a
+     * {@link #get} (which moves the node to the recent end, touching its neighbours) and a {@link #forget}
+     * per node a reclamation frees; read and verified on a miss, and then not cached.
+     */
+    Node take(long block, int level) {
+        Node node = nodes.remove(block);
+        if (node == null) {
+            node = pinnedNodes.remove(block);
+        }
+        return node != null ? hit(node, level) : read(block, level);
+    }
+
+    private Node hit(Node node, int level) {
+        hits++;
+        if (node.level != level) {
+            throw new io.cairn.io.CorruptionException(node.block, "radix node has level " + node.level
+                    + " where level " + level + " was expected");
+        }
+        return node;
+    }
+
+    private Node read(long block, int level) {
         misses++;
         ByteBuffer image = BlockHeader.newImage();
         device.read(block * Layout.BLOCK_BYTES, image);
         long[] pointers = NodeCodec.decode(image, block, level);
-        node = new Node(block, level, pointers, NodeCodec.generationOf(image), false);
-        put(node);
-        return node;
+        return new Node(block, level, pointers, NodeCodec.generationOf(image), false);
     }
 
     void put(Node node) {

@@ -600,8 +600,10 @@ public final class TreeSpace {
             unreferenced++;
             boolean data = false;
             if (release.level() >= 1) {
-                if (!release.moved()) {
-                    Node node = cache.get(release.block(), release.level());
+                if (release.moved()) {
+                    cache.forget(release.block());
+                } else {
+                    Node node = cache.take(release.block(), release.level()); // its block is freed here
                     if (release.level() == 1) {
                         // A freed leaf: its targets have no children, so they are released here in one pass
                         // rather than queued one by one (a leaf copied by copy-on-write has up to 512).
@@ -621,7 +623,6 @@ public final class TreeSpace {
                         }
                     }
                 }
-                cache.forget(release.block());
             } else {
                 data = release.leafKind() == LeafKind.DATA;
             }

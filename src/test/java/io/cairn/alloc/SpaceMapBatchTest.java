@@ -3,6 +3,7 @@ package io.cairn.alloc;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cairn.format.Layout;
 import io.cairn.format.Pointer;
@@ -30,11 +31,7 @@ class SpaceMapBatchTest {
 
         long[] copy = pointers.clone();
         int stop = batched.incrementPointers(copy, 0);
-        for (long pointer : pointers) {
-            if (!Pointer.isHole(pointer)) {
-                single.increment(Pointer.blockOf(pointer));
-            }
-        }
+        forEachChild(pointers, single::increment);
         assertEquals(pointers.length, stop, "no counter was saturated");
         assertArrayEquals(pointers, copy, "the pointers themselves are not changed");
         assertSameState(single, batched);
@@ -68,6 +65,33 @@ class SpaceMapBatchTest {
         assertEquals(1, space.count(a));
     }
 
+    /** A free block in the middle of a pass is refused; the blocks before it keep their new counts, none after it changes. */
+    @Test
+    void aFreeBlockInTheMiddleStopsBothPassesThere() {
+        SpaceMap space = newMap();
+        long a = space.allocate(SpaceMap.Purpose.DATA);
+        long free = space.allocate(SpaceMap.Purpose.DATA);
+        long c = 0;
+        for (int i = 0; i <= EXTENT_BLOCKS; i++) {
+            c = space.allocate(SpaceMap.Purpose.DATA); // runs into the next extent
+        }
+        assertTrue(c >= a + EXTENT_BLOCKS, "c lies in another extent than a");
+        space.decrement(free);
+        space.increment(c);
+        long[] pointers = {Pointer.writable(a), 0, Pointer.readOnly(free), Pointer.writable(c)};
+
+        IllegalStateException increment = assertThrows(IllegalStateException.class, () -> space.incrementPointers(pointers, 0));
+        assertEquals("increment of free block " + free, increment.getMessage());
+        assertEquals(2, space.count(a));
+        assertEquals(2, space.count(c), "nothing after the free block is touched");
+
+        IllegalStateException decrement = assertThrows(IllegalStateException.class,
+                () -> space.decrementHoldingPointers(pointers, new long[pointers.length]));
+        assertEquals("decrement of free block " + free, decrement.getMessage());
+        assertEquals(1, space.count(a));
+        assertEquals(2, space.count(c), "nothing after the free block is touched");
+    }
+
     @Test
     void decrementHoldingPointersMatchesDecrementHoldingOneByOne() {
         SpaceMap batched = newMap();
@@ -91,8 +115,55 @@ class SpaceMapBatchTest {
         batched.checkInvariants();
     }
 
+    /**
+     * Extents of 2^17 blocks have 65 counter blocks, more than one word of dirty bits: children in three
+     * data extents, many of them at counter blocks past the 64th, mark the same counter blocks as one by one.
+     */
+    @Test
+    void batchesMatchOneByOneWhenAnExtentHasMoreThan64CounterBlocks() {
+        int extentBlocks = 1 << 17;
+        SpaceMap batched = newMap(extentBlocks);
+        SpaceMap single = newMap(extentBlocks);
+        long[] pointers = randomChildren(batched, single, new Random(13), 2 * extentBlocks + 1000);
+        long highCounterBlocks = java.util.Arrays.stream(pointers).filter(pointer -> pointer != 0)
+                .filter(pointer -> (Pointer.blockOf(pointer) & (extentBlocks - 1)) >= 64L * Layout.COUNTERS_PER_REFCOUNT_BLOCK)
+                .count();
+        assertTrue(highCounterBlocks > 0, "some children are counted in the second word of dirty bits");
+
+        assertEquals(pointers.length, batched.incrementPointers(pointers.clone(), 0));
+        java.util.Set<String> expectedDirty = new java.util.TreeSet<>();
+        forEachChild(pointers, block -> expectedDirty.add(block / extentBlocks + "/" + (block % extentBlocks) / Layout.COUNTERS_PER_REFCOUNT_BLOCK));
+        java.util.Set<String> actualDirty = new java.util.TreeSet<>();
+        batched.captureDirty(2).forEach(write -> actualDirty.add(write.extent() + "/" + write.counterBlock()));
+        assertEquals(expectedDirty, actualDirty, "exactly the counter blocks of the children are written");
+        single.captureDirty(2);
+        forEachChild(pointers, single::increment);
+        batched.captureDirty(3);
+        single.captureDirty(3);
+        for (int extent = 0; extent < single.extentCount(); extent++) {
+            assertArrayEquals(single.copyCounters(extent), batched.copyCounters(extent), "counters of extent " + extent);
+        }
+
+        batched.decrementHoldingPointers(pointers, new long[pointers.length]);
+        forEachChild(pointers, single::decrementHolding);
+        assertSameState(single, batched);
+    }
+
+    /** Gives {@code update} the block of every pointer that is not a hole, in order. */
+    private static void forEachChild(long[] pointers, java.util.function.LongConsumer update) {
+        for (long pointer : pointers) {
+            if (!Pointer.isHole(pointer)) {
+                update.accept(Pointer.blockOf(pointer));
+            }
+        }
+    }
+
     private static SpaceMap newMap() {
-        SpaceMap space = new SpaceMap(new StoreGeometry(4L * EXTENT_BLOCKS, EXTENT_BLOCKS), MAX_REFCOUNT);
+        return newMap(EXTENT_BLOCKS);
+    }
+
+    private static SpaceMap newMap(int extentBlocks) {
+        SpaceMap space = new SpaceMap(new StoreGeometry(4L * extentBlocks, extentBlocks), MAX_REFCOUNT);
         space.formatSystemExtent();
         return space;
     }
@@ -102,8 +173,13 @@ class SpaceMapBatchTest {
      * run changes extent and counter block; both maps committed clean first (no dirty counter blocks).
      */
     private static long[] randomChildren(SpaceMap first, SpaceMap second, Random random) {
+        return randomChildren(first, second, random, 2 * EXTENT_BLOCKS - 200);
+    }
+
+    /** As above, over the first {@code allocatedBlocks} blocks the maps allocate. */
+    private static long[] randomChildren(SpaceMap first, SpaceMap second, Random random, int allocatedBlocks) {
         List<Long> blocks = new ArrayList<>();
-        for (int i = 0; i < 2 * EXTENT_BLOCKS - 200; i++) {
+        for (int i = 0; i < allocatedBlocks; i++) {
             long block = first.allocate(SpaceMap.Purpose.DATA);
             assertEquals(block, second.allocate(SpaceMap.Purpose.DATA));
             blocks.add(block);

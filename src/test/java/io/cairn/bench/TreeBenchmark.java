@@ -14,6 +14,7 @@ import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
@@ -42,6 +43,11 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@link #snapshotAndCommit}: a durable snapshot (snapshot, then commit) of a disk that already
  *       has 0 or 10,000 snapshots. The snapshot is deleted after each call, outside the measurement;
  *       the next call's commit makes that deletion durable too.</li>
+ *   <li>{@link #leafCopy}: the first 4 KiB write under a leaf after a snapshot, per leaf: the leaf is
+ *       copied (each of its up to 512 children gains a reference) and the data block is copied. The disk's
+ *       data blocks are scattered over the store the way continuous snapshots leave them.</li>
+ *   <li>{@link #reclaimCopiedLeaves}: the commit that makes a snapshot's deletion durable and reclaims it,
+ *       per leaf the snapshot held alone (each of its children loses a reference), on the same kind of disk.</li>
  * </ul>
  */
 @BenchmarkMode(Mode.AverageTime)
@@ -233,5 +239,145 @@ public class TreeBenchmark {
         state.taken = state.store.snapshot("disk", null);
         state.store.commit();
         return state.taken;
+    }
+
+    /**
+     * A 1 GiB disk (512 leaves, two levels), every block written, whose data blocks are scattered over the
+     * store as continuous snapshots leave them: after a sequential fill, every block is overwritten once in
+     * random order while a snapshot is taken (and the previous one deleted and reclaimed) every 4,096
+     * writes, so every write copies its block to the next free one. A leaf's 512 children then lie all over
+     * the store's counters, as on a server taking a snapshot every 10 ms. The benchmarks go through
+     * {@link Store#snapshot}, {@link Volume#write}, {@link Store#deleteSnapshot} and {@link Store#commit}
+     * rather than TreeSpace: the counter updates are only part of a leaf copy (node copy, node cache, data
+     * copy, commit), and the figure that matters is the whole per-leaf cost a server pays.
+     */
+    public abstract static class ScatteredDisk {
+        static final long DISK_BYTES = GIB;
+        static final int LEAVES = (int) (DISK_BYTES / BLOCK / Layout.POINTERS_PER_NODE);
+        static final int WRITES_PER_SNAPSHOT = 4096;
+
+        Store store;
+        Volume volume;
+        final ByteBuffer data = ByteBuffer.allocate(BLOCK);
+        final Random random = new Random(6);
+        /** One write offset per leaf, in random leaf order, at a random block of the leaf; new for each invocation. */
+        final long[] leafWriteOffsets = new long[LEAVES];
+
+        @Setup(Level.Trial)
+        public void scatter() {
+            store = Store.format(new MemoryBlockDevice(), 3 * GIB, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults());
+            store.create("disk", DISK_BYTES);
+            volume = store.openVolume("disk");
+            random.nextBytes(data.array());
+            int blocks = (int) (DISK_BYTES / BLOCK);
+            for (long block = 0; block < blocks; block++) {
+                volume.write(block * BLOCK, data.clear(), false);
+            }
+            store.commit();
+            int[] order = permutation(blocks);
+            SnapshotInfo previous = null;
+            for (int i = 0; i < blocks; i++) {
+                if (i % WRITES_PER_SNAPSHOT == 0) {
+                    previous = rollSnapshot(previous);
+                }
+                volume.write((long) order[i] * BLOCK, data.clear(), false);
+            }
+            store.deleteSnapshot(previous.reference());
+            store.commit();
+            store.commit();
+        }
+
+        /** Takes a snapshot, deletes {@code previous} (if any) and commits, which reclaims it. */
+        SnapshotInfo rollSnapshot(SnapshotInfo previous) {
+            SnapshotInfo taken = store.snapshot("disk", null);
+            if (previous != null) {
+                store.deleteSnapshot(previous.reference());
+            }
+            store.commit();
+            return taken;
+        }
+
+        int[] permutation(int size) {
+            int[] order = new int[size];
+            for (int i = 0; i < size; i++) {
+                order[i] = i;
+            }
+            for (int i = size - 1; i > 0; i--) {
+                int j = random.nextInt(i + 1);
+                int swap = order[i];
+                order[i] = order[j];
+                order[j] = swap;
+            }
+            return order;
+        }
+
+        /** Writes once under every leaf, in random order: after a snapshot, each write copies its leaf. */
+        void writeUnderEveryLeaf() {
+            for (long offset : leafWriteOffsets) {
+                volume.write(offset, data.clear(), false);
+            }
+        }
+
+        void pickLeafWrites() {
+            int[] leaves = permutation(LEAVES);
+            for (int i = 0; i < LEAVES; i++) {
+                long block = (long) leaves[i] * Layout.POINTERS_PER_NODE + random.nextInt(Layout.POINTERS_PER_NODE);
+                leafWriteOffsets[i] = block * BLOCK;
+            }
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            volume.close();
+            store.close();
+        }
+    }
+
+    /** Before each call a fresh snapshot of the scattered disk; after it, the snapshot is deleted and reclaimed. */
+    @State(Scope.Benchmark)
+    public static class LeafCopies extends ScatteredDisk {
+        SnapshotInfo taken;
+
+        @Setup(Level.Invocation)
+        public void snapshot() {
+            pickLeafWrites();
+            taken = store.snapshot("disk", null);
+        }
+
+        @TearDown(Level.Invocation)
+        public void deleteTheSnapshot() {
+            store.deleteSnapshot(taken.reference());
+            store.commit();
+        }
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(ScatteredDisk.LEAVES)
+    @Fork(value = 1, jvmArgsAppend = {"-Xms4g", "-Xmx4g"})
+    public void leafCopy(LeafCopies state) {
+        state.writeUnderEveryLeaf();
+    }
+
+    /**
+     * Before each call: a snapshot, a write under every leaf (so the snapshot alone holds the old leaves), a
+     * commit and the snapshot's deletion. The call commits, which makes the deletion durable and reclaims.
+     */
+    @State(Scope.Benchmark)
+    public static class DeletedSnapshots extends ScatteredDisk {
+        @Setup(Level.Invocation)
+        public void copyEveryLeafAndDelete() {
+            pickLeafWrites();
+            SnapshotInfo taken = store.snapshot("disk", null);
+            writeUnderEveryLeaf();
+            store.commit();
+            store.deleteSnapshot(taken.reference());
+        }
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(ScatteredDisk.LEAVES)
+    @Fork(value = 1, jvmArgsAppend = {"-Xms4g", "-Xmx4g"})
+    public void reclaimCopiedLeaves(DeletedSnapshots state) {
+        state.store.commit();
     }
 }

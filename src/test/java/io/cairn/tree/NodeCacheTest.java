@@ -6,6 +6,8 @@ import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Eviction order and what is never evicted; the cache's smallest capacity is 64 nodes. */
@@ -13,10 +15,40 @@ class NodeCacheTest {
 
     private static final int CAPACITY = 64;
 
-    private final NodeCache cache = new NodeCache(new MemoryBlockDevice(), (long) CAPACITY * Layout.BLOCK_BYTES);
+    private final MemoryBlockDevice device = new MemoryBlockDevice();
+    private final NodeCache cache = new NodeCache(device, (long) CAPACITY * Layout.BLOCK_BYTES);
 
     private static Node node(long block, boolean dirty) {
         return new Node(block, 1, new long[Layout.POINTERS_PER_NODE], 1, dirty);
+    }
+
+    /** A reclamation takes the node of a block it frees: the cached image, pinned or not, or one read and left uncached. */
+    @Test
+    void takingANodeRemovesItOrReadsItWithoutCachingIt() {
+        Node cached = node(1, false);
+        cache.put(cached);
+        cache.pin(2);
+        Node pinned = node(2, false);
+        cache.put(pinned);
+        long[] pointers = new long[Layout.POINTERS_PER_NODE];
+        pointers[7] = io.cairn.format.Pointer.writable(4242);
+        java.nio.ByteBuffer image = java.nio.ByteBuffer.allocate(Layout.BLOCK_BYTES);
+        io.cairn.format.NodeCodec.encodeInto(pointers, 3, 5, 1, image);
+        device.write(3L * Layout.BLOCK_BYTES, image.clear());
+
+        assertSame(cached, cache.take(1, 1));
+        assertFalse(cache.contains(1));
+        assertSame(pinned, cache.take(2, 1));
+        assertFalse(cache.contains(2));
+        Node read = cache.take(3, 1);
+        assertEquals(5, read.generation);
+        assertEquals(pointers[7], read.pointers[7]);
+        assertFalse(cache.contains(3), "a node whose block is being freed is not cached");
+        assertEquals(2, cache.hits());
+        assertEquals(1, cache.misses());
+
+        cache.put(node(4, false));
+        assertThrows(io.cairn.io.CorruptionException.class, () -> cache.take(4, 2));
     }
 
     @Test
