@@ -329,17 +329,7 @@ class TransmissionTest {
                 flushSeen.countDown();
             }
         };
-        ExportCatalog single = new ExportCatalog() {
-            @Override
-            public List<ExportDescription> list() {
-                return List.of();
-            }
-
-            @Override
-            public NbdExport open(String name) {
-                return blockingRead;
-            }
-        };
+        ExportCatalog single = serving(blockingRead);
         Wire.Reader server = Wire.run(single, session("x", false).request(0, CMD_READ, 1, 0, 8)
                 .request(0, CMD_FLUSH, 2, 0, 0).bytes()).greeting();
         while (server.optionReply().type() != REP_ACK) {
@@ -381,17 +371,7 @@ class TransmissionTest {
                 super.write(offsetBytes, src, fua);
             }
         };
-        ExportCatalog single = new ExportCatalog() {
-            @Override
-            public List<ExportDescription> list() {
-                return List.of();
-            }
-
-            @Override
-            public NbdExport open(String name) {
-                return slowWrite;
-            }
-        };
+        ExportCatalog single = serving(slowWrite);
         byte[] written = "ABCDEFGH".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
         Wire.Reader server = Wire.run(single, session("x", false).write(0, 1, 0, written)
                 .request(0, CMD_READ, 2, 4096, 8).request(0, CMD_READ, 3, 4, 8).bytes()).greeting();
@@ -405,6 +385,21 @@ class TransmissionTest {
         assertArrayEquals(new byte[8], replies.get(2L).data());
         assertArrayEquals("EFGH\0\0\0\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII), replies.get(3L).data(),
                 "the overlapping read saw the write it came after");
+    }
+
+    /** A catalogue that serves {@code export} under any name. */
+    private static ExportCatalog serving(NbdExport export) {
+        return new ExportCatalog() {
+            @Override
+            public List<ExportDescription> list() {
+                return List.of();
+            }
+
+            @Override
+            public NbdExport open(String name) {
+                return export;
+            }
+        };
     }
 
     // ---- the gate alone, no channels at all ----
