@@ -12,8 +12,8 @@ import java.util.BitSet;
  *
  * <p>Design notes.
  * <ol>
- *   <li>Extents are a power of two blocks long, so a block's extent and offset are a shift and a mask of
- *       fields of this object, with no call and no division on the per-counter paths.</li>
+ *   <li>Extents are a power of two blocks long, so a block's extent and offset are a shift and a mask
+ *       ({@link StoreGeometry#extentOf}), with no division on the per-counter paths.</li>
  *   <li>The dirty counter blocks of every extent are bits of one flat array, {@link #dirtyWordsPerExtent}
  *       words per extent: marking a counter block dirty is one load (and a store only if the bit was clear),
  *       with no per-extent object in between. A node copied by copy-on-write names up to 512 blocks
@@ -28,9 +28,6 @@ final class LocalCounters implements CounterStore {
     /** Counters per held extent; null for extents never held. */
     private final char[][] counters;
     private final long[] freeBlocks;
-    /** log2 of the blocks per extent, and the mask of a block's offset in its extent (note 1). */
-    private final int extentShift;
-    private final int offsetMask;
     /** Per extent, {@link #dirtyWordsPerExtent} words whose bits are its counter blocks changed since taken (note 2). */
     private final long[] dirtyWords;
     private final int dirtyWordsPerExtent;
@@ -42,8 +39,6 @@ final class LocalCounters implements CounterStore {
         int extents = geometry.extentCount();
         this.counters = new char[extents][];
         this.freeBlocks = new long[extents];
-        this.extentShift = Integer.numberOfTrailingZeros(geometry.extentBlocks());
-        this.offsetMask = geometry.extentBlocks() - 1;
         this.dirtyWordsPerExtent = (geometry.counterBlocksPerExtent() + Long.SIZE - 1) / Long.SIZE;
         this.dirtyWords = new long[Math.multiplyExact(extents, dirtyWordsPerExtent)];
         this.durableSlots = new byte[extents][];
@@ -134,8 +129,8 @@ final class LocalCounters implements CounterStore {
             if (block == 0) {
                 continue; // a hole
             }
-            int extent = (int) (block >>> extentShift);
-            int offset = (int) block & offsetMask;
+            int extent = geometry.extentOf(block);
+            int offset = geometry.offsetInExtent(block);
             char[] extentCounters = extents[extent];
             int count = extentCounters == null ? 0 : extentCounters[offset];
             if (count == 0) {
@@ -160,8 +155,8 @@ final class LocalCounters implements CounterStore {
             if (block == 0) {
                 continue; // a hole
             }
-            int extent = (int) (block >>> extentShift);
-            int offset = (int) block & offsetMask;
+            int extent = geometry.extentOf(block);
+            int offset = geometry.offsetInExtent(block);
             char[] extentCounters = extents[extent];
             int count = extentCounters == null ? 0 : extentCounters[offset];
             if (count == 0) {

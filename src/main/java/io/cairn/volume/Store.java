@@ -670,16 +670,13 @@ public final class Store implements Closeable {
      * leaves and inner nodes copied because a snapshot or clone shared them, nodes moved after a commit.
      */
     public TreeSpace.Shadows shadows(boolean reset) {
-        metaLock.lock();
-        try {
+        return underMeta(() -> {
             TreeSpace.Shadows shadows = trees.shadows();
             if (reset) {
                 trees.resetShadows();
             }
             return shadows;
-        } finally {
-            metaLock.unlock();
-        }
+        });
     }
 
     /**
