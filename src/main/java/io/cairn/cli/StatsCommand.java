@@ -11,7 +11,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "stats",
-        description = {"Latencies a running server measured: snapshots and clones taken and durable, commits;",
+        description = {"Latencies a running server measured: snapshots and clones taken (and of that, the wait for",
+                "the store's metadata lock) and durable, commits;",
                 "and the copy-on-write its disks' writes did: tree nodes copied (shared by a snapshot or clone)",
                 "and moved (made durable by a commit).",
                 "Percentiles are at most 3% high (bucketed); maxima and counts are exact."})
@@ -33,8 +34,10 @@ final class StatsCommand extends StoreCommand {
         }
         Map<String, LatencyHistogram.Summary> rows = new LinkedHashMap<>();
         rows.put("snapshot taken", report.snapshotTaken());
+        rows.put("snapshot lock wait", report.snapshotLockWait());
         rows.put("snapshot durable", report.snapshotDurable());
         rows.put("clone taken", report.cloneTaken());
+        rows.put("clone lock wait", report.cloneLockWait());
         rows.put("clone durable", report.cloneDurable());
         rows.put("commit", report.commits());
         if (json) {

@@ -11,6 +11,9 @@ import java.util.ArrayDeque;
  *       is made (just before the locks are let go) — the point in time is fixed, the snapshot is listed and
  *       exportable. It includes the wait for the volume
  *       disk's in-place writes in flight (design note 9 of {@link Store}) and for the metadata lock.</li>
+ *   <li><em>Lock wait</em>: the part of <em>taken</em> spent before the metadata lock was held (other threads'
+ *       work under it, and being woken once it is free): tells a slow snapshot that waited for the store's
+ *       other work from one that waited for its disk's writes in flight.</li>
  *   <li><em>Durable</em>: from the same call to the end of the first commit that captured the change (the
  *       commit whose capture began after the change was made: design note 1 of {@link Store}). Whoever runs
  *       that commit — a client's FLUSH, a background commit, an admin command — it is measured here.</li>
@@ -35,36 +38,41 @@ public final class OperationLatencies {
 
     private final LatencyHistogram snapshotTaken = new LatencyHistogram();
     private final LatencyHistogram snapshotDurable = new LatencyHistogram();
+    private final LatencyHistogram snapshotLockWait = new LatencyHistogram();
     private final LatencyHistogram cloneTaken = new LatencyHistogram();
+    private final LatencyHistogram cloneLockWait = new LatencyHistogram();
     private final LatencyHistogram cloneDurable = new LatencyHistogram();
     private final LatencyHistogram commits = new LatencyHistogram();
     private final ArrayDeque<Waiting> waiting = new ArrayDeque<>();
 
     /** Summaries of every histogram, read at one moment (each consistent in itself). */
-    public record Report(LatencyHistogram.Summary snapshotTaken, LatencyHistogram.Summary snapshotDurable,
-                         LatencyHistogram.Summary cloneTaken, LatencyHistogram.Summary cloneDurable,
+    public record Report(LatencyHistogram.Summary snapshotTaken, LatencyHistogram.Summary snapshotLockWait,
+                         LatencyHistogram.Summary snapshotDurable, LatencyHistogram.Summary cloneTaken,
+                         LatencyHistogram.Summary cloneLockWait, LatencyHistogram.Summary cloneDurable,
                          LatencyHistogram.Summary commits) {
     }
 
     public Report report() {
-        return new Report(snapshotTaken.summary(), snapshotDurable.summary(), cloneTaken.summary(),
-                cloneDurable.summary(), commits.summary());
+        return new Report(snapshotTaken.summary(), snapshotLockWait.summary(), snapshotDurable.summary(),
+                cloneTaken.summary(), cloneLockWait.summary(), cloneDurable.summary(), commits.summary());
     }
 
     /** Starts every histogram afresh (changes still waiting for their commit are measured when it ends). */
     public void reset() {
-        for (LatencyHistogram histogram : new LatencyHistogram[] {snapshotTaken, snapshotDurable, cloneTaken,
-                cloneDurable, commits}) {
+        for (LatencyHistogram histogram : new LatencyHistogram[] {snapshotTaken, snapshotLockWait, snapshotDurable,
+                cloneTaken, cloneLockWait, cloneDurable, commits}) {
             histogram.reset();
         }
     }
 
     /**
-     * A change was taken: started at {@code startNanos}, made at {@code endNanos}; commits numbered above
-     * {@code ticket} capture it. Called under the store's metadata lock, which orders the tickets.
+     * A change was taken: started at {@code startNanos}, got the metadata lock at {@code lockedNanos}, made at
+     * {@code endNanos}; commits numbered above {@code ticket} capture it. Called under the store's metadata
+     * lock, which orders the tickets.
      */
-    void taken(Kind kind, long startNanos, long endNanos, long ticket) {
+    void taken(Kind kind, long startNanos, long lockedNanos, long endNanos, long ticket) {
         (kind == Kind.SNAPSHOT ? snapshotTaken : cloneTaken).record(endNanos - startNanos);
+        (kind == Kind.SNAPSHOT ? snapshotLockWait : cloneLockWait).record(lockedNanos - startNanos);
         synchronized (waiting) {
             if (waiting.size() < MAX_WAITING) {
                 waiting.addLast(new Waiting(kind, startNanos, ticket));

@@ -1061,6 +1061,7 @@ public final class Store implements Closeable {
         long startNanos = System.nanoTime();
         Names.checkVdiName(name);
         return mutate(() -> {
+            long lockedNanos = System.nanoTime();
             requireFreeName(name);
             SnapshotRecord source = resolveSnapshot(snapshotReference);
             if (shared != null) {
@@ -1068,7 +1069,7 @@ public final class Store implements Closeable {
             }
             long root = trees.share(source.rootBlock(), source.height(), LeafKind.DATA);
             VdiInfo clone = info(register(name, source.sizeBytes(), root, source.height(), source.id()));
-            latencies.taken(OperationLatencies.Kind.CLONE, startNanos, System.nanoTime(), commitsCaptured);
+            latencies.taken(OperationLatencies.Kind.CLONE, startNanos, lockedNanos, System.nanoTime(), commitsCaptured);
             return clone;
         });
     }
@@ -1109,6 +1110,7 @@ public final class Store implements Closeable {
 
     /** Under metaLock (through {@link #mutate}, or {@link #hold} for a takeover snapshot). */
     private SnapshotInfo takeSnapshot(String name, String label, long startNanos) {
+        long lockedNanos = System.nanoTime();
         VdiState state = writable(name);
         while (true) {
             // Writes planned from now on copy instead of overwriting (design note 9), so this ends. The waiting
@@ -1148,7 +1150,7 @@ public final class Store implements Closeable {
         state.liveSnapshots++;
         state.record = state.record.withSnapshotLogHead(id);
         vdiTable.markDirty(state.record.id());
-        latencies.taken(OperationLatencies.Kind.SNAPSHOT, startNanos, System.nanoTime(), commitsCaptured);
+        latencies.taken(OperationLatencies.Kind.SNAPSHOT, startNanos, lockedNanos, System.nanoTime(), commitsCaptured);
         return snapshotInfo(record);
     }
 

@@ -9,7 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cairn.io.BlockDevice;
-import io.cairn.io.ForwardingBlockDevice;
 import io.cairn.io.MemoryBlockDevice;
 import io.cairn.io.StorageException;
 import java.nio.ByteBuffer;
@@ -205,41 +204,6 @@ class ReclaimWaitsForIoTest {
                     return now;
                 }
             }
-        }
-    }
-
-    /** Holds the next read of one block inside the device call until released. */
-    private static final class HoldingDevice extends ForwardingBlockDevice {
-        private volatile long heldOffset = -1;
-        private final CountDownLatch release = new CountDownLatch(1);
-        private CountDownLatch entered;
-
-        HoldingDevice(BlockDevice inner) {
-            super(inner);
-        }
-
-        CountDownLatch holdNextReadOf(long block) {
-            entered = new CountDownLatch(1);
-            heldOffset = block * BLOCK;
-            return entered;
-        }
-
-        void releaseHeldRead() {
-            release.countDown();
-        }
-
-        @Override
-        public void read(long offsetBytes, ByteBuffer buffer) {
-            if (offsetBytes == heldOffset) {
-                heldOffset = -1;
-                entered.countDown();
-                try {
-                    release.await();
-                } catch (InterruptedException interrupted) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-            inner.read(offsetBytes, buffer);
         }
     }
 }
