@@ -97,12 +97,16 @@ import java.util.function.Function;
  *       that copy do not matter: they link their fresh blocks under metaLock, so a snapshot taken before the
  *       link simply does not hold them (the write had not completed), and their old blocks stay as they are.
  *       So each VDI counts its in-place writes in flight ({@link #planWrite} to {@link #inPlaceWriteDone},
- *       linking included, so such a write is held whole or not at all); a snapshot waits on metaLock's
- *       condition until the count is 0, and while it waits {@link #planWrite} plans every block of that VDI
- *       as a copy, so no new in-place write can start and the wait ends. Snapshots therefore no longer wait
- *       for reads or copying writes in flight, nor stop I/O. The price: writes during a wait take fresh blocks
- *       (the overwritten ones are freed after the next commit), as long as the in-place writes in flight take
- *       to finish.</li>
+ *       linking included, so such a write is held whole or not at all); a snapshot is not made until the count
+ *       is 0, and while it waits {@link #planWrite} plans every block of that VDI as a copy, so no new in-place
+ *       write can start and the wait ends. Snapshots therefore no longer wait for reads or copying writes in
+ *       flight, nor stop I/O. The price: writes during a wait take fresh blocks (the overwritten ones are freed
+ *       after the next commit), as long as the in-place writes in flight take to finish.
+ *       A snapshot or clone does not queue for metaLock either: it is <em>combined</em> ({@link CombiningLock},
+ *       {@link SnapshotChange}): whichever thread lets go of metaLock next makes it, under the lock, so it is
+ *       made within the current holder's hold instead of after every writer parked ahead of it was woken in
+ *       turn. The last in-place write the snapshot waits for takes metaLock when it finishes, and its release
+ *       makes the snapshot. (In shared mode, changes go through the host's commit lock and wait as before.)</li>
  *   <li>Shared mode (docs/CLUSTER.md part 2): several node processes on one host serve the store file
  *       together, each through its own Store. Counters live in {@link SharedCounters}; a node writes only the
  *       VDIs it <em>holds</em> ({@link #hold}: a lease's fencing token written into the VDI record) and allocates
@@ -181,7 +185,7 @@ public final class Store implements Closeable {
     private long nextVdiId;
     private long nextSnapshotId;
 
-    final ReentrantLock metaLock = new ReentrantLock();
+    final CombiningLock metaLock = new CombiningLock();
     /** Signalled when a VDI's last in-place write in flight finishes while a snapshot waits (design note 9). */
     private final java.util.concurrent.locks.Condition inPlaceWritesDone = metaLock.newCondition();
     private final IoEpochs ioEpochs = new IoEpochs();
@@ -1060,7 +1064,7 @@ public final class Store implements Closeable {
     public VdiInfo clone(String name, String snapshotReference) {
         long startNanos = System.nanoTime();
         Names.checkVdiName(name);
-        return mutate(() -> {
+        java.util.function.Supplier<VdiInfo> change = () -> {
             long lockedNanos = System.nanoTime();
             requireFreeName(name);
             SnapshotRecord source = resolveSnapshot(snapshotReference);
@@ -1071,7 +1075,8 @@ public final class Store implements Closeable {
             VdiInfo clone = info(register(name, source.sizeBytes(), root, source.height(), source.id()));
             latencies.taken(OperationLatencies.Kind.CLONE, startNanos, lockedNanos, System.nanoTime(), commitsCaptured);
             return clone;
-        });
+        };
+        return shared != null ? mutate(change) : combined(change::get);
     }
 
     private VdiState register(String name, long sizeBytes, long root, int height, long parentSnapshotId) {
@@ -1102,13 +1107,91 @@ public final class Store implements Closeable {
         }
         checkWritable();
         try {
-            return mutate(() -> takeSnapshot(name, label, startNanos));
+            if (shared != null) {
+                return mutate(() -> takeSnapshot(name, label, startNanos));
+            }
+            return combined(new SnapshotChange(name, label, startNanos));
         } finally {
             sketches.signal();
         }
     }
 
-    /** Under metaLock (through {@link #mutate}, or {@link #hold} for a takeover snapshot). */
+    /**
+     * A snapshot made by whichever thread next lets go of metaLock ({@link CombiningLock}): not ready while
+     * its disk has in-place writes in flight (design note 9). The first attempt raises the disk's count of
+     * waiting snapshots, so writes planned from then on copy, and the writer that finishes the last in-place
+     * write takes metaLock, whose release tries this again.
+     */
+    private final class SnapshotChange implements java.util.function.Supplier<Object> {
+        private final String name;
+        private final String label;
+        private final long startNanos;
+        private long lockedNanos;
+        /** The disk whose waiting count this change raised, or null. */
+        private VdiState waitingOn;
+
+        SnapshotChange(String name, String label, long startNanos) {
+            this.name = name;
+            this.label = label;
+            this.startNanos = startNanos;
+        }
+
+        @Override
+        public Object get() {
+            if (lockedNanos == 0) {
+                lockedNanos = System.nanoTime();
+            }
+            try {
+                checkOpen();
+                checkWritable();
+                VdiState state = writable(name);
+                if (waitingOn != state) {
+                    stopWaiting();
+                    // Raised before the in-flight count is read; a finishing writer lowers that count before
+                    // it reads this one (both volatile): one of the two sees the other (design note 9).
+                    state.snapshotsWaiting++;
+                    waitingOn = state;
+                }
+                if (state.inPlaceWritesInFlight.get() > 0) {
+                    return CombiningLock.NOT_READY;
+                }
+                stopWaiting();
+                return makeSnapshot(state, label, startNanos, lockedNanos);
+            } catch (RuntimeException problem) {
+                stopWaiting();
+                throw problem;
+            }
+        }
+
+        private void stopWaiting() {
+            if (waitingOn != null) {
+                waitingOn.snapshotsWaiting--;
+                waitingOn = null;
+            }
+        }
+    }
+
+    /**
+     * An admin change made under metaLock by whichever thread lets go of it next ({@link CombiningLock}),
+     * with the checks {@link #mutate} makes; {@code change} may answer {@link CombiningLock#NOT_READY}.
+     * Not for shared mode, whose changes take the host's commit lock first.
+     */
+    private <T> T combined(java.util.function.Supplier<Object> change) {
+        return metaLock.combine(() -> {
+            try {
+                checkOpen();
+                checkWritable();
+                return change.get();
+            } catch (CorruptionException corruption) {
+                throw fail(corruption);
+            }
+        });
+    }
+
+    /**
+     * Under metaLock, in shared mode (through {@link #mutate}, or {@link #hold} for a takeover snapshot): waits on
+     * metaLock's condition for the disk's in-place writes in flight, then makes the snapshot.
+     */
     private SnapshotInfo takeSnapshot(String name, String label, long startNanos) {
         long lockedNanos = System.nanoTime();
         VdiState state = writable(name);
@@ -1134,6 +1217,11 @@ public final class Store implements Closeable {
             checkWritable();
             state = writable(name);
         }
+        return makeSnapshot(state, label, startNanos, lockedNanos);
+    }
+
+    /** Under metaLock, with no in-place write of the disk in flight (design note 9): makes the snapshot. */
+    private SnapshotInfo makeSnapshot(VdiState state, String label, long startNanos, long lockedNanos) {
         String text = label == null ? "" : label;
         if (!text.isEmpty()) {
             requireFreeLabel(state, text);
