@@ -292,6 +292,77 @@ public final class TreeSpace {
         return fromIndex < toIndex ? visitDifferences(nodes, oldRoot, newRoot, height, 0, fromIndex, toIndex, visitor) : 0;
     }
 
+    /**
+     * {@link #forEachDifference(long, long, int, long, long, DifferenceVisitor)} in pieces: stops between two
+     * subtrees once it has read {@code maxNodesRead} nodes (always after finishing at least one leaf, so every
+     * call gets somewhere) and returns the index it got to: every difference in [from, that index) was visited
+     * and none after it. Returns {@code toIndex} when the walk is done. A caller that holds a lock can so walk a
+     * long difference in bounded holds, letting go between them and going on from the index returned.
+     */
+    public long forEachDifferenceWithin(long oldRoot, long newRoot, int height, long fromIndex, long toIndex,
+                                        long maxNodesRead, DifferenceVisitor visitor) {
+        if (fromIndex >= toIndex) {
+            return toIndex;
+        }
+        long stoppedAt = new BoundedDifferenceWalk(nodes(), maxNodesRead, visitor)
+                .visit(oldRoot, newRoot, height, 0, fromIndex, toIndex);
+        return stoppedAt < 0 ? toIndex : stoppedAt;
+    }
+
+    /** The walk of {@link #forEachDifferenceWithin}: a node budget, and whether a leaf was finished yet. */
+    private static final class BoundedDifferenceWalk {
+        private final NodeSource nodes;
+        private final DifferenceVisitor visitor;
+        private long nodesLeft;
+        private boolean leafFinished;
+
+        BoundedDifferenceWalk(NodeSource nodes, long maxNodesRead, DifferenceVisitor visitor) {
+            this.nodes = nodes;
+            this.nodesLeft = maxNodesRead;
+            this.visitor = visitor;
+        }
+
+        /** Visits the differences of one pair of subtrees in [from, to); returns where it stopped, or -1 if done. */
+        long visit(long oldBlock, long newBlock, int level, long baseIndex, long from, long to) {
+            if (oldBlock == newBlock) {
+                return -1;
+            }
+            nodesLeft -= (oldBlock == 0 ? 0 : 1) + (newBlock == 0 ? 0 : 1);
+            long[] oldPointers = oldBlock == 0 ? null : nodes.pointers(oldBlock, level);
+            long[] newPointers = newBlock == 0 ? null : nodes.pointers(newBlock, level);
+            long span = 1L << (Layout.POINTER_INDEX_BITS * (level - 1));
+            int first = (int) Math.max(0, (from - baseIndex) / span);
+            for (int slot = first; slot < Layout.POINTERS_PER_NODE; slot++) {
+                long childBase = baseIndex + slot * span;
+                if (childBase >= to) {
+                    break;
+                }
+                long oldChild = oldPointers == null ? 0 : Pointer.blockOf(oldPointers[slot]);
+                long newChild = newPointers == null ? 0 : Pointer.blockOf(newPointers[slot]);
+                if (oldChild == newChild) {
+                    continue;
+                }
+                if (level == 1) {
+                    if (childBase >= from) {
+                        visitor.visit(childBase, oldChild, newChild);
+                    }
+                } else {
+                    if (nodesLeft <= 0 && leafFinished) {
+                        return Math.max(childBase, from);
+                    }
+                    long stoppedAt = visit(oldChild, newChild, level - 1, childBase, from, to);
+                    if (stoppedAt >= 0) {
+                        return stoppedAt;
+                    }
+                }
+            }
+            if (level == 1) {
+                leafFinished = true;
+            }
+            return -1;
+        }
+    }
+
     private static long visitDifferences(NodeSource nodes, long oldBlock, long newBlock, int level, long baseIndex, long from,
                                          long to, DifferenceVisitor visitor) {
         if (oldBlock == newBlock) {

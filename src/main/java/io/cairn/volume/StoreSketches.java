@@ -67,6 +67,12 @@ import java.util.Set;
  */
 final class StoreSketches {
 
+    /**
+     * Radix nodes a delta computation reads per hold of the metadata lock ({@link #computeDelta}): a few hundred
+     * microseconds of comparing pointers, so snapshots and writes waiting for the lock wait no longer.
+     */
+    static final long NODES_PER_HOLD = 64;
+
     private final Store store;
     /** Deltas in memory (loaded from blobs or computed), by snapshot id; used only while their base is current. */
     private final Map<Long, SketchDelta> sketchDeltas = new HashMap<>();
@@ -429,9 +435,11 @@ final class StoreSketches {
     }
 
     /**
-     * Compares snapshot {@code id}'s tree with its base's. With a base the walk costs what changed and runs
-     * under one hold of the metadata lock; without one it walks the whole tree, one top-level slot per hold,
-     * checking each time that neither tree was deleted meanwhile. Null if the snapshot or its base went away.
+     * Compares snapshot {@code id}'s tree with its base's (without a base, with an empty tree: all of it). The
+     * walk costs what changed and runs in pieces of at most {@link #NODES_PER_HOLD} nodes, each under its own
+     * hold of the metadata lock, checking each time that neither tree was deleted meanwhile: with snapshots
+     * every 10 ms, a walk of a whole second's changes under one hold (milliseconds) kept every snapshot
+     * and write waiting. Null if the snapshot or its base went away.
      */
     private SketchDelta computeDelta(long id) {
         long[] plan = store.underMeta(() -> {
@@ -449,15 +457,15 @@ final class StoreSketches {
         int height = (int) plan[3];
         SnapshotSketches.DeltaBuilder builder = new SnapshotSketches.DeltaBuilder();
         long capacity = TreeSpace.capacity(height);
-        long chunk = base == 0 ? capacity / Layout.POINTERS_PER_NODE : capacity;
-        for (long from = 0; from < capacity; from += chunk) {
-            long start = from;
+        long[] from = {0};
+        while (from[0] < capacity) {
             boolean unchanged = store.underMeta(() -> {
                 SnapshotRecord record = store.snapshots.get(id);
                 if (record == null || record.deleted() || baseOf(record) != base || !keepsSketchOf(record)) {
                     return false;
                 }
-                store.trees.forEachDifference(plan[1], plan[2], height, start, start + chunk, builder);
+                from[0] = store.trees.forEachDifferenceWithin(plan[1], plan[2], height, from[0], capacity,
+                        NODES_PER_HOLD, builder);
                 return true;
             });
             if (!unchanged) {
