@@ -43,7 +43,8 @@ import java.util.function.LongSupplier;
  *       (what an NBD client's export name costs), µs;</li>
  *   <li>{@code read50}, {@code read99}: 4 KiB random reads of {@code data} through {@link Volume#read}, µs;</li>
  *   <li>{@code held}: the Java heap in use by the process that grew the store, with the store still open
- *       (what a server that created or wrote that many disks keeps), MiB; {@code meta}: the store's metadata
+ *       (what a server keeps that created or wrote the disks added since the previous size: the store is
+ *       reopened for each size), MiB; {@code meta}: the store's metadata
  *       (radix nodes, tables, counters), MiB;</li>
  *   <li>{@code open}: {@link Store#openFile} of the closed store (writable, as a server opens it), ms, and
  *       {@code heap}: the Java heap in use with it open, MiB;</li>
