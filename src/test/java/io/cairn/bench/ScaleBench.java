@@ -246,49 +246,37 @@ public final class ScaleBench {
     }
 
     private void measureOpen(Store store, Map<String, Double> row) {
-        row.put("list", median(5, () -> {
-            long t = System.nanoTime();
+        row.put("list", median(5, () -> nanos(() -> {
             int n = store.listVdis(false).size();
             if (n != vdiCount) {
                 throw new IllegalStateException("listed " + n + " disks, expected " + vdiCount);
             }
-            return System.nanoTime() - t;
-        }) / 1e6);
-        row.put("log", median(5, () -> {
-            long t = System.nanoTime();
-            store.snapshots("data");
-            return System.nanoTime() - t;
-        }) / 1e6);
+        })) / 1e6);
+        row.put("log", median(5, () -> nanos(() -> store.snapshots("data"))) / 1e6);
         row.put("snap", median(21, () -> {
-            long t = System.nanoTime();
-            store.snapshot("data", null);
-            long elapsed = System.nanoTime() - t;
+            long elapsed = nanos(() -> store.snapshot("data", null));
             snapshotCount++;
             return elapsed;
         }) / 1e3);
         row.put("label", median(21, () -> {
             String label = "m" + (measurement++);
-            long t = System.nanoTime();
-            store.snapshot("data", label);
-            long elapsed = System.nanoTime() - t;
+            long elapsed = nanos(() -> store.snapshot("data", label));
             snapshotCount++;
             return elapsed;
         }) / 1e3);
         row.put("create", median(21, () -> {
             String name = "extra-" + (measurement++);
-            long t = System.nanoTime();
-            store.create(name, 1L << 30);
-            long elapsed = System.nanoTime() - t;
+            long elapsed = nanos(() -> store.create(name, 1L << 30));
             vdiCount++;
             return elapsed;
         }) / 1e3);
         store.commit();
         row.put("snap+c", median(11, () -> {
-            long t = System.nanoTime();
-            store.snapshot("data", null);
-            store.commit();
             snapshotCount++;
-            return System.nanoTime() - t;
+            return nanos(() -> {
+                store.snapshot("data", null);
+                store.commit();
+            });
         }) / 1e6);
         // The same on this thread's CPU clock: without the waits for the two flushes and for other processes.
         java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
@@ -304,11 +292,7 @@ public final class ScaleBench {
         // Deletes the newest snapshots, which the measurements above added (the sizes stay as grown).
         row.put("delete", deleteMicros(store, log0.subList(log0.size() - 11, log0.size())));
         store.commit();
-        row.put("open@old", median(11, () -> {
-            long t = System.nanoTime();
-            store.openVolume(oldest).close();
-            return System.nanoTime() - t;
-        }) / 1e3);
+        row.put("open@old", median(11, () -> nanos(() -> store.openVolume(oldest).close())) / 1e3);
         readMicros(store, "data", row, "read50", "read99");
         if (mode == Mode.CLONES) {
             measureClones(store, row);
@@ -320,9 +304,7 @@ public final class ScaleBench {
         List<String> extra = new ArrayList<>();
         row.put("clone", median(21, () -> {
             String name = "xclone-" + (measurement++);
-            long t = System.nanoTime();
-            store.clone(name, GOLD);
-            long elapsed = System.nanoTime() - t;
+            long elapsed = nanos(() -> store.clone(name, GOLD));
             extra.add(name);
             vdiCount++;
             return elapsed;
@@ -330,9 +312,7 @@ public final class ScaleBench {
         store.commit();
         row.put("rmclone", median(21, () -> {
             String name = extra.removeLast();
-            long t = System.nanoTime();
-            store.deleteVdi(name, false);
-            long elapsed = System.nanoTime() - t;
+            long elapsed = nanos(() -> store.deleteVdi(name, false));
             vdiCount--;
             return elapsed;
         }) / 1e3);
@@ -340,10 +320,9 @@ public final class ScaleBench {
         List<SnapshotInfo> taken = new ArrayList<>();
         row.put("csnap", median(11, () -> {
             String clone = cloneName(random.nextInt(cloneCount));
-            long t = System.nanoTime();
-            SnapshotInfo snapshot = store.snapshot(clone, null);
-            long elapsed = System.nanoTime() - t;
-            taken.add(snapshot);
+            SnapshotInfo[] snapshot = new SnapshotInfo[1];
+            long elapsed = nanos(() -> snapshot[0] = store.snapshot(clone, null));
+            taken.add(snapshot[0]);
             snapshotCount++;
             return elapsed;
         }) / 1e3);
@@ -358,9 +337,7 @@ public final class ScaleBench {
         int[] next = {0};
         double micros = median(snapshots.size(), () -> {
             String reference = snapshots.get(next[0]++).reference();
-            long t = System.nanoTime();
-            store.deleteSnapshot(reference);
-            return System.nanoTime() - t;
+            return nanos(() -> store.deleteSnapshot(reference));
         }) / 1e3;
         snapshotCount -= snapshots.size();
         return micros;
@@ -438,6 +415,13 @@ public final class ScaleBench {
         } finally {
             Files.deleteIfExists(output.toPath());
         }
+    }
+
+    /** Wall time of {@code operation}, ns. */
+    private static long nanos(Runnable operation) {
+        long t = System.nanoTime();
+        operation.run();
+        return System.nanoTime() - t;
     }
 
     private static double median(int runs, LongSupplier nanos) {
