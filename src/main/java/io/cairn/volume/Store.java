@@ -1268,6 +1268,7 @@ public final class Store implements Closeable {
                 throw new IllegalStateException("disk '" + name + "' has " + live.size()
                         + " snapshot(s); delete them first or delete with snapshots");
             }
+            live.forEach(this::requireNoConnections); // refused whole, before any snapshot is deleted
             long oldestLive = state.oldestLiveSnapshot;
             for (SnapshotRecord record : live) {
                 deleteSnapshotRecord(record, false);
@@ -1305,11 +1306,7 @@ public final class Store implements Closeable {
      * (a caller deleting a whole disk's log does that once at the end instead).
      */
     private void deleteSnapshotRecord(SnapshotRecord record, boolean markSuccessors) {
-        Integer handles = openSnapshotHandles.get(record.id());
-        if (handles != null && handles > 0) {
-            throw new IllegalStateException("snapshot " + snapshotInfo(record).reference() + " is in use by "
-                    + handles + " open connection(s)");
-        }
+        requireNoConnections(record);
         VdiState owner = vdis.get(record.vdiId());
         boolean oldest = owner.oldestLiveSnapshot == record.id();
         // The next live snapshot in the log: its base changes, and if this was the oldest live one, it is now.
@@ -1327,6 +1324,14 @@ public final class Store implements Closeable {
             // The snapshots whose base this was now have another (sketch note 4): the next one in the log, and
             // the first live snapshots of the clones made from it or from the deleted ones up to that next one.
             sketches.snapshotDeleted(owner, record.id(), newer);
+        }
+    }
+
+    private void requireNoConnections(SnapshotRecord record) {
+        Integer handles = openSnapshotHandles.get(record.id());
+        if (handles != null && handles > 0) {
+            throw new IllegalStateException("snapshot " + snapshotInfo(record).reference() + " is in use by "
+                    + handles + " open connection(s)");
         }
     }
 
