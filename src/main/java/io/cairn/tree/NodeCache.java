@@ -15,16 +15,18 @@ import java.util.Map;
 
 /**
  * Radix nodes in memory (seed 003 §3.4.4): metadata only, least recently used evicted first,
- * dirty nodes and pinned roots never evicted. Not thread-safe: used under the store's
+ * dirty nodes and pinned roots never evicted. The store pins the roots of the disks that are open
+ * (Store#repin); every other root is an ordinary node. Not thread-safe: used under the store's
  * metadata lock.
  *
  * <p>Invariants.
  * <ol>
  *   <li>A cached node is in exactly one of two maps: {@code pinnedNodes} if its block is pinned,
  *       else {@code nodes} (in access order, the eviction candidates). Pinned roots therefore neither
- *       count against the capacity nor stand in the way of eviction: a store with more live VDIs than
+ *       count against the capacity nor stand in the way of eviction: a store with more open VDIs than
  *       the cache has room for (their roots pinned, one node each) still caches {@code capacity} other
- *       nodes, and finding one to evict never walks past the roots.</li>
+ *       nodes, and finding one to evict never walks past the roots. An unpinned node goes back to
+ *       {@code nodes}, at the recent end, and is evicted like any other.</li>
  *   <li>The capacity bounds the unpinned nodes except while dirty nodes hold them in (a transaction
  *       may dirty more nodes than fit); eviction skips a dirty node by moving it to the recent end, and
  *       skips at most {@link #MAX_SKIPPED} per call, so one call costs O(evicted + MAX_SKIPPED) whatever
@@ -174,6 +176,11 @@ public final class NodeCache {
     /** Nodes in memory that are pinned roots (not limited by the capacity). */
     public int pinnedResidentNodes() {
         return pinnedNodes.size();
+    }
+
+    /** Blocks pinned, whether their node is in memory or not. */
+    public int pinnedBlocks() {
+        return pins.size();
     }
 
     public int capacityNodes() {

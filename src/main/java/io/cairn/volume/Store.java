@@ -178,8 +178,6 @@ public final class Store implements Closeable {
      * instead of at every VDI (a store may hold 100,000). Guarded by metaLock.
      */
     private final java.util.Set<VdiState> changedTrees = new java.util.HashSet<>();
-    /** Every VDI made as a clone (deleted ones stay), so deletions visit clones rather than every VDI. */
-    final java.util.Set<VdiState> clones = new java.util.LinkedHashSet<>();
     /** References held on live roots by a garbage collection in progress (guarded by metaLock). */
     private final List<PinnedRoot> pins = new ArrayList<>();
     private long nextVdiId;
@@ -240,6 +238,20 @@ public final class Store implements Closeable {
         final Map<String, Long> liveLabels = new HashMap<>();
         /** Live snapshots in this VDI's log, so listing disks does not walk every log. */
         int liveSnapshots;
+        /**
+         * The oldest live snapshot in this VDI's log (0: none), so a deletion finds a clone's first live snapshot
+         * without walking the clone's log (sketch note 4). Ids grow along a log: older snapshots have smaller ids.
+         */
+        long oldestLiveSnapshot;
+        /**
+         * The VDIs cloned from this VDI's snapshots, by snapshot id (null until one is cloned; deleted clones stay):
+         * a deletion visits the clones of the snapshots it touches, not every clone of the store (sketch note 4).
+         */
+        TreeMap<Long, List<VdiState>> clonesBySnapshot;
+        /** Whether this VDI, a clone, is in its source VDI's {@link #clonesBySnapshot}. */
+        boolean indexedAsClone;
+        /** The block this VDI holds pinned in the node cache (0: none); see {@link Store#repin}. */
+        long pinnedRoot;
         /**
          * Writes planned with blocks overwritten in place and not yet finished (design note 9): counted up
          * under metaLock, down without it, so a finished write costs no second hold of the lock.
@@ -530,29 +542,21 @@ public final class Store implements Closeable {
             dropUntrustedSketchBlobs();
         }
         trees.openTransaction(nextGeneration(generation, space.highestGenerationUsed()));
-        if (shared == null) {
-            for (VdiState state : vdis.values()) {
-                if (!state.record.deleted()) {
-                    cache.pin(state.ref.root());
-                }
-            }
-        }
     }
 
     /**
-     * Builds the name index, the clone list and each VDI's label index and snapshot count from the records
-     * (at open, and for the VDIs a rebase took from the device).
+     * Builds the name index, the clone index and each VDI's label index, snapshot count and oldest live snapshot
+     * from the records (at open, and for the VDIs a rebase took from the device).
      */
     private void indexRecords(java.util.Collection<VdiState> states) {
         for (VdiState state : states) {
             if (!state.record.deleted()) {
                 liveByName.put(state.record.name(), state);
             }
-            if (state.record.parentSnapshotId() != 0 && !clones.contains(state)) {
-                clones.add(state);
-            }
+            indexClone(state);
             state.liveLabels.clear();
             state.liveSnapshots = 0;
+            state.oldestLiveSnapshot = 0;
             // A snapshot log must end in records that exist; cut it where damage removed one.
             for (long id = state.record.snapshotLogHead(); id != 0; ) {
                 SnapshotRecord record = snapshots.get(id);
@@ -562,10 +566,12 @@ public final class Store implements Closeable {
                     state.record = state.record.withSnapshotLogHead(0);
                     state.liveLabels.clear();
                     state.liveSnapshots = 0;
+                    state.oldestLiveSnapshot = 0;
                     break;
                 }
                 if (!record.deleted()) {
                     state.liveSnapshots++;
+                    state.oldestLiveSnapshot = id; // the log runs newest first: the last live one seen is the oldest
                     if (!record.label().isEmpty()) {
                         state.liveLabels.putIfAbsent(record.label(), id); // newest first, as lookups always found it
                     }
@@ -573,6 +579,21 @@ public final class Store implements Closeable {
                 id = record.previousSnapshotId();
             }
         }
+    }
+
+    /** Puts a clone into its source VDI's {@link VdiState#clonesBySnapshot} (once; a clone's source never changes). */
+    private void indexClone(VdiState clone) {
+        long parent = clone.record.parentSnapshotId();
+        SnapshotRecord source = parent == 0 || clone.indexedAsClone ? null : snapshots.get(parent);
+        VdiState owner = source == null ? null : vdis.get(source.vdiId());
+        if (owner == null) {
+            return; // not a clone, already indexed, or damage removed its source (then nothing is based on that)
+        }
+        if (owner.clonesBySnapshot == null) {
+            owner.clonesBySnapshot = new TreeMap<>();
+        }
+        owner.clonesBySnapshot.computeIfAbsent(parent, id -> new ArrayList<>(1)).add(clone);
+        clone.indexedAsClone = true;
     }
 
     /**
@@ -840,7 +861,6 @@ public final class Store implements Closeable {
                 // Taken over: a node with a newer lease wrote the record. Write nothing more for it.
                 held.remove(record.id());
                 changedTrees.remove(state);
-                cache.unpin(state.ref.root());
             }
             if (state == null) {
                 state = new VdiState(record);
@@ -851,6 +871,7 @@ public final class Store implements Closeable {
                 }
                 state.record = record;
                 state.ref = new RootRef(record.rootBlock(), record.height());
+                repin(state); // not held (any more): its root is not this node's to keep
             }
             taken.add(state);
         }, this::damaged);
@@ -884,10 +905,9 @@ public final class Store implements Closeable {
         }
         for (VdiState state : changedTrees) {
             if (!state.record.deleted() && state.record.rootBlock() != state.ref.root()) {
-                cache.unpin(state.record.rootBlock());
-                cache.pin(state.ref.root());
                 state.record = state.record.withRoot(state.ref.root());
                 vdiTable.markDirty(state.record.id());
+                repin(state); // an open disk's pin moves to its new root
             }
         }
         changedTrees.clear();
@@ -1086,12 +1106,31 @@ public final class Store implements Closeable {
         VdiState state = new VdiState(record);
         vdis.put(id, state);
         liveByName.put(name, state);
-        if (parentSnapshotId != 0) {
-            clones.add(state);
-        }
+        indexClone(state);
         vdiTable.markDirty(id);
-        cache.pin(root);
-        return state;
+        return state; // its root is not pinned (see repin): a created root is dirty until the commit, which keeps it cached
+    }
+
+    /**
+     * Under metaLock: pins the root of {@code state} in the node cache while the disk is open (in shared mode, open and
+     * held by this node), and only then. Every I/O of an open disk starts at its root, so it stays in memory (seed 003
+     * §3.4.4); the root of any other disk is cached like any other node, so a process that creates or writes 100,000
+     * disks does not keep 100,000 roots (400 MiB). Nothing else needs the pin: a root created or changed in the open
+     * transaction is dirty, and the cache never evicts a dirty node before the commit has written it (NodeCache
+     * invariant 2); once written, a root read again from the device is the same node. Called wherever one of the
+     * conditions or the root may have changed: open, close, commit (a write moved the root), delete, hold, release.
+     */
+    private void repin(VdiState state) {
+        long wanted = state.openHandles > 0 && !state.record.deleted() && holds(state.id) ? state.ref.root() : 0;
+        if (wanted != state.pinnedRoot) {
+            if (state.pinnedRoot != 0) {
+                cache.unpin(state.pinnedRoot);
+            }
+            if (wanted != 0) {
+                cache.pin(wanted);
+            }
+            state.pinnedRoot = wanted;
+        }
     }
 
     /**
@@ -1236,6 +1275,9 @@ public final class Store implements Closeable {
             state.liveLabels.put(text, id);
         }
         state.liveSnapshots++;
+        if (state.oldestLiveSnapshot == 0) {
+            state.oldestLiveSnapshot = id;
+        }
         state.record = state.record.withSnapshotLogHead(id);
         vdiTable.markDirty(state.record.id());
         latencies.taken(OperationLatencies.Kind.SNAPSHOT, startNanos, lockedNanos, System.nanoTime(), commitsCaptured);
@@ -1316,15 +1358,17 @@ public final class Store implements Closeable {
                 throw new IllegalStateException("disk '" + name + "' has " + live.size()
                         + " snapshot(s); delete them first or delete with snapshots");
             }
+            live.forEach(this::requireNoConnections); // refused whole, before any snapshot is deleted
+            long oldestLive = state.oldestLiveSnapshot;
             for (SnapshotRecord record : live) {
                 deleteSnapshotRecord(record, false);
             }
-            sketches.markCloneSketchesSuspect();
+            sketches.disksSnapshotsDeleted(state, oldestLive);
             trees.release(state.ref.root(), state.ref.height(), LeafKind.DATA);
-            cache.unpin(state.record.rootBlock());
             held.remove(state.record.id());
             state.record = state.record.asDeleted();
             state.ref = new RootRef(0, state.record.height());
+            repin(state);
             liveByName.remove(name);
             vdiTable.markDirty(state.record.id());
             return null;
@@ -1352,22 +1396,33 @@ public final class Store implements Closeable {
      * (a caller deleting a whole disk's log does that once at the end instead).
      */
     private void deleteSnapshotRecord(SnapshotRecord record, boolean markSuccessors) {
+        requireNoConnections(record);
+        VdiState owner = vdis.get(record.vdiId());
+        boolean oldest = owner.oldestLiveSnapshot == record.id();
+        // The next live snapshot in the log: its base changes, and if this was the oldest live one, it is now.
+        long newer = markSuccessors || oldest ? sketches.newerLiveSnapshot(record) : 0;
+        sketches.releaseBlob(record);
+        trees.release(record.rootBlock(), record.height(), LeafKind.DATA);
+        snapshots.put(record.id(), record.asDeleted());
+        owner.liveLabels.remove(record.label(), record.id());
+        owner.liveSnapshots--;
+        if (oldest) {
+            owner.oldestLiveSnapshot = newer;
+        }
+        snapshotTable.markDirty(record.id());
+        if (markSuccessors) {
+            // The snapshots whose base this was now have another (sketch note 4): the next one in the log, and
+            // the first live snapshots of the clones made from it or from the deleted ones up to that next one.
+            sketches.snapshotDeleted(owner, record.id(), newer);
+        }
+    }
+
+    private void requireNoConnections(SnapshotRecord record) {
         Integer handles = openSnapshotHandles.get(record.id());
         if (handles != null && handles > 0) {
             throw new IllegalStateException("snapshot " + snapshotInfo(record).reference() + " is in use by "
                     + handles + " open connection(s)");
         }
-        long newer = markSuccessors ? sketches.newerLiveSnapshot(record) : 0;
-        sketches.releaseBlob(record);
-        trees.release(record.rootBlock(), record.height(), LeafKind.DATA);
-        snapshots.put(record.id(), record.asDeleted());
-        VdiState owner = vdis.get(record.vdiId());
-        owner.liveLabels.remove(record.label(), record.id());
-        owner.liveSnapshots--;
-        snapshotTable.markDirty(record.id());
-        // The snapshots whose base this was now have another (sketch note 4): the next one in the log, and
-        // possibly the first snapshot of a clone.
-        sketches.snapshotDeleted(newer, markSuccessors);
     }
 
     private VdiState live(String name) {
@@ -1514,6 +1569,11 @@ public final class Store implements Closeable {
         return sketches.catalog(store);
     }
 
+    /** The snapshots whose stored sketch may have lost its base, which the next pass checks (sketch note 4; for tests). */
+    java.util.Set<Long> suspectSketches() {
+        return underMeta(sketches::suspects);
+    }
+
     /** Computes and stores the deltas of live snapshots that have no blob, and checks the suspect ones. */
     public int storeMissingSketches() {
         return sketches.storeMissing();
@@ -1539,6 +1599,7 @@ public final class Store implements Closeable {
             }
             VdiState state = shared != null ? writable(exportName) : live(exportName);
             state.openHandles++;
+            repin(state);
             return new Volume(this, exportName, state, null, state.record.sizeBytes(), options.readOnly());
         });
     }
@@ -1547,6 +1608,7 @@ public final class Store implements Closeable {
         underMeta(() -> {
             if (volume.vdi != null) {
                 volume.vdi.openHandles--;
+                repin(volume.vdi);
             } else {
                 openSnapshotHandles.computeIfPresent(volume.snapshot.id(), (id, count) -> count == 1 ? null : count - 1);
             }
@@ -2133,9 +2195,9 @@ public final class Store implements Closeable {
             // Nodes of this tree cached while another node held it may name blocks it freed and reused since.
             if (previous == null) {
                 trees.forgetCachedTree(state.ref);
-                cache.pin(state.ref.root());
             }
             held.put(record.id(), new Holding(token, valid));
+            repin(state);
             state.record = state.record.withLock(space.node(), token);
             vdiTable.markDirty(record.id());
             return takeover;
@@ -2154,7 +2216,7 @@ public final class Store implements Closeable {
             state.record = state.record.withLock(0, state.record.lockToken());
             vdiTable.markDirty(state.record.id());
             held.remove(state.record.id());
-            cache.unpin(state.ref.root());
+            repin(state);
             return null;
         });
     }
@@ -2167,14 +2229,17 @@ public final class Store implements Closeable {
     private void stopHolding() {
         // One admin change (rebase first, while the records are still this node's; then commit at once).
         sharedChange(false, () -> {
+            List<VdiState> released = new ArrayList<>();
             for (long id : held.keySet()) {
                 VdiState state = vdis.get(id);
+                released.add(state);
                 if (!state.record.deleted()) {
                     state.record = state.record.withLock(space.node(), 0);
                     vdiTable.markDirty(id);
                 }
             }
             held.clear();
+            released.forEach(this::repin);
             return null;
         });
     }

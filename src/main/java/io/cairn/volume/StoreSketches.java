@@ -41,7 +41,11 @@ import java.util.Set;
  *       and unreferenced; the next commit makes the record durable. Deleting the snapshot releases the blob.</li>
  *   <li>A blob names its base. Deleting a snapshot changes the base of the next one, whose blob then no
  *       longer applies: a delta is used only while its base is the snapshot's current base, and otherwise
- *       recomputed (and the stale blob replaced when the store is writable).</li>
+ *       recomputed (and the stale blob replaced when the store is writable). The same holds for the first live
+ *       snapshot of every clone made from the deleted snapshot, or from a deleted one between it and the next
+ *       live one (and so on through clones of clones): a deletion marks exactly those for the worker to check,
+ *       found through the store's index of clones by source snapshot and each disk's oldest live snapshot
+ *       ({@link #snapshotDeleted}), so it costs the clones it affects, not every clone of the store.</li>
  *   <li>Blob pointers are trusted only if the superblock's sketch stamp equals its generation
  *       ({@link Superblock#sketchesTrusted()}); a writer that does not know the feature leaves the stamp 0,
  *       and the pointers are then dropped at open (their pages leak; {@code cairn check --repair} frees them).</li>
@@ -96,29 +100,67 @@ final class StoreSketches {
     }
 
     /**
-     * Under metaLock: snapshot {@code newer} (0: none) had the deleted snapshot as its base, and clones' first
-     * snapshots may have had it (sketch note 4); their stored blobs are checked by the next worker pass.
+     * Under metaLock: snapshot {@code deletedId} of {@code owner} was deleted, and {@code newer} (0: none) is the next
+     * live snapshot in its log. The snapshots whose base it was now have another (sketch note 4): {@code newer}, and the
+     * first live snapshots of the clones made from it or from the deleted snapshots between it and {@code newer}. Their
+     * stored blobs are checked by the next worker pass.
      */
-    void snapshotDeleted(long newer, boolean markClones) {
+    void snapshotDeleted(VdiState owner, long deletedId, long newer) {
         if (newer != 0) {
             suspectSketches.add(newer);
         }
-        if (markClones) {
-            markCloneSketchesSuspect();
-        }
+        markClonesOf(owner, deletedId, newer == 0 ? Long.MAX_VALUE : newer);
+        signal();
     }
 
-    /** The first live snapshot of every clone may have had a deleted snapshot as its base (sketch note 4). */
-    void markCloneSketchesSuspect() {
-        for (VdiState state : store.clones) {
-            if (!state.record.deleted()) {
-                long oldest = oldestLiveSnapshot(state);
-                if (oldest != 0) {
-                    suspectSketches.add(oldest);
+    /**
+     * Under metaLock: {@code disk} is being deleted with its snapshots, of which {@code oldestLive} (0: none) was the
+     * oldest live one. Every snapshot from there on was the base of the first live snapshots of clones made from them
+     * (sketch note 4); nothing is based on the deleted ones before it (their bases lie further back, and stay).
+     */
+    void disksSnapshotsDeleted(VdiState disk, long oldestLive) {
+        if (oldestLive != 0) {
+            markClonesOf(disk, oldestLive, Long.MAX_VALUE);
+        }
+        signal();
+    }
+
+    /** Under metaLock: the snapshots whose stored blob the next pass checks (for tests). */
+    Set<Long> suspects() {
+        return Set.copyOf(suspectSketches);
+    }
+
+    /** Clones made from the snapshots with ids in [fromId, toId) of one disk ({@link #markClonesOf}). */
+    private record CloneSources(VdiState disk, long fromId, long toId) {
+    }
+
+    /**
+     * Marks the first live snapshot of every clone made from a snapshot of {@code disk} with id in [fromId, toId)
+     * — snapshots that are all deleted now, the first just now, the others before, so the nearest live snapshot back
+     * along each such clone's lineage was the one just deleted — and, since a clone's snapshots before its first live
+     * one are deleted too, of the clones made from those in turn (a clone of a clone). Visits only those clones,
+     * through the store's index of clones by snapshot: the cost does not grow with the store's other clones.
+     */
+    private void markClonesOf(VdiState disk, long fromId, long toId) {
+        if (disk.clonesBySnapshot == null) {
+            return;
+        }
+        java.util.ArrayDeque<CloneSources> pending = new java.util.ArrayDeque<>();
+        pending.push(new CloneSources(disk, fromId, toId));
+        while (!pending.isEmpty()) {
+            CloneSources sources = pending.pop();
+            for (List<VdiState> clones : sources.disk().clonesBySnapshot.subMap(sources.fromId(), true, sources.toId(), false).values()) {
+                for (VdiState clone : clones) {
+                    long first = clone.oldestLiveSnapshot; // 0 for a clone without live snapshots, deleted ones too
+                    if (first != 0) {
+                        suspectSketches.add(first);
+                    }
+                    if (clone.clonesBySnapshot != null) {
+                        pending.push(new CloneSources(clone, 0, first == 0 ? Long.MAX_VALUE : first));
+                    }
                 }
             }
         }
-        signal();
     }
 
     /**
@@ -422,16 +464,6 @@ final class StoreSketches {
             }
         }
         return newer;
-    }
-
-    private long oldestLiveSnapshot(VdiState state) {
-        long oldest = 0;
-        for (long id = state.record.snapshotLogHead(); id != 0; id = store.snapshots.get(id).previousSnapshotId()) {
-            if (!store.snapshots.get(id).deleted()) {
-                oldest = id;
-            }
-        }
-        return oldest;
     }
 
     /**

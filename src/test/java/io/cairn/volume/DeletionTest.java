@@ -126,6 +126,25 @@ class DeletionTest {
         store.close();
     }
 
+    @Test
+    void aDiskWhoseSnapshotIsInUseIsRefusedWholeWithItsSnapshots() {
+        store.create("disk", DISK_BYTES);
+        for (int i = 0; i < 3; i++) {
+            write("disk", i * BLOCK, ModelSupport.randomBytes(10 + i, BLOCK));
+            store.snapshot("disk", "s" + i);
+        }
+        try (Volume inUse = store.openVolume("disk@s1")) {
+            IllegalStateException refused = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> store.deleteVdi("disk", true));
+            assertTrue(refused.getMessage().contains("in use by 1 open connection"), refused.getMessage());
+        }
+        assertEquals(List.of("s0", "s1", "s2"), store.snapshots("disk").stream().map(SnapshotInfo::label).toList(),
+                "no snapshot was deleted, not even the newer one");
+        store.deleteVdi("disk", true);
+        store.commit();
+        assertClean(store, "after the deletion");
+    }
+
     private void write(String vdi, long offset, byte[] bytes) {
         try (Volume volume = store.openVolume(vdi)) {
             volume.write(offset, ByteBuffer.wrap(bytes), false);
