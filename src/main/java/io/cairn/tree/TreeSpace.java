@@ -289,7 +289,12 @@ public final class TreeSpace {
      */
     public static long forEachDifference(NodeSource nodes, long oldRoot, long newRoot, int height, long fromIndex,
                                          long toIndex, DifferenceVisitor visitor) {
-        return fromIndex < toIndex ? visitDifferences(nodes, oldRoot, newRoot, height, 0, fromIndex, toIndex, visitor) : 0;
+        if (fromIndex >= toIndex) {
+            return 0;
+        }
+        DifferenceWalk walk = new DifferenceWalk(nodes, Long.MAX_VALUE, visitor);
+        walk.visit(oldRoot, newRoot, height, 0, fromIndex, toIndex);
+        return walk.nodesRead;
     }
 
     /**
@@ -304,19 +309,23 @@ public final class TreeSpace {
         if (fromIndex >= toIndex) {
             return toIndex;
         }
-        long stoppedAt = new BoundedDifferenceWalk(nodes(), maxNodesRead, visitor)
+        long stoppedAt = new DifferenceWalk(nodes(), maxNodesRead, visitor)
                 .visit(oldRoot, newRoot, height, 0, fromIndex, toIndex);
         return stoppedAt < 0 ? toIndex : stoppedAt;
     }
 
-    /** The walk of {@link #forEachDifferenceWithin}: a node budget, and whether a leaf was finished yet. */
-    private static final class BoundedDifferenceWalk {
+    /**
+     * A walk of {@link #forEachDifference} (with an unbounded budget) or {@link #forEachDifferenceWithin}: the nodes it
+     * read, its budget, and whether a leaf was finished yet.
+     */
+    private static final class DifferenceWalk {
         private final NodeSource nodes;
         private final DifferenceVisitor visitor;
         private long nodesLeft;
+        private long nodesRead;
         private boolean leafFinished;
 
-        BoundedDifferenceWalk(NodeSource nodes, long maxNodesRead, DifferenceVisitor visitor) {
+        DifferenceWalk(NodeSource nodes, long maxNodesRead, DifferenceVisitor visitor) {
             this.nodes = nodes;
             this.nodesLeft = maxNodesRead;
             this.visitor = visitor;
@@ -327,7 +336,9 @@ public final class TreeSpace {
             if (oldBlock == newBlock) {
                 return -1;
             }
-            nodesLeft -= (oldBlock == 0 ? 0 : 1) + (newBlock == 0 ? 0 : 1);
+            int read = (oldBlock == 0 ? 0 : 1) + (newBlock == 0 ? 0 : 1);
+            nodesRead += read;
+            nodesLeft -= read;
             long[] oldPointers = oldBlock == 0 ? null : nodes.pointers(oldBlock, level);
             long[] newPointers = newBlock == 0 ? null : nodes.pointers(newBlock, level);
             long span = 1L << (Layout.POINTER_INDEX_BITS * (level - 1));
@@ -361,37 +372,6 @@ public final class TreeSpace {
             }
             return -1;
         }
-    }
-
-    private static long visitDifferences(NodeSource nodes, long oldBlock, long newBlock, int level, long baseIndex, long from,
-                                         long to, DifferenceVisitor visitor) {
-        if (oldBlock == newBlock) {
-            return 0;
-        }
-        long nodesRead = (oldBlock == 0 ? 0 : 1) + (newBlock == 0 ? 0 : 1);
-        long[] oldPointers = oldBlock == 0 ? null : nodes.pointers(oldBlock, level);
-        long[] newPointers = newBlock == 0 ? null : nodes.pointers(newBlock, level);
-        long span = 1L << (Layout.POINTER_INDEX_BITS * (level - 1));
-        int first = (int) Math.max(0, (from - baseIndex) / span);
-        for (int slot = first; slot < Layout.POINTERS_PER_NODE; slot++) {
-            long childBase = baseIndex + slot * span;
-            if (childBase >= to) {
-                break;
-            }
-            long oldChild = oldPointers == null ? 0 : Pointer.blockOf(oldPointers[slot]);
-            long newChild = newPointers == null ? 0 : Pointer.blockOf(newPointers[slot]);
-            if (oldChild == newChild) {
-                continue;
-            }
-            if (level == 1) {
-                if (childBase >= from) {
-                    visitor.visit(childBase, oldChild, newChild);
-                }
-            } else {
-                nodesRead += visitDifferences(nodes, oldChild, newChild, level - 1, childBase, from, to, visitor);
-            }
-        }
-        return nodesRead;
     }
 
     // ---------------------------------------------------------------- creating and sharing

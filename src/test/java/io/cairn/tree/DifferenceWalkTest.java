@@ -16,9 +16,9 @@ import net.jqwik.api.Property;
 import net.jqwik.api.constraints.IntRange;
 
 /**
- * {@link TreeSpace#forEachDifferenceWithin}, called again and again from where it stopped with a small node
- * budget, visits exactly what one {@link TreeSpace#forEachDifference} walk visits, in the same order, and every
- * call gets somewhere. Trees of height 3 with entries spread over the whole index space, so pieces end at every
+ * {@link TreeSpace#forEachDifference} visits exactly the entries whose blocks differ, as looking every touched
+ * entry up in both trees finds them, in index order; and {@link TreeSpace#forEachDifferenceWithin}, called again
+ * and again from where it stopped with a small node budget, visits the same, and every call gets somewhere. Trees of height 3 with entries spread over the whole index space, so pieces end at every
  * level; the seed is printed by jqwik on failure and replays the case.
  */
 class DifferenceWalkTest {
@@ -40,10 +40,12 @@ class DifferenceWalkTest {
         long capacity = TreeSpace.capacity(HEIGHT);
         RootRef ref = new RootRef(0, HEIGHT);
         List<Long> written = new ArrayList<>();
+        java.util.TreeSet<Long> touched = new java.util.TreeSet<>();
         for (int i = 0; i < entries; i++) {
             long index = randomIndex(random, capacity);
             trees.exchange(ref, index, Pointer.writable(space.allocate(SpaceMap.Purpose.DATA)), LeafKind.DATA);
             written.add(index);
+            touched.add(index);
         }
         long oldRoot = ref.root();
         if (oldRoot != 0) {
@@ -57,14 +59,24 @@ class DifferenceWalkTest {
                 long index = what == 1 && !written.isEmpty() ? written.get(random.nextInt(written.size()))
                         : randomIndex(random, capacity);
                 trees.exchange(ref, index, Pointer.writable(space.allocate(SpaceMap.Purpose.DATA)), LeafKind.DATA);
+                touched.add(index);
             }
         }
         long from = random.nextInt(4) == 0 ? randomIndex(random, capacity) : 0;
         long to = random.nextInt(4) == 0 ? from + random.nextLong(capacity - from) + 1 : capacity;
 
+        List<Visit> expected = new ArrayList<>();
+        for (long index : touched.subSet(from, to)) {
+            long oldBlock = oldRoot == 0 ? 0 : Pointer.blockOf(trees.lookup(oldRoot, HEIGHT, index));
+            long newBlock = ref.root() == 0 ? 0 : Pointer.blockOf(trees.lookup(ref.root(), HEIGHT, index));
+            if (oldBlock != newBlock) {
+                expected.add(new Visit(index, oldBlock, newBlock));
+            }
+        }
         List<Visit> whole = new ArrayList<>();
         trees.forEachDifference(oldRoot, ref.root(), HEIGHT, from, to,
                 (index, oldBlock, newBlock) -> whole.add(new Visit(index, oldBlock, newBlock)));
+        assertEquals(expected, whole, "one walk visits what lookups find");
         List<Visit> pieces = new ArrayList<>();
         long at = from;
         int calls = 0;
