@@ -63,7 +63,7 @@ class LockWaitLatencyTest {
                 }
             });
             Thread.sleep(HELD_MILLIS);
-            device.releaseHeldRead();
+            device.release();
             reader.join();
             snapshotter.join();
             assertEquals(null, problem.get());

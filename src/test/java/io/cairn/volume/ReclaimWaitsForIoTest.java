@@ -84,7 +84,7 @@ class ReclaimWaitsForIoTest {
             }
             assertTrue(committer.isAlive(), "the commit's reclamation still waits for the read");
 
-            device.releaseHeldRead();
+            device.release();
             reader.join();
             committer.join();
             writer.join();
@@ -135,7 +135,7 @@ class ReclaimWaitsForIoTest {
                     "the clone became durable while the reclamation waited");
             assertTrue(store.heldBlocks() > 0 && committer.isAlive(), "the reclamation was still waiting");
 
-            device.releaseHeldRead();
+            device.release();
             reader.join();
             committer.join();
             // The background commit of the clone may be reclaiming too, holding blocks until the I/O it waits

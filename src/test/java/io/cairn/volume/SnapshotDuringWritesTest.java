@@ -11,7 +11,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.cairn.io.BlockDevice;
-import io.cairn.io.ForwardingBlockDevice;
 import io.cairn.io.MemoryBlockDevice;
 import java.nio.ByteBuffer;
 import java.util.concurrent.CountDownLatch;
@@ -125,40 +124,5 @@ class SnapshotDuringWritesTest {
         Store store = Store.format(device, STORE_BYTES, 256, StoreOptions.defaults());
         store.create("vm", DISK_BYTES);
         return store;
-    }
-
-    /** Holds the next write of one data block inside the device call until released. */
-    private static final class HoldingDevice extends ForwardingBlockDevice {
-        private final CountDownLatch release = new CountDownLatch(1);
-        private volatile CountDownLatch entered;
-
-        HoldingDevice(BlockDevice inner) {
-            super(inner);
-        }
-
-        CountDownLatch holdNextWrite() {
-            CountDownLatch latch = new CountDownLatch(1);
-            entered = latch;
-            return latch;
-        }
-
-        void release() {
-            release.countDown();
-        }
-
-        @Override
-        public void write(long offsetBytes, ByteBuffer buffer) {
-            CountDownLatch latch = entered;
-            if (latch != null && buffer.remaining() == BLOCK) {
-                entered = null;
-                latch.countDown();
-                try {
-                    release.await();
-                } catch (InterruptedException interrupted) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-            inner.write(offsetBytes, buffer);
-        }
     }
 }
