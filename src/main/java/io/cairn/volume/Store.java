@@ -1149,7 +1149,7 @@ public final class Store implements Closeable {
             if (shared != null) {
                 return mutate(() -> takeSnapshot(name, label, startNanos));
             }
-            return combined(new SnapshotChange(name, label, startNanos));
+            return metaLock.combine(new SnapshotChange(name, label, startNanos));
         } finally {
             sketches.signal();
         }
@@ -1197,8 +1197,8 @@ public final class Store implements Closeable {
                 stopWaiting();
                 return makeSnapshot(state, label, startNanos, lockedNanos);
             } catch (RuntimeException problem) {
-                stopWaiting();
-                throw problem;
+                stopWaiting(); // whatever ends the change, the disk's writes stop copying for it
+                throw problem instanceof CorruptionException corruption ? fail(corruption) : problem;
             }
         }
 
@@ -1212,8 +1212,7 @@ public final class Store implements Closeable {
 
     /**
      * An admin change made under metaLock by whichever thread lets go of it next ({@link CombiningLock}),
-     * with the checks {@link #mutate} makes; {@code change} may answer {@link CombiningLock#NOT_READY}.
-     * Not for shared mode, whose changes take the host's commit lock first.
+     * with the checks {@link #mutate} makes. Not for shared mode, whose changes take the host's commit lock first.
      */
     private <T> T combined(java.util.function.Supplier<Object> change) {
         return metaLock.combine(() -> {
