@@ -55,7 +55,10 @@ import org.slf4j.LoggerFactory;
  *       by default they are recycled direct buffers ({@link PayloadBuffers.DirectPool}).</li>
  *   <li>Receiving is buffered: one read takes in every request the client has pipelined so far (up to
  *       128 KiB), so a queue of small writes costs one system call, not two per request (header, then
- *       payload). Payloads of 128 KiB or more skip the buffer and go straight into their own.</li>
+ *       payload). Payloads of 128 KiB or more skip the buffer and go straight into their own; and after
+ *       such a WRITE the next refill takes only the next request's header, since the next request is
+ *       likely another large WRITE, whose payload bytes caught in the buffer would have to be copied
+ *       out again (a profile of 1 MiB writes found that copy at 5% of the server's CPU).</li>
  *   <li>Sending is combined and never waits for another sender: a finished request queues its reply
  *       and, unless another thread is writing already, becomes the writer, which writes every queued
  *       reply with one gathering write until the queue is empty. A thread that finds a writer at work
@@ -123,6 +126,8 @@ final class Connection implements Runnable {
     private final ByteBuffer requestHeader = ByteBuffer.allocateDirect(NbdConstants.REQUEST_HEADER_BYTES);
     /** Bytes received but not yet consumed; touched only by the thread that holds the reader's turn. */
     private final ByteBuffer readAhead = ByteBuffer.allocateDirect(READ_AHEAD_BYTES).flip();
+    /** The last request was a WRITE too large for {@link #readAhead}: refill it with no more than asked for. */
+    private boolean refillExactly;
     private volatile boolean readingEnded;
     /** Writes dispatched and not yet finished, in arrival order. Guarded by itself. */
     private final List<WriteRange> writesInFlight = new ArrayList<>();
@@ -454,6 +459,7 @@ final class Connection implements Runnable {
             requestCount++;
             int heldBytes = 0;
             ByteBuffer payload = null;
+            refillExactly = request.type() == NbdConstants.CMD_WRITE && request.lengthBytes() >= READ_AHEAD_BYTES;
             if (request.type() == NbdConstants.CMD_WRITE) {
                 if (request.lengthBytes() > NbdConstants.MAX_PAYLOAD_BYTES) {
                     // Validation refuses it below; the payload must still leave the stream to keep framing.
@@ -705,6 +711,9 @@ final class Connection implements Runnable {
                 }
             } else {
                 readAhead.clear();
+                if (refillExactly) {
+                    readAhead.limit(buffer.remaining());
+                }
                 int read = in.read(readAhead);
                 readAhead.flip();
                 if (read < 0) {
