@@ -350,6 +350,35 @@ class TransmissionTest {
     }
 
     /**
+     * Connection design note 7: small and large WRITEs pipelined back to back, so the read-ahead buffer
+     * holds parts of payloads, and is refilled with only a header after a large one; every byte lands
+     * where its request said.
+     */
+    @Test
+    void pipelinedWritesOfMixedSizesLandWhereTheySaid() {
+        int[] sizes = {200 * 1024, 4096, 512 * 1024, 130 * 1024, 512, 128 * 1024, 127 * 1024, 64 * 1024, 300 * 1024};
+        Wire.Builder client = session("disk", false);
+        byte[] expected = new byte[DISK_BYTES];
+        long offsetBytes = 0;
+        long cookie = 1;
+        for (int round = 0; round < 2; round++) {
+            for (int size : sizes) {
+                byte[] data = MemoryExport.pattern(cookie, size);
+                long at = offsetBytes % (DISK_BYTES - size);
+                System.arraycopy(data, 0, expected, (int) at, size);
+                client.write(0, cookie++, at, data);
+                offsetBytes += size + 777;
+            }
+        }
+        client.request(0, CMD_READ, 999, 0, DISK_BYTES);
+        Map<Long, Wire.Reply> replies = run(client, Map.of(999L, DISK_BYTES));
+        for (long c = 1; c < cookie; c++) {
+            assertEquals(0, replies.get(c).error(), "write " + c);
+        }
+        assertArrayEquals(expected, replies.get(999L).data());
+    }
+
+    /**
      * Connection design note 8: replies finish in any order on many threads and one writer at a time sends
      * them; every reply still arrives whole with its own data, and every READ buffer goes back to the pool
      * once its reply is written, on whichever thread wrote it.
