@@ -10,7 +10,8 @@
 #   4 KiB random read, 4 KiB random write, 1 MiB sequential read, 1 MiB sequential write.
 # Every figure is repeated REPS times, interleaved across servers (the server order rotates
 # every repetition), and the table shows medians: IOPS for 4 KiB, MiB/s for 1 MiB; a second table
-# shows the CPU time per request of the server process and of fio (the client). Every run
+# shows Cairn's ratio to each peer within every repetition (runs back to back) and the median of
+# those; a third the CPU time per request of the server process and of fio (the client). Every run
 # starts from the same page-cache state (see settle_cache): its image synced and evicted, and for
 # read figures read back once.
 #
@@ -301,6 +302,25 @@ for figure in figures:
         a, b = median[figure, "cairn"], median[figure, peer]
         cells.append("-" if not a or not b else f"{a / b:.2f}")
     print("| " + " | ".join(cells) + " |")
+# Paired ratios: within one repetition a figure runs on every server back to back, so the ratio of two
+# servers' runs in the same repetition shares most of the machine's slow drifts; their median is steadier
+# than the ratio of two medians when other jobs come and go.
+if ratios:
+    print("\nPaired ratios: per repetition (servers run back to back), and their median\n")
+    print("| figure | " + " | ".join(f"{t} per repetition" for _, t in ratios) + " | " + " | ".join(f"{t} median" for _, t in ratios) + " |")
+    print("|" + "|".join(["---"] + ["---"] * len(ratios) + ["---:"] * len(ratios)) + "|")
+    for figure in figures:
+        per_rep, medians = [], []
+        for peer, _ in ratios:
+            pairs = []
+            for rep in sorted({r[2] for r in rows if r[0] == figure}, key=int):
+                a = [value(figure, r) for r in rows if r[0] == figure and r[1] == "cairn" and r[2] == rep]
+                b = [value(figure, r) for r in rows if r[0] == figure and r[1] == peer and r[2] == rep]
+                if a and b and b[0] > 0:
+                    pairs.append(a[0] / b[0])
+            per_rep.append(" ".join(f"{x:.2f}" for x in pairs) or "-")
+            medians.append(f"{statistics.median(pairs):.2f}" if pairs else "-")
+        print("| " + " | ".join([label[figure]] + per_rep + medians) + " |")
 # CPU per request: on a small machine server and client share the processors, so throughput follows
 # the sum of both, not the server's share alone.
 print("\nCPU per request, µs (medians): server + client (fio) = sum\n")

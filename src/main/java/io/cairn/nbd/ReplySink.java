@@ -4,11 +4,24 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 
 /**
- * Where replies go. One call sends one or more whole messages; calls from different threads never
- * interleave, so a reply header is always followed by its own payload.
+ * Where replies go. One call hands over one or more whole messages; messages from different calls
+ * never interleave, so a reply header is always followed by its own payload.
+ *
+ * <p>The call may return before the bytes are on the wire: the buffers belong to the sink until
+ * {@code afterSent} has run. It runs exactly once per call, on whichever thread wrote the messages,
+ * after they were written or the connection failed; possibly before the call returns.
  */
 @FunctionalInterface
 interface ReplySink {
 
-    void send(ByteBuffer... buffers) throws IOException;
+    /** A completion that does nothing: for replies whose buffers nobody reuses. */
+    Runnable NOTHING = () -> { };
+
+    /**
+     * Hands over whole messages.
+     *
+     * @throws IOException if this thread wrote them and the write failed; a failure met by another
+     *                     thread closes the connection instead
+     */
+    void send(Runnable afterSent, ByteBuffer... buffers) throws IOException;
 }

@@ -161,12 +161,16 @@ final class Transmission {
         return offsetBytes >= 0 && offsetBytes <= sizeBytes && lengthBytes <= sizeBytes - offsetBytes;
     }
 
-    /** Sends the error reply for a request that failed validation or execution. */
+    /** Sends the error reply for a request that failed validation. */
     void reject(Request request, Rejection rejection, ReplySink sink) throws IOException {
+        reject(request, rejection, sink, ReplySink.NOTHING);
+    }
+
+    private void reject(Request request, Rejection rejection, ReplySink sink, Runnable afterSent) throws IOException {
         if (structuredReplies) {
-            sink.send(Replies.errorChunk(request.cookie(), rejection.error(), rejection.message()));
+            sink.send(afterSent, Replies.errorChunk(request.cookie(), rejection.error(), rejection.message()));
         } else {
-            sink.send(Replies.simpleReply(request.cookie(), rejection.error()));
+            sink.send(afterSent, Replies.simpleReply(request.cookie(), rejection.error()));
         }
     }
 
@@ -174,21 +178,27 @@ final class Transmission {
      * Runs a validated request and sends its reply. Export failures become error replies; only a
      * failure to send (the connection is gone) escapes as IOException.
      *
-     * @param payload the WRITE data, exactly {@code lengthBytes} long; null for other commands
+     * @param payload   the WRITE data, exactly {@code lengthBytes} long; null for other commands
+     * @param afterSent runs once the reply is on the wire or the connection failed (see {@link ReplySink})
      */
-    void execute(Request request, ByteBuffer payload, ReplySink sink) throws IOException {
+    void execute(Request request, ByteBuffer payload, ReplySink sink, Runnable afterSent) throws IOException {
         List<ByteBuffer> reply;
         try {
             reply = perform(request, payload);
         } catch (Throwable failure) {
             // The handler boundary: whatever the export throws becomes this request's error reply.
-            reject(request, new Rejection(NbdErrors.errorFor(failure), NbdErrors.describe(failure)), sink);
+            reject(request, new Rejection(NbdErrors.errorFor(failure), NbdErrors.describe(failure)), sink, afterSent);
             return;
         }
-        sink.send(reply.toArray(ByteBuffer[]::new));
         if (request.type() == NbdConstants.CMD_READ && request.lengthBytes() > 0) {
-            // The data buffer is the last one of a READ reply, and it is on the wire now.
-            allocator.release(reply.getLast());
+            // The data buffer is the last one of a READ reply; it goes back to the pool once written.
+            ByteBuffer data = reply.getLast();
+            sink.send(() -> {
+                allocator.release(data);
+                afterSent.run();
+            }, reply.toArray(ByteBuffer[]::new));
+        } else {
+            sink.send(afterSent, reply.toArray(ByteBuffer[]::new));
         }
     }
 

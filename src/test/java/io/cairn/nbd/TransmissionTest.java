@@ -14,8 +14,16 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.nio.channels.Channels;
+import java.nio.channels.WritableByteChannel;
+import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -342,6 +350,168 @@ class TransmissionTest {
     }
 
     /**
+     * Connection design note 7: small and large WRITEs pipelined back to back, so the read-ahead buffer
+     * holds parts of payloads, and is refilled with only a header after a large one; every byte lands
+     * where its request said.
+     */
+    @Test
+    void pipelinedWritesOfMixedSizesLandWhereTheySaid() {
+        int[] sizes = {200 * 1024, 4096, 512 * 1024, 130 * 1024, 512, 128 * 1024, 127 * 1024, 64 * 1024, 300 * 1024};
+        Wire.Builder client = session("disk", false);
+        byte[] expected = new byte[DISK_BYTES];
+        long offsetBytes = 0;
+        long cookie = 1;
+        for (int round = 0; round < 2; round++) {
+            for (int size : sizes) {
+                byte[] data = MemoryExport.pattern(cookie, size);
+                long at = offsetBytes % (DISK_BYTES - size);
+                System.arraycopy(data, 0, expected, (int) at, size);
+                client.write(0, cookie++, at, data);
+                offsetBytes += size + 777;
+            }
+        }
+        client.request(0, CMD_READ, 999, 0, DISK_BYTES);
+        Map<Long, Wire.Reply> replies = run(client, Map.of(999L, DISK_BYTES));
+        for (long c = 1; c < cookie; c++) {
+            assertEquals(0, replies.get(c).error(), "write " + c);
+        }
+        assertArrayEquals(expected, replies.get(999L).data());
+    }
+
+    /**
+     * Connection design note 8: replies finish in any order on many threads and one writer at a time sends
+     * them; every reply still arrives whole with its own data, and every READ buffer goes back to the pool
+     * once its reply is written, on whichever thread wrote it.
+     */
+    @Test
+    @Timeout(30)
+    void repliesFromManyThreadsArriveWholeAndEveryReadBufferComesBack() {
+        byte[] content = MemoryExport.pattern(8, DISK_BYTES);
+        disk.write(0, ByteBuffer.wrap(content), false);
+        NbdExport jittery = new ForwardingExport(disk) {
+            @Override
+            public void read(long offsetBytes, ByteBuffer dst) {
+                // Finish in a scrambled order, so replies queue behind one another's writes.
+                LockSupport.parkNanos(ThreadLocalRandom.current().nextLong(200_000));
+                super.read(offsetBytes, dst);
+            }
+        };
+        AtomicInteger payloadBuffersOut = new AtomicInteger();
+        PayloadBuffers counting = new PayloadBuffers() {
+            @Override
+            public ByteBuffer apply(int lengthBytes) {
+                if (lengthBytes >= 4096) { // payloads; handshake option data is smaller and never given back
+                    payloadBuffersOut.incrementAndGet();
+                }
+                return ByteBuffer.allocate(lengthBytes);
+            }
+
+            @Override
+            public void release(ByteBuffer buffer) {
+                payloadBuffersOut.decrementAndGet();
+            }
+        };
+        Wire.Builder client = session("x", true);
+        SplittableRandom random = new SplittableRandom(11);
+        Map<Long, long[]> asked = new HashMap<>();
+        for (long cookie = 1; cookie <= 400; cookie++) {
+            int lengthBytes = 4096 << random.nextInt(5);
+            long offsetBytes = random.nextInt((DISK_BYTES - lengthBytes) / 512) * 512L;
+            asked.put(cookie, new long[] {offsetBytes, lengthBytes});
+            client.request(0, CMD_READ, cookie, offsetBytes, lengthBytes);
+        }
+        Wire.Reader server = Wire.run(serving(jittery), client.bytes(),
+                new Connection.Limits(16, 2 * MAX_PAYLOAD_BYTES, counting)).greeting();
+        skipToGoAck(server);
+        Map<Long, Wire.Reply> replies = server.replies(Map.of());
+        assertEquals(asked.keySet(), replies.keySet());
+        asked.forEach((cookie, range) -> assertArrayEquals(
+                Arrays.copyOfRange(content, (int) range[0], (int) (range[0] + range[1])), replies.get(cookie).data(),
+                "read " + cookie));
+        assertEquals(0, payloadBuffersOut.get(), "READ buffers not given back");
+    }
+
+    /**
+     * Connection design note 8: a sender leaves its reply to the thread writing, but at most as many replies
+     * as requests in flight wait unsent. A client that stops reading stalls the server after a bounded
+     * number of requests (two per request slot: one queued, one finished and waiting to queue), not after
+     * all it sent; once it reads again, everything is answered.
+     */
+    @Test
+    @Timeout(30)
+    void aClientThatStopsReadingStallsTheServerAfterABoundedNumberOfReplies() throws Exception {
+        int requestSlots = 4;
+        AtomicInteger readsDone = new AtomicInteger();
+        NbdExport counting = new ForwardingExport(disk) {
+            @Override
+            public void read(long offsetBytes, ByteBuffer dst) {
+                super.read(offsetBytes, dst);
+                readsDone.incrementAndGet();
+            }
+        };
+        CountDownLatch clientReadsAgain = new CountDownLatch(1);
+        ByteArrayOutputStream serverBytes = new ByteArrayOutputStream();
+        WritableByteChannel stalling = new WritableByteChannel() {
+            private volatile boolean open = true;
+
+            @Override
+            public synchronized int write(ByteBuffer src) throws java.io.IOException {
+                if (src.remaining() >= 4 && src.getInt(src.position()) == SIMPLE_REPLY_MAGIC) {
+                    // Transmission replies find the socket full until the client reads again.
+                    try {
+                        clientReadsAgain.await();
+                    } catch (InterruptedException e) {
+                        throw new java.io.InterruptedIOException();
+                    }
+                }
+                int n = src.remaining();
+                byte[] bytes = new byte[n];
+                src.get(bytes);
+                serverBytes.write(bytes, 0, n);
+                return n;
+            }
+
+            @Override
+            public boolean isOpen() {
+                return open;
+            }
+
+            @Override
+            public void close() {
+                open = false;
+            }
+        };
+        Wire.Builder client = session("x", false);
+        for (long cookie = 1; cookie <= 100; cookie++) {
+            client.request(0, CMD_READ, cookie, cookie * 4096, 4096);
+        }
+        Connection connection = new Connection("stalled", Channels.newChannel(new ByteArrayInputStream(client.bytes())),
+                stalling, serving(counting), MetaContexts.standard(),
+                new Connection.Limits(requestSlots, 2 * MAX_PAYLOAD_BYTES, ByteBuffer::allocate), () -> false);
+        Thread serving = Thread.ofPlatform().start(connection);
+        // Let the server run into the stall and stay there.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        int before;
+        do {
+            before = readsDone.get();
+            Thread.sleep(200);
+        } while (readsDone.get() != before && System.nanoTime() < deadline);
+        assertTrue(readsDone.get() >= 1 && readsDone.get() <= 2 * requestSlots,
+                readsDone.get() + " reads ran while the client read nothing");
+        clientReadsAgain.countDown();
+        serving.join(TimeUnit.SECONDS.toMillis(10));
+        assertFalse(serving.isAlive(), "connection did not finish");
+        Map<Long, Integer> lengths = new HashMap<>();
+        for (long cookie = 1; cookie <= 100; cookie++) {
+            lengths.put(cookie, 4096);
+        }
+        Wire.Reader server = new Wire.Reader(serverBytes.toByteArray()).greeting();
+        skipToGoAck(server);
+        assertEquals(100, server.replies(lengths).size());
+        assertEquals(100, readsDone.get());
+    }
+
+    /**
      * Design note 6: a request waits for the earlier writes it overlaps, and only for those. The write below
      * is held until the non-overlapping read has run (so that read did not wait for it); the overlapping read,
      * sent before the write finished, must still return what it wrote.
@@ -388,6 +558,13 @@ class TransmissionTest {
     }
 
     /** A catalogue that serves {@code export} under any name. */
+    private static void skipToGoAck(Wire.Reader server) {
+        Wire.OptionReply reply;
+        do {
+            reply = server.optionReply();
+        } while (reply.option() != OPT_GO || reply.type() != REP_ACK);
+    }
+
     private static ExportCatalog serving(NbdExport export) {
         return new ExportCatalog() {
             @Override
@@ -452,7 +629,10 @@ class TransmissionTest {
                 new Transmission.SelectedContext(contexts.idOf(dirty), dirty)), ByteBuffer::allocate);
         List<ByteBuffer> sent = new ArrayList<>();
         try {
-            transmission.execute(new Request(0, CMD_BLOCK_STATUS, 42, 0, 4096), null, buffers -> sent.addAll(List.of(buffers)));
+            transmission.execute(new Request(0, CMD_BLOCK_STATUS, 42, 0, 4096), null, (afterSent, buffers) -> {
+                sent.addAll(List.of(buffers));
+                afterSent.run();
+            }, ReplySink.NOTHING);
         } catch (java.io.IOException e) {
             throw new AssertionError(e);
         }
