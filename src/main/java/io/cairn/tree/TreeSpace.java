@@ -72,9 +72,11 @@ import java.util.Map;
  *       anything under it), so the path passes through the copy: {@link #writablePath} visits every node of
  *       it with {@link #writable}, and {@link #lookupExclusive} drops every node of the path it approves. So
  *       an entry's copy is never handed out after it or anything under it could have been written (by its
- *       first holder, while it is the only one), and never after it or B was freed. Table pages are never changed in place (a changed page goes to a new block), and
- *       are shared only by pins, one at a time, so in practice they never saturate; they follow the same
- *       rules anyway.</li>
+ *       first holder, while it is the only one), and never after it or B was freed.</li>
+ *   <li>Every kind of block follows these rules: data blocks, inner nodes and leaves (copied with their
+ *       children shared in turn, which may find those children's substitutes) and table pages. Table pages are
+ *       never changed in place (a changed page goes to a new block) and are shared only by pins, one at a time,
+ *       so in practice they never saturate.</li>
  *   <li>A pin or a check starts from a settled store: {@link #forgetSubstitutes} drops every entry when the
  *       store pins its roots (io.cairn.volume.Store.Internals#pinLiveRoots), so the garbage collector's rule
  *       "a block unreachable at the checkpoint gains no reference later" still holds. The next share of each
@@ -469,7 +471,7 @@ public final class TreeSpace {
      */
     private long shareSaturated(long block, int level, LeafKind leafKind) {
         if (space.isShared()) {
-            return copyOf(block, level, leafKind); // substitutes rule 5
+            return copyOf(block, level, leafKind); // substitutes rule 6
         }
         Long substitute = latestCopies.get(block);
         if (substitute != null) {
@@ -508,7 +510,7 @@ public final class TreeSpace {
         }
     }
 
-    /** Drops every substitute (substitutes rule 4): the next share of each saturated block copies it afresh. */
+    /** Drops every substitute (substitutes rule 5): the next share of each saturated block copies it afresh. */
     public void forgetSubstitutes() {
         latestCopies.clear();
         copiedFrom.clear();
