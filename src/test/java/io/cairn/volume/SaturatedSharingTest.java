@@ -119,18 +119,10 @@ class SaturatedSharingTest {
 
     @Test
     void aDataCopyItsFirstHolderWritesInPlaceIsNotSharedAgain() {
-        int limit = 3;
-        Store store = Store.format(new ReopenableMemoryDevice(), STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults().withMaxRefcount(limit));
-        try {
+        try (Store store = storeWithLimit(3)) {
             String golden = goldenImage(store);
             long goldenBlockFive = physical(store, "golden", 5);
-            int clone = 0;
-            // Each written clone copies the first leaf, sharing its data blocks, until block 5's counter saturates.
-            while (count(store, goldenBlockFive) < limit) {
-                store.clone("fill" + clone, golden);
-                writeBlock(store, "fill" + clone, 0, 7);
-                clone++;
-            }
+            saturate(store, golden, goldenBlockFive); // each written clone copies the first leaf, sharing block 5
             store.clone("writer", golden);
             writeBlock(store, "writer", 0, 8);
             long substitute = substituteOf(store, goldenBlockFive);
@@ -149,25 +141,15 @@ class SaturatedSharingTest {
             assertEquals(9, readBlock(store, "writer", 5));
             store.commit();
             assertClean(store, "after the in-place write");
-        } finally {
-            store.close();
         }
     }
 
     @Test
     void aLeafCopyItsFirstHolderChangesInPlaceOrMovesIsNotSharedAgain() {
-        int limit = 3;
-        Store store = Store.format(new ReopenableMemoryDevice(), STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults().withMaxRefcount(limit));
-        try {
+        try (Store store = storeWithLimit(3)) {
             String golden = goldenImage(store);
             long goldenLeafOne = leafOf(store, "golden", LEAF_ONE_BLOCK);
-            int clone = 0;
-            // Each written clone copies its root, sharing the golden leaves, until the second leaf saturates.
-            while (count(store, goldenLeafOne) < limit) {
-                store.clone("fill" + clone, golden);
-                writeBlock(store, "fill" + clone, 0, 7);
-                clone++;
-            }
+            saturate(store, golden, goldenLeafOne); // each written clone copies its root, sharing the golden leaves
 
             // Changed in place: copied for the writer in this transaction, then written through at once.
             store.clone("inPlace", golden);
@@ -211,8 +193,19 @@ class SaturatedSharingTest {
             }
             assertEquals(9, readBlock(store, "inPlace", LEAF_ONE_BLOCK + 1));
             assertClean(store, "after deleting the mover");
-        } finally {
-            store.close();
+        }
+    }
+
+    private static Store storeWithLimit(int limit) {
+        return Store.format(new ReopenableMemoryDevice(), STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults().withMaxRefcount(limit));
+    }
+
+    /** Clones {@code golden} and writes block 0 of each clone ("fill0", "fill1", ...) until {@code block} is saturated. */
+    private static void saturate(Store store, String golden, long block) {
+        int limit = store.inspect(internals -> internals.space().maxRefcount());
+        for (int clone = 0; count(store, block) < limit; clone++) {
+            store.clone("fill" + clone, golden);
+            writeBlock(store, "fill" + clone, 0, 7);
         }
     }
 
