@@ -94,6 +94,9 @@ public final class Checker {
                 int old = space.count(leak.block());
                 int fixed = Math.toIntExact(leak.trueCount());
                 space.repairCount(leak.block(), fixed);
+                if (fixed == 0) {
+                    internals.trees().forgetFreed(leak.block()); // free now: no cached image or substitute may name it
+                }
                 repairs.add(new CheckReport.Repair(leak.block(), old, fixed));
             }
             return new CheckReport(found.mode(), found.storeBlocks(), found.rootRecords(), found.nodesScanned(),

@@ -12,6 +12,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Deque;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -38,11 +39,51 @@ import java.util.Map;
  *       still releases its children at once (its image is in memory or on the device, which nothing
  *       overwrites while the block is held).</li>
  *   <li>Sharing a block whose counter is saturated copies it instead (a data block or table page is
- *       copied; a node is copied with its children shared in turn).</li>
+ *       copied; a node is copied with its children shared in turn), and the copy is then shared in its place
+ *       until it saturates in turn: see <em>Substitutes</em> below.</li>
  *   <li>Not thread-safe: the store calls it under its metadata lock.</li>
  *   <li>Shadows of virtual-disk tree nodes are counted ({@link #shadows}): a copied leaf is what a snapshot
  *       costs the writes after it (512 increments now, 512 decrements when the snapshot goes), a moved node
  *       what a commit costs them (no counter changes); benchmarks read the counts with {@code cairn stats}.</li>
+ * </ol>
+ *
+ * <p>Substitutes (design note 5). Thousands of clones of one golden image each reference the image's nodes;
+ * past 65,535 references (FORMAT §7) every further share would copy. Instead the most recent copy made of a
+ * saturated block B is remembered as its <em>substitute</em> and shared in B's place, until the substitute
+ * saturates in turn; then a new copy is made and remembered. N shares beyond the limit so make about
+ * N / 65,535 copies, not N. The rules that keep a substitute content-identical to B and allocated:
+ * <ol>
+ *   <li>Only blocks whose increment was refused have an entry ({@link #latestCopies}, with the reverse map
+ *       {@link #copiedFrom}), so the maps hold a handful of entries. They live in memory only: after a reopen
+ *       the first share of a saturated block makes a fresh copy and remembers that one, so each reopen may
+ *       waste one copy per saturated block that is shared again (it is referenced, so it is no leak).</li>
+ *   <li>A substitute is made from B when an increment of B (or of B's substitute) is refused, and is then
+ *       referenced once, by the node, record or pin that asked. B's own content cannot change while B's
+ *       counter is above 1, and neither can the copy's while its counter is above 1.</li>
+ *   <li>A copy stands for everything it maps, so it stops being a substitute when anything under it may
+ *       change. The only ways a block's content or anything under it changes, or its block is given up, are: a
+ *       node changed in place or <em>moved</em> ({@link #writable}: counter 1; a moved node hands its
+ *       children's references to its shadow, so it must never gain another parent), a data block written in
+ *       place (the store asks {@link #lookupExclusive} first), and a block freed (its last reference
+ *       released, {@link #hold}; a fresh node freed by {@link #punch}; a leak freed by the garbage collector
+ *       or a repair, {@link #forgetFreed}). Each of these calls {@link #forgetSubstitute} first, which drops
+ *       the entry naming the block as original or as copy. A block below a copy changes in place only through
+ *       a path on which every node has counter 1 (a node with two parents is never changed in place, nor is
+ *       anything under it), so the path passes through the copy: {@link #writablePath} visits every node of
+ *       it with {@link #writable}, and {@link #lookupExclusive} drops every node of the path it approves. So
+ *       an entry's copy is never handed out after it or anything under it could have been written (by its
+ *       first holder, while it is the only one), and never after it or B was freed.</li>
+ *   <li>Every kind of block follows these rules: data blocks, inner nodes and leaves (copied with their
+ *       children shared in turn, which may find those children's substitutes) and table pages. Table pages are
+ *       never changed in place (a changed page goes to a new block) and are shared only by pins, one at a time,
+ *       so in practice they never saturate.</li>
+ *   <li>A pin or a check starts from a settled store: {@link #forgetSubstitutes} drops every entry when the
+ *       store pins its roots (io.cairn.volume.Store.Internals#pinLiveRoots), so the garbage collector's rule
+ *       "a block unreachable at the checkpoint gains no reference later" still holds. The next share of each
+ *       saturated block makes one fresh copy.</li>
+ *   <li>Shared mode (several processes, one counter map, io.cairn.alloc.SharedCounters) keeps no substitutes:
+ *       another node may take over the disk that holds a copy's only reference and write it in place, or free
+ *       it, and this process would not see it. Sharing a saturated block there copies each time, as before.</li>
  * </ol>
  */
 public final class TreeSpace {
@@ -53,7 +94,7 @@ public final class TreeSpace {
     private long generation;
     private Map<Long, Node> dirtyNodes = new LinkedHashMap<>();
     private List<Release> releases = new ArrayList<>();
-    /** Blocks that lost their last reference and are held (design note 5); {@link #heldCount} entries. */
+    /** Blocks that lost their last reference and are held (design note 4); {@link #heldCount} entries. */
     private long[] held = new long[64];
     private int heldCount;
     /** The targets of one freed leaf that lost their last reference ({@link #applyReleases}). */
@@ -62,6 +103,12 @@ public final class TreeSpace {
     private long leavesCopied;
     private long innerNodesCopied;
     private long nodesMoved;
+    /** Saturated block → the copy shared in its place (substitutes, rule 1); empty in shared mode. */
+    private final Map<Long, Long> latestCopies = new HashMap<>();
+    /** The reverse of {@link #latestCopies}: copy → the saturated block it stands in for. */
+    private final Map<Long, Long> copiedFrom = new HashMap<>();
+    /** Copies made because a counter was saturated, since the store opened (each one share's worth of work). */
+    private long saturatedCopies;
 
     public TreeSpace(BlockDevice device, SpaceMap space, NodeCache cache, long openGeneration) {
         this.device = device;
@@ -120,6 +167,8 @@ public final class TreeSpace {
      * The block number at leaf entry {@code index} if the root, every node on the path and the target
      * itself have a count of 1 — i.e. only this tree can see the target, so it may be overwritten in
      * place — else {@code -1}. A hole returns 0. (The read-only hint is ignored: counts decide.)
+     * When it returns a block, neither the block nor any node on its path is a substitute any more: the
+     * caller may change what each of them maps (substitutes rule 3).
      */
     public long lookupExclusive(long root, int height, long index) {
         if (space.count(root) != 1) {
@@ -137,10 +186,24 @@ public final class TreeSpace {
                 return -1;
             }
             if (level == 1) {
+                forgetExclusivePath(root, height, index);
                 return block;
             }
         }
         return -1;
+    }
+
+    /** Drops the substitutes among the root, the nodes and the target on the path to {@code index} (all count 1). */
+    private void forgetExclusivePath(long root, int height, long index) {
+        if (latestCopies.isEmpty()) {
+            return;
+        }
+        long block = root;
+        for (int level = height; level >= 1; level--) {
+            forgetSubstitute(block);
+            block = Pointer.blockOf(cache.get(block, level).pointers[slotAt(index, level)]);
+        }
+        forgetSubstitute(block);
     }
 
     /** A new root one level higher whose first entry is {@code oldRoot} (the reference moves to it). */
@@ -398,11 +461,78 @@ public final class TreeSpace {
             space.increment(block);
             return block;
         } catch (RefcountSaturatedException saturated) {
-            return copyOf(block, level, leafKind);
+            return shareSaturated(block, level, leafKind);
         }
     }
 
+    /**
+     * A block to reference instead of {@code block}, whose counter is saturated: its substitute, with one more
+     * reference, or else a new copy, which becomes the substitute (design note 5, substitutes).
+     */
+    private long shareSaturated(long block, int level, LeafKind leafKind) {
+        if (space.isShared()) {
+            return copyOf(block, level, leafKind); // substitutes rule 6
+        }
+        Long substitute = latestCopies.get(block);
+        if (substitute != null) {
+            if (space.count(substitute) == 0) {
+                throw new IllegalStateException("the substitute " + substitute + " of saturated block " + block
+                        + " is free: a free or reuse did not drop it");
+            }
+            try {
+                space.increment(substitute);
+                return substitute;
+            } catch (RefcountSaturatedException alsoSaturated) {
+                forgetSubstitute(substitute);
+            }
+        }
+        long copy = copyOf(block, level, leafKind);
+        latestCopies.put(block, copy);
+        copiedFrom.put(copy, block);
+        return copy;
+    }
+
+    /**
+     * Drops the substitute entry that names {@code block}, as the saturated original or as its copy: the block
+     * is about to be written in place, moved or freed (substitutes rule 3).
+     */
+    private void forgetSubstitute(long block) {
+        if (latestCopies.isEmpty()) {
+            return;
+        }
+        Long copy = latestCopies.remove(block);
+        if (copy != null) {
+            copiedFrom.remove(copy);
+        }
+        Long original = copiedFrom.remove(block);
+        if (original != null) {
+            latestCopies.remove(original);
+        }
+    }
+
+    /** Drops every substitute (substitutes rule 5): the next share of each saturated block copies it afresh. */
+    public void forgetSubstitutes() {
+        latestCopies.clear();
+        copiedFrom.clear();
+    }
+
+    /** The substitute shared in place of saturated block {@code block}, or 0 if none is remembered. */
+    public long substituteOf(long block) {
+        return latestCopies.getOrDefault(block, 0L);
+    }
+
+    /** How many saturated blocks have a substitute remembered. */
+    public int substituteCount() {
+        return latestCopies.size();
+    }
+
+    /** Copies made since the store opened because a counter was saturated. */
+    public long saturatedCopies() {
+        return saturatedCopies;
+    }
+
     private long copyOf(long block, int level, LeafKind leafKind) {
+        saturatedCopies++;
         if (level == 0) {
             if (leafKind == LeafKind.PAGE) {
                 return copyOfPage(block);
@@ -420,12 +550,12 @@ public final class TreeSpace {
 
     /**
      * Adds a reference to every child named in {@code pointers} (a copy of a node's pointers), copying the
-     * children whose counter is saturated (design note 4), and marks every pointer read-only: they now name
+     * children whose counter is saturated (design note 5), and marks every pointer read-only: they now name
      * shared blocks. The counters are updated in one pass ({@link SpaceMap#incrementPointers}).
      */
     private void shareChildren(long[] pointers, int childLevel, LeafKind leafKind) {
         for (int i = space.incrementPointers(pointers, 0); i < pointers.length; i = space.incrementPointers(pointers, i + 1)) {
-            pointers[i] = copyOf(Pointer.blockOf(pointers[i]), childLevel, leafKind); // saturated: a copy instead
+            pointers[i] = shareSaturated(Pointer.blockOf(pointers[i]), childLevel, leafKind); // its substitute or a copy
         }
         for (int i = 0; i < pointers.length; i++) {
             if (!Pointer.isHole(pointers[i])) {
@@ -491,6 +621,7 @@ public final class TreeSpace {
             path[level + 1].pointers[slotAt(index, level + 1)] = 0;
             dirtyNodes.remove(node.block);
             cache.forget(node.block);
+            forgetSubstitute(node.block);
             space.decrement(node.block);
         }
     }
@@ -529,6 +660,9 @@ public final class TreeSpace {
     private Node writable(long block, int level, LeafKind leafKind) {
         Node node = cache.get(block, level);
         int count = space.count(block);
+        if (count == 1) {
+            forgetSubstitute(block); // changed in place or moved: no longer a copy to share (substitutes rule 3)
+        }
         if (node.generation == generation && count == 1) {
             return node;
         }
@@ -637,7 +771,7 @@ public final class TreeSpace {
 
     /**
      * Applies releases whose removal is durable. A block whose count reaches 0 is held, not freed
-     * (design note 5), and a freed node releases its children in turn. Processes at most {@code budget}
+     * (design note 4), and a freed node releases its children in turn. Processes at most {@code budget}
      * decrements and puts the rest back into {@code pending}; returns the number of blocks that lost their
      * last reference.
      */
@@ -683,6 +817,7 @@ public final class TreeSpace {
     }
 
     private void hold(long block, boolean data) {
+        forgetSubstitute(block); // substitutes rule 3: a block that lost its last reference is no share target
         if (heldCount == held.length) {
             held = Arrays.copyOf(held, held.length * 2);
         }
@@ -690,13 +825,13 @@ public final class TreeSpace {
         held[heldCount++] = block << 1 | (data ? 1 : 0);
     }
 
-    /** Blocks held since they lost their last reference, not yet freed (design note 5). */
+    /** Blocks held since they lost their last reference, not yet freed (design note 4). */
     public int heldCount() {
         return heldCount;
     }
 
     /**
-     * Frees every held block (design note 5): the caller knows no volume I/O can touch them any more.
+     * Frees every held block (design note 4): the caller knows no volume I/O can touch them any more.
      * Data blocks are discarded on the device now, not before: a read still in flight must see their content.
      */
     public void freeHeld() {
@@ -719,6 +854,7 @@ public final class TreeSpace {
      */
     public void forgetFreed(long block) {
         cache.forget(block);
+        forgetSubstitute(block);
     }
 
     /** Releases of the open transaction so far (read-only view for statistics and tests). */

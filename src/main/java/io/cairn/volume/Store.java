@@ -2028,6 +2028,7 @@ public final class Store implements Closeable {
             }
             checkWritable();
             forgetNodesOthersMayHaveReused();
+            trees.forgetSubstitutes(); // no share after the checkpoint names a block the scan may find unreachable
             for (VdiState state : vdis.values()) {
                 if (!state.record.deleted()) {
                     pin(state.ref, null, "VDI " + state.record.id());

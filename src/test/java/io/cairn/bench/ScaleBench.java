@@ -123,13 +123,14 @@ public final class ScaleBench {
     private void run(int[] sizes) throws Exception {
         long largest = sizes[sizes.length - 1] + 2L * BATCH;
         // Blocks each step of growth takes: a VDI one root node; a snapshot-with-write about three (two nodes,
-        // one data block). A written clone takes three as well until the golden image's leaves reach the
-        // largest reference count (65,535, after about 67,000 clones); from then on sharing them copies them,
-        // 31 more leaves per clone. The file is sparse: this bounds it, it is not written.
+        // one data block); a written clone three as well (its root, the leaf it wrote and the data block). Past the
+        // largest reference count (65,535, after about 67,000 clones) the golden image's leaves are shared through
+        // copies, one per 65,535 clones (TreeSpace, substitutes), and a reopen makes one fresh copy of each: a
+        // fourth block per clone is ample. The file is sparse: this bounds it, it is not written.
         long blocksPerStep = switch (mode) {
             case VDIS -> 1;
             case SNAPSHOTS -> 3;
-            case CLONES -> 40;
+            case CLONES -> 4;
         };
         long storeBytes = DATA_BYTES + blocksPerStep * largest * Layout.BLOCK_BYTES + (1L << 30);
         Store store = Store.formatFile(path, storeBytes, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults());
