@@ -10,7 +10,7 @@ import io.cairn.tree.TreeSpace;
  *
  * <p>Why equal pointers mean equal content, although a VDI may overwrite data in place: a write goes
  * in place only when the root, every node on the path and the data block all have a count of 1
- * ({@link TreeSpace#lookupExclusive}). A node both trees reach through different parents has at least
+ * ({@link TreeSpace#forEachMappedWithOwnership}). A node both trees reach through different parents has at least
  * two references, so nothing beneath it is ever overwritten in place while both trees exist.
  *
  * <p>Not thread-safe; use inside {@link io.cairn.volume.Store#inspect}, where nothing changes, or on the pinned

@@ -16,7 +16,7 @@ import java.util.Map;
  *   <li>Exclusive: the blocks that deleting this root alone frees. Deleting releases the root; a block
  *       whose count drops to 0 is freed and releases its children in turn (TreeSpace.applyReleases).
  *       So a block is freed iff the root, every node on its path and the block itself have a count of 1
- *       (the same rule as {@link TreeSpace#lookupExclusive}). Counts are exact only with no removal
+ *       (the same rule as {@link TreeSpace#forEachMappedWithOwnership}). Counts are exact only with no removal
  *       pending, i.e. right after a commit.</li>
  *   <li>Shared nodes (count above 1) are never exclusive, and their subtree totals are the same from
  *       every root, so they are remembered: a report over many snapshots of one disk reads each

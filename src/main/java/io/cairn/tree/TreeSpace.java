@@ -64,13 +64,13 @@ import java.util.Map;
  *       change. The only ways a block's content or anything under it changes, or its block is given up, are: a
  *       node changed in place or <em>moved</em> ({@link #writable}: counter 1; a moved node hands its
  *       children's references to its shadow, so it must never gain another parent), a data block written in
- *       place (the store asks {@link #lookupExclusive} first), and a block freed (its last reference
+ *       place (the store asks {@link #mapForWrite} first), and a block freed (its last reference
  *       released, {@link #hold}; a fresh node freed by {@link #punch}; a leak freed by the garbage collector
  *       or a repair, {@link #forgetFreed}). Each of these calls {@link #forgetSubstitute} first, which drops
  *       the entry naming the block as original or as copy. A block below a copy changes in place only through
  *       a path on which every node has counter 1 (a node with two parents is never changed in place, nor is
  *       anything under it), so the path passes through the copy: {@link #writablePath} visits every node of
- *       it with {@link #writable}, and {@link #lookupExclusive} drops every node of the path it approves. So
+ *       it with {@link #writable}, and {@link #mapForWrite} drops every node of the path it approves. So
  *       an entry's copy is never handed out after it or anything under it could have been written (by its
  *       first holder, while it is the only one), and never after it or B was freed.</li>
  *   <li>Every kind of block follows these rules: data blocks, inner nodes and leaves (copied with their
@@ -164,33 +164,27 @@ public final class TreeSpace {
     }
 
     /**
-     * The block number at leaf entry {@code index} if the root, every node on the path and the target
-     * itself have a count of 1 — i.e. only this tree can see the target, so it may be overwritten in
-     * place — else {@code -1}. A hole returns 0. (The read-only hint is ignored: counts decide.)
-     * When it returns a block, neither the block nor any node on its path is a substitute any more: the
-     * caller may change what each of them maps (substitutes rule 3).
+     * What a write of leaf entries [{@code fromIndex}, {@code fromIndex + count}) finds, in one walk of the range:
+     * {@code blocks[i]} the block entry {@code fromIndex + i} maps to (0 for a hole), and {@code exclusive[i]}
+     * whether the root, every node on its path and the block itself have a count of 1, i.e. only this tree can
+     * see it, so the caller may overwrite it in place. (The read-only hint is ignored: counts decide.) Neither an
+     * entry reported exclusive nor any node on its path is a substitute any more: the caller may change what each
+     * of them maps (substitutes rule 3).
      */
-    public long lookupExclusive(long root, int height, long index) {
-        if (space.count(root) != 1) {
-            return -1;
-        }
-        long block = root;
-        for (int level = height; level >= 1; level--) {
-            Node node = cache.get(block, level);
-            long pointer = node.pointers[slotAt(index, level)];
-            if (Pointer.isHole(pointer)) {
-                return 0;
-            }
-            block = Pointer.blockOf(pointer);
-            if (space.count(block) != 1) {
-                return -1;
-            }
-            if (level == 1) {
-                forgetExclusivePath(root, height, index);
-                return block;
+    public void mapForWrite(long root, int height, long fromIndex, int count, long[] blocks, boolean[] exclusive) {
+        Arrays.fill(blocks, 0, count, 0L);
+        Arrays.fill(exclusive, 0, count, false);
+        forEachMappedWithOwnership(root, height, fromIndex, fromIndex + count, (index, pointer, owned) -> {
+            blocks[(int) (index - fromIndex)] = Pointer.blockOf(pointer);
+            exclusive[(int) (index - fromIndex)] = owned;
+        });
+        if (!latestCopies.isEmpty()) {
+            for (int i = 0; i < count; i++) {
+                if (exclusive[i]) {
+                    forgetExclusivePath(root, height, fromIndex + i);
+                }
             }
         }
-        return -1;
     }
 
     /** Drops the substitutes among the root, the nodes and the target on the path to {@code index} (all count 1). */
@@ -288,7 +282,10 @@ public final class TreeSpace {
         void visit(long index, long pointer, boolean exclusive);
     }
 
-    /** Like {@link #forEachMapped}, also telling whether each target may be overwritten in place. */
+    /**
+     * Like {@link #forEachMapped}, also telling whether each target may be overwritten in place: the root, every
+     * node on the path and the target itself have a count of 1, so only this tree can see it.
+     */
     public void forEachMappedWithOwnership(long root, int height, long fromIndex, long toIndex, OwnershipVisitor visitor) {
         if (root != 0 && fromIndex < toIndex) {
             visitOwned(root, height, 0, fromIndex, toIndex, space.count(root) == 1, visitor);

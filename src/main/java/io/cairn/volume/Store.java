@@ -45,7 +45,7 @@ import java.util.function.Function;
  *       blocks no durable pointer names, flushes, then writes the superblock slot of its generation and
  *       flushes again. A crash at any instant leaves the previous or the new commit, never a mix.</li>
  *   <li>Data is written before any pointer to it is installed (allocate, write, then link), and in
- *       place only where the whole path to it is exclusive to the VDI ({@link TreeSpace#lookupExclusive}),
+ *       place only where the whole path to it is exclusive to the VDI ({@link TreeSpace#forEachMappedWithOwnership}),
  *       so snapshots never change.</li>
  *   <li>Reference removals are applied after the commit that made them durable, in short batches under
  *       metaLock ({@link #reclaim}); volume I/O is not stopped for them. A block whose count reaches 0 is
@@ -1713,18 +1713,17 @@ public final class Store implements Closeable {
                 checkHeld(state);
             }
             boolean snapshotWaiting = state.snapshotsWaiting > 0;
+            // What each block maps to now, and whether only this VDI can see it: one walk of the tree for the whole
+            // range, not one from the root per block (a 1 MiB write is 256 blocks, all under this lock).
+            trees.mapForWrite(state.ref.root(), state.ref.height(), firstBlock, count, oldBlocks, inPlace);
             for (int i = 0; i < count; i++) {
-                long index = firstBlock + i;
-                long exclusive = trees.lookupExclusive(state.ref.root(), state.ref.height(), index);
-                if (exclusive > 0 && !snapshotWaiting) {
-                    targets[i] = exclusive;
-                    inPlace[i] = true;
+                if (inPlace[i] && !snapshotWaiting) {
+                    targets[i] = oldBlocks[i];
                 } else {
-                    // Copy-on-write; also of a block only this VDI holds while a snapshot waits (design note 9).
-                    oldBlocks[i] = exclusive == 0 ? 0 : exclusive > 0 ? exclusive
-                            : Pointer.blockOf(trees.lookup(state.ref.root(), state.ref.height(), index));
-                    targets[i] = space.allocate(SpaceMap.Purpose.DATA);
+                    // Copy-on-write, from what the block maps now (oldBlocks[i], 0 for a hole); also of a block only
+                    // this VDI holds while a snapshot waits (design note 9).
                     inPlace[i] = false;
+                    targets[i] = space.allocate(SpaceMap.Purpose.DATA);
                     allocated = i + 1;
                     fresh++;
                 }
