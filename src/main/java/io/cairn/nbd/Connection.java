@@ -79,6 +79,13 @@ final class Connection implements Runnable {
     private static final int READ_AHEAD_BYTES = 128 * 1024;
     /** Buffers per gathering write of combined replies (Linux takes up to 1024 per call). */
     private static final int MAX_BATCH_BUFFERS = 256;
+    /**
+     * Bytes after which a batch is written without taking more replies: under 1 MiB reads a writev of many
+     * megabytes made the client wait for all of them (bench/builds-ab.sh read, 4 rounds: 1,842 against 1,723
+     * MiB/s, 547 against 574 µs of server CPU per MiB, ahead in every round). Small replies are never cut: at
+     * most a few dozen are in flight.
+     */
+    private static final long MAX_BATCH_BYTES = 256 * 1024;
     /** First buffer for a WRITE payload; larger payloads grow from here as their bytes arrive. */
     private static final int INITIAL_PAYLOAD_BYTES = 1024 * 1024;
 
@@ -615,9 +622,13 @@ final class Connection implements Runnable {
         List<PendingReply> batch = new ArrayList<>();
         List<ByteBuffer> buffers = new ArrayList<>();
         PendingReply next;
-        while (buffers.size() < MAX_BATCH_BUFFERS && (next = pendingReplies.poll()) != null) {
+        long batchBytes = 0;
+        while (buffers.size() < MAX_BATCH_BUFFERS && batchBytes < MAX_BATCH_BYTES && (next = pendingReplies.poll()) != null) {
             batch.add(next);
-            buffers.addAll(Arrays.asList(next.buffers));
+            for (ByteBuffer buffer : next.buffers) {
+                buffers.add(buffer);
+                batchBytes += buffer.remaining();
+            }
         }
         IOException failure = null;
         try {
