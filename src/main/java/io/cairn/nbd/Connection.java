@@ -81,7 +81,10 @@ import org.slf4j.LoggerFactory;
  *       for large replies) or a send that took nothing, the rest of the data is copied out (with a device read, whose errors are
  *       precise) and the lend ends before the writer blocks on a slow client. A failure before any byte of
  *       the reply is sent becomes its error reply; after, the connection closes (the client cannot be told
- *       otherwise that data already sent is incomplete). Where the socket's descriptor cannot be had
+ *       otherwise that data already sent is incomplete). The data is taken when the reply is sent, after
+ *       every earlier overlapping write (design note 5 held the READ back until they were done); a write
+ *       that arrived after the READ may show in it, as the protocol allows (commands may be processed out
+ *       of order). Where the socket's descriptor cannot be had
  *       ({@link SocketDescriptor}) or the export does not lend, READs are copied as they run.</li>
  * </ol>
  */
