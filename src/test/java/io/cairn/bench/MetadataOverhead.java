@@ -89,7 +89,7 @@ public final class MetadataOverhead {
         long storeBytes = vdiBytes + vdiBytes / 64 + (2L * Layout.DEFAULT_EXTENT_BLOCKS + 2 * Layout.DEFAULT_EXTENT_BLOCKS) * Layout.BLOCK_BYTES;
         long started = System.nanoTime();
         DataDroppingDevice device = new DataDroppingDevice(FileBlockDevice.create(path, 0));
-        try (Store store = Store.format(device, storeBytes, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults())) {
+        try (Store store = Store.format(device, storeBytes, Layout.defaultExtentBlocks(storeBytes), StoreOptions.defaults())) {
             store.create("disk", vdiBytes);
             ByteBuffer chunk = ByteBuffer.allocate(WRITE_BYTES);
             try (Volume volume = store.openVolume("disk")) {
@@ -150,8 +150,10 @@ public final class MetadataOverhead {
                             + " metadata blocks but the counters show " + metadataAllocated + " allocated");
                 }
                 System.out.printf(Locale.ROOT, "data: %d blocks (%.2f GiB); extents in use: %d of %d blocks each"
-                                + " (%d data, %d system/metadata)%n", dataBlocks, dataBlocks * 4096.0 / 1073741824.0,
-                        extentsInUse, geometry.extentBlocks(), extentsInUse - metadataExtents, metadataExtents);
+                                + " (%d data, %d system/metadata); %d-byte counters, %d per counter block%n", dataBlocks,
+                        dataBlocks * 4096.0 / 1073741824.0, extentsInUse, geometry.extentBlocks(),
+                        extentsInUse - metadataExtents, metadataExtents, geometry.counterEncoding().counterBytes(),
+                        geometry.counterEncoding().countersPerBlock());
                 System.out.printf(Locale.ROOT, "%-44s %10s %12s %10s%n", "metadata", "blocks", "MiB", "% of data");
                 for (int level = 1; level <= Layout.MAX_TREE_HEIGHT; level++) {
                     if (vdiNodesByLevel[level] > 0) {
