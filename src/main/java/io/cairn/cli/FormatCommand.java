@@ -17,7 +17,7 @@ final class FormatCommand extends StoreCommand {
 
     @Option(names = "--extent-size", paramLabel = "SIZE", converter = Sizes.Converter.class,
             description = "Unit in which space is handed to data or metadata, a power of two (default: 256M,"
-                    + " or 64M for a store under 4G).")
+                    + " or 64M for a store under 16G).")
     Long extentBytes; // null: the default for the store's size
 
     @Override

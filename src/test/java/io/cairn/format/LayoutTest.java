@@ -50,8 +50,8 @@ class LayoutTest {
         assertEquals(256L << 40, Layout.MAX_VDI_BYTES);
         assertEquals(65536, Layout.DEFAULT_EXTENT_BLOCKS);
         assertEquals(16384, Layout.SMALL_STORE_EXTENT_BLOCKS);
-        assertEquals(16384, Layout.defaultExtentBlocks((4L << 30) - 1));
-        assertEquals(65536, Layout.defaultExtentBlocks(4L << 30));
+        assertEquals(16384, Layout.defaultExtentBlocks((16L << 30) - 1));
+        assertEquals(65536, Layout.defaultExtentBlocks(16L << 30));
         assertEquals(64, Layout.MIN_EXTENT_BLOCKS);
     }
 
