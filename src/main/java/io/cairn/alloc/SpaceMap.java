@@ -19,7 +19,8 @@ import java.util.List;
 
 /**
  * Reference counters and allocation for every block of the store (seed 000: shared on-disk
- * 16-bit counters; seed 003 §3.4.1: typed extents with their own allocation maps).
+ * counters, here 1 or 2 bytes wide as the store's {@link CounterEncoding} says and 16 bits in memory;
+ * seed 003 §3.4.1: typed extents with their own allocation maps).
  *
  * <p>Design notes.
  * <ol>
@@ -63,6 +64,10 @@ import java.util.List;
  *       never get the same block. A takeover (the word moved, or a newer token on disk at a rebase) stops
  *       allocation there for good. With no extent left to allocate in and no valid spare, allocation fails with
  *       NO_SPACE naming the reason, and never claims an unleased extent.</li>
+ *   <li>A counter never goes above the limit of the store's counter encoding (255 for 1-byte counters, 65535 for
+ *       2-byte ones; a test may only lower it): {@link #increment} refuses at the limit, in local and shared mode
+ *       alike, and the caller copies instead of sharing. So every counter in memory fits the encoding it is
+ *       written in, which {@code RefcountBlockCodec} checks again on every write.</li>
  * </ol>
  */
 public final class SpaceMap {
@@ -124,7 +129,8 @@ public final class SpaceMap {
      */
     public SpaceMap(StoreGeometry geometry, int maxRefcount, SharedCounters shared, int node) {
         if (maxRefcount < 2 || maxRefcount > Layout.MAX_REFCOUNT) {
-            throw new IllegalArgumentException("maximum reference count must be in [2, 65535], got " + maxRefcount);
+            throw new IllegalArgumentException("maximum reference count must be in [2, " + Layout.MAX_REFCOUNT + "], got "
+                    + maxRefcount);
         }
         if (shared != null && node <= 0) {
             throw new IllegalArgumentException("a node id is above 0, got " + node);

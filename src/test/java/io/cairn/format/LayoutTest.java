@@ -314,30 +314,12 @@ class LayoutTest {
         assertEquals(512, small.counterSlotBlock(2, 0, 0));
         assertEquals(513, small.counterSlotBlock(2, 0, 1));
 
-        StoreGeometry wide = new StoreGeometry(4L * 16384, 16384, CounterEncoding.WIDE);
-        assertEquals(9, wide.counterBlocksPerExtent(), "ceil(16384 / 2032)");
-        assertEquals(2 + 18, wide.reservedBlocks(0));
-        assertEquals(18, wide.reservedBlocks(3));
-        assertEquals(2 + 2 * 8 + 1, wide.counterSlotBlock(0, 8, 1));
-        assertEquals(3L * 16384 + 2 * 8, wide.counterSlotBlock(3, 8, 0));
-        assertEquals(8, wide.counterBlockOf(3L * 16384 + 8 * 2032));
-        assertEquals(7, wide.counterBlockOf(3L * 16384 + 8 * 2032 - 1));
-
-        StoreGeometry narrowSmall = new StoreGeometry(4L * 16384, 16384, CounterEncoding.NARROW);
-        assertEquals(5, narrowSmall.counterBlocksPerExtent(), "ceil(16384 / 4064)");
-        assertEquals(2 + 10, narrowSmall.reservedBlocks(0));
-        assertEquals(10, narrowSmall.reservedBlocks(1));
-
+        assertCounterBlocks(new StoreGeometry(4L * 16384, 16384, CounterEncoding.WIDE), 2032, 9); // ceil(16384 / 2032)
+        assertCounterBlocks(new StoreGeometry(4L * 16384, 16384, CounterEncoding.NARROW), 4064, 5); // ceil(16384 / 4064)
+        assertCounterBlocks(new StoreGeometry(4L * 65536, 65536, CounterEncoding.WIDE), 2032, 33); // ceil(65536 / 2032)
         StoreGeometry standard = new StoreGeometry(4L * Layout.DEFAULT_EXTENT_BLOCKS, Layout.DEFAULT_EXTENT_BLOCKS);
         assertEquals(CounterEncoding.NARROW, standard.counterEncoding());
-        assertEquals(17, standard.counterBlocksPerExtent(), "ceil(65536 / 4064)");
-        assertEquals(2 + 34, standard.reservedBlocks(0));
-        assertEquals(34, standard.reservedBlocks(3));
-        assertEquals(2 + 2 * 16 + 1, standard.counterSlotBlock(0, 16, 1));
-        assertEquals(3L * 65536 + 2 * 16, standard.counterSlotBlock(3, 16, 0));
-        assertEquals(16, standard.counterBlockOf(3L * 65536 + 16 * 4064));
-        assertEquals(15, standard.counterBlockOf(3L * 65536 + 16 * 4064 - 1));
-        assertEquals(16, standard.counterBlockOf(4L * 65536 - 1), "the last block of an extent");
+        assertCounterBlocks(standard, 4064, 17); // ceil(65536 / 4064)
         for (int offset = 0; offset < Layout.DEFAULT_EXTENT_BLOCKS; offset++) {
             assertEquals(offset / 4064, CounterEncoding.NARROW.counterBlockOf(offset));
             assertEquals(offset / 2032, CounterEncoding.WIDE.counterBlockOf(offset));
@@ -346,6 +328,22 @@ class LayoutTest {
         assertThrows(IllegalArgumentException.class, () -> new StoreGeometry(1024, 32), "below the minimum");
         assertThrows(IllegalArgumentException.class, () -> new StoreGeometry(256, 256), "one extent");
         assertThrows(IllegalArgumentException.class, () -> new StoreGeometry(1000, 256), "not whole extents");
+    }
+
+    /**
+     * {@code geometry} (four extents) has {@code r} counter blocks of {@code perBlock} counters per extent, placed
+     * as FORMAT.md section 6 says: two slots each, after the superblocks in extent 0.
+     */
+    private static void assertCounterBlocks(StoreGeometry geometry, int perBlock, int r) {
+        long extent3 = 3L * geometry.extentBlocks();
+        assertEquals(r, geometry.counterBlocksPerExtent());
+        assertEquals(2 + 2 * r, geometry.reservedBlocks(0));
+        assertEquals(2 * r, geometry.reservedBlocks(3));
+        assertEquals(2 + 2 * (r - 1) + 1, geometry.counterSlotBlock(0, r - 1, 1));
+        assertEquals(extent3 + 2 * (r - 1), geometry.counterSlotBlock(3, r - 1, 0));
+        assertEquals(r - 1, geometry.counterBlockOf(extent3 + (long) (r - 1) * perBlock));
+        assertEquals(r - 2, geometry.counterBlockOf(extent3 + (long) (r - 1) * perBlock - 1));
+        assertEquals(r - 1, geometry.counterBlockOf(extent3 + geometry.extentBlocks() - 1), "the last block of an extent");
     }
 
     private static int heightFor(long bytes) {
