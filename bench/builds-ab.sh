@@ -101,7 +101,7 @@ results=()
 for ((rep = 1; rep <= REPS; rep++)); do
     for jar in "$@"; do
         name=$(basename "$jar" .jar)
-        line=$(run "$name" "nbd://127.0.0.1:$port/disk0" "$JAVA" --enable-native-access=ALL-UNNAMED \
+        line=$(run "$name" "nbd://127.0.0.1:$port/disk0" "$JAVA" --enable-native-access=ALL-UNNAMED --add-exports java.base/sun.nio.ch=ALL-UNNAMED \
             -cp "$jar:$repo_root/target/lib/*" io.cairn.cli.Main serve "$work/store.cairn" --listen "127.0.0.1:$port")
         [[ -n $line ]] || exit 1
         echo "round $rep: $line" >&2

@@ -133,7 +133,7 @@ java_cmd() { # build dir -> java command line prefix for io.cairn.cli.Main
     # shellcheck source=../bin/lib/java.sh
     source "$repo_root/bin/lib/java.sh"
     cairn_find_java
-    echo "$JAVA --enable-native-access=ALL-UNNAMED -cp $jar:$dir/lib/* io.cairn.cli.Main"
+    echo "$JAVA --enable-native-access=ALL-UNNAMED --add-exports java.base/sun.nio.ch=ALL-UNNAMED -cp $jar:$dir/lib/* io.cairn.cli.Main"
 }
 
 for name in $SERVERS; do

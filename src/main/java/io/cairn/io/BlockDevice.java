@@ -29,6 +29,27 @@ public interface BlockDevice extends Closeable {
     /** Writes all of {@code buffer.remaining()} bytes at {@code offsetBytes}, growing the device if it is a file. */
     void write(long offsetBytes, ByteBuffer buffer);
 
+    /**
+     * Lends the device's bytes {@code [offsetBytes, offsetBytes + lengthBytes)} in place: a read-only view of
+     * memory that maps them, which sees later writes, valid until the lend is closed. Null when the device
+     * cannot lend that range (not a file, past its end, or not mappable); callers then {@link #read} it.
+     * Touching the view may fault the bytes in from the disk: a disk error there is not reported as this
+     * device's failure, so a user that must report read errors precisely reads instead.
+     */
+    default Lent lend(long offsetBytes, int lengthBytes) {
+        return null;
+    }
+
+    /** Bytes lent in place by {@link #lend}. */
+    interface Lent extends AutoCloseable {
+        /** A read-only direct view of the bytes. */
+        ByteBuffer view();
+
+        /** Ends the lend; the view must not be used afterwards. Idempotent for one thread. */
+        @Override
+        void close();
+    }
+
     /** Makes every completed write durable. */
     void flush();
 

@@ -78,6 +78,8 @@ public final class FileBlockDevice implements BlockDevice {
     /** Calls inside {@link #file} right now; {@link #close()} waits for them to leave. */
     private final AtomicInteger callsInFlight = new AtomicInteger();
     private volatile boolean closed;
+    /** Mappings of the file for {@link #lend}; made on first use. */
+    private final MappedWindows windows;
 
     private FileBlockDevice(Path path, boolean readOnly, ExecutorService ioThreads, PosixFile file,
                             StoreFileLock ownerLock) {
@@ -86,6 +88,7 @@ public final class FileBlockDevice implements BlockDevice {
         this.ioThreads = ioThreads;
         this.file = file;
         this.ownerLock = ownerLock;
+        this.windows = new MappedWindows(path, this::sizeBytes, MappedWindows.DEFAULT_WINDOW_BYTES, MappedWindows.DEFAULT_MAX_WINDOWS);
     }
 
     /**
@@ -180,6 +183,11 @@ public final class FileBlockDevice implements BlockDevice {
     }
 
     @Override
+    public Lent lend(long offsetBytes, int lengthBytes) {
+        return closed ? null : windows.lend(offsetBytes, lengthBytes);
+    }
+
+    @Override
     public void write(long offsetBytes, ByteBuffer buffer) {
         checkRange(offsetBytes, buffer);
         if (readOnly) {
@@ -239,6 +247,7 @@ public final class FileBlockDevice implements BlockDevice {
             while (callsInFlight.get() != 0) {
                 LockSupport.parkNanos(100_000);
             }
+            windows.close();
             file.close();
         } catch (IOException e) {
             throw new StorageException(StorageException.Code.IO, "cannot close " + path + ": " + e.getMessage(), e);

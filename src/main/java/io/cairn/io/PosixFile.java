@@ -34,22 +34,24 @@ final class PosixFile {
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final SymbolLookup LIBC = LINKER.defaultLookup();
-    private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
+    static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO =
             CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
+    static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
     /**
      * Where each thread's reads and writes leave errno: allocated once per thread instead of once per
      * call (a confined arena per call costs a malloc, a free and two objects on every 4 KiB request).
      */
-    private static final ThreadLocal<MemorySegment> CALL_STATE_OF_THREAD =
+    static final ThreadLocal<MemorySegment> CALL_STATE_OF_THREAD =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE));
 
     private static final int O_RDONLY = 0;
     private static final int O_RDWR = 2;
     private static final int O_CLOEXEC = cloexecFlag();
     private static final int SEEK_END = 2;
-    private static final int EINTR = 4;
+    static final int EINTR = 4;
+    /** EAGAIN (= EWOULDBLOCK) on Linux: a socket's send timeout expired, or it is full. */
+    static final int EAGAIN = 11;
 
     private static final MethodHandle OPEN = downcall("open", FunctionDescriptor.of(ValueLayout.JAVA_INT,
             ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), CAPTURE_ERRNO, Linker.Option.firstVariadicArg(2));
@@ -207,11 +209,11 @@ final class PosixFile {
         }
     }
 
-    private static int errno(MemorySegment state) {
+    static int errno(MemorySegment state) {
         return (int) ERRNO.get(state, 0L);
     }
 
-    private static String describe(int errno) {
+    static String describe(int errno) {
         try {
             MemorySegment message = (MemorySegment) STRERROR.invokeExact(errno);
             String text = message.equals(MemorySegment.NULL) ? "" : message.reinterpret(1024).getString(0);
@@ -221,7 +223,7 @@ final class PosixFile {
         }
     }
 
-    private static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+    static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
         MemorySegment symbol = LIBC.find(name)
                 .orElseThrow(() -> new UnsatisfiedLinkError("C library function " + name + " not found"));
         return LINKER.downcallHandle(symbol, descriptor, options);

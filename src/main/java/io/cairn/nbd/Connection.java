@@ -1,5 +1,6 @@
 package io.cairn.nbd;
 
+import io.cairn.io.SocketDescriptor;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channel;
@@ -69,6 +70,22 @@ import org.slf4j.LoggerFactory;
  *       completion has run on the writer's thread (which gives them and the request's share of
  *       {@link #bufferBudget} back), and at most {@link #unsentReplies} replies wait, so a client that
  *       stops reading stalls the reader, not the heap.</li>
+ *   <li>Large READ data goes from the store to the socket with one copy, not two: the request leaves a
+ *       {@link LentRead} instead of reading, and the writer, when it comes to it, has the export lend the
+ *       bytes in place (mapped memory of the store file) and sends them with one gathering send, the kernel
+ *       copying them from the page cache straight into the socket. The lend keeps the blocks from being
+ *       freed and reused only while it lasts, and the send copies the bytes before it returns (unlike
+ *       {@code sendfile}, which leaves the socket referring to page-cache pages until the client has read
+ *       them), so a reply never carries bytes of a block reused meanwhile. The lend is bounded in time: each
+ *       raw send waits at most {@link #SEND_WAIT_MILLIS} for room, and after {@link #LEND_MAX_NANOS} (more
+ *       for large replies) or a send that took nothing, the rest of the data is copied out (with a device read, whose errors are
+ *       precise) and the lend ends before the writer blocks on a slow client. A failure before any byte of
+ *       the reply is sent becomes its error reply; after, the connection closes (the client cannot be told
+ *       otherwise that data already sent is incomplete). The data is taken when the reply is sent, after
+ *       every earlier overlapping write (design note 5 held the READ back until they were done); a write
+ *       that arrived after the READ may show in it, as the protocol allows (commands may be processed out
+ *       of order). Where the socket's descriptor cannot be had
+ *       ({@link SocketDescriptor}) or the export does not lend, READs are copied as they run.</li>
  * </ol>
  */
 final class Connection implements Runnable {
@@ -86,6 +103,13 @@ final class Connection implements Runnable {
      * dozen are in flight.
      */
     private static final long MAX_BATCH_BYTES = 256 * 1024;
+    /** Longest wait of one raw send for room in the socket while bytes are lent (design note 9). */
+    private static final int SEND_WAIT_MILLIS = 5;
+    /**
+     * Longest a lend lasts while the writer sends from it (design note 9): this, plus a nanosecond per byte
+     * (a client taking 1 GB/s finishes a 32 MiB reply in time).
+     */
+    private static final long LEND_MAX_NANOS = 10_000_000;
     /** First buffer for a WRITE payload; larger payloads grow from here as their bytes arrive. */
     private static final int INITIAL_PAYLOAD_BYTES = 1024 * 1024;
 
@@ -153,9 +177,21 @@ final class Connection implements Runnable {
     private long requestCount;
     private ByteBuffer scratch;
     private volatile String exportName;
+    /** The socket, for sends of lent bytes (design note 9); null where it cannot be had. Set before transmission. */
+    private volatile SocketDescriptor descriptor;
+    private final LentReadCounts lentReads;
+    /** This connection's share of {@link #lentReads}. */
+    private final LentReadCounts ownLentReads = new LentReadCounts();
 
     Connection(String peer, ReadableByteChannel in, WritableByteChannel out, ExportCatalog catalog,
                MetaContexts metaContexts, Limits limits, BooleanSupplier shuttingDown) {
+        this(peer, in, out, catalog, metaContexts, limits, shuttingDown, new LentReadCounts());
+    }
+
+    /** @param lentReads where the bytes of lent READs are counted, by how they went (design note 9) */
+    Connection(String peer, ReadableByteChannel in, WritableByteChannel out, ExportCatalog catalog,
+               MetaContexts metaContexts, Limits limits, BooleanSupplier shuttingDown, LentReadCounts lentReads) {
+        this.lentReads = lentReads;
         this.peer = peer;
         this.in = in;
         this.out = out;
@@ -193,8 +229,15 @@ final class Connection implements Runnable {
             if (transmission != null) {
                 closeExport(transmission.export());
             }
-            log.info("{}: disconnected from export '{}' after {} requests", peer,
-                    exportName == null ? "" : exportName, requestCount);
+            long inPlaceBytes = ownLentReads.inPlaceBytes.sum();
+            long copiedBytes = ownLentReads.copiedBytes.sum();
+            if (inPlaceBytes + copiedBytes > 0) {
+                log.info("{}: disconnected from export '{}' after {} requests; large READs: {} MiB sent in place, {} MiB copied",
+                        peer, exportName == null ? "" : exportName, requestCount, inPlaceBytes >> 20, copiedBytes >> 20);
+            } else {
+                log.info("{}: disconnected from export '{}' after {} requests", peer,
+                        exportName == null ? "" : exportName, requestCount);
+            }
         }
     }
 
@@ -327,7 +370,23 @@ final class Connection implements Runnable {
      * The connection's own thread is the first one; it holds an in-flight permit while it serves.
      */
     private void transmit(Transmission transmission) throws IOException, InterruptedException {
-        ReplySink sink = this::send;
+        descriptor = SocketDescriptor.of(out, SEND_WAIT_MILLIS);
+        ReplySink sink = descriptor == null ? this::send : new ReplySink() {
+            @Override
+            public void send(Runnable afterSent, ByteBuffer... buffers) throws IOException {
+                Connection.this.send(afterSent, buffers);
+            }
+
+            @Override
+            public boolean lendsInPlace() {
+                return true;
+            }
+
+            @Override
+            public void sendLentRead(LentRead read, Runnable afterSent) throws IOException {
+                queue(new PendingReply(new ByteBuffer[0], read, afterSent));
+            }
+        };
         inFlight.acquire();
         try {
             serve(transmission, sink);
@@ -590,7 +649,10 @@ final class Connection implements Runnable {
 
     /** Queues whole messages and writes the queue unless another thread is writing it (design note 8). */
     private void send(Runnable afterSent, ByteBuffer... buffers) throws IOException {
-        PendingReply mine = new PendingReply(buffers, afterSent);
+        queue(new PendingReply(buffers, null, afterSent));
+    }
+
+    private void queue(PendingReply mine) throws IOException {
         unsentReplies.acquireUninterruptibly();
         pendingReplies.add(mine);
         writeQueued();
@@ -617,13 +679,24 @@ final class Connection implements Runnable {
         }
     }
 
-    /** As the writer: takes queued replies (up to a bound), writes them with one gathering write, completes them. */
+    /**
+     * As the writer: takes queued replies (up to a bound), writes them with one gathering write, completes them.
+     * A lent READ goes alone (design note 9). Only the writer takes replies, so a peek is what the poll returns.
+     */
     private void writeBatch() {
+        PendingReply first = pendingReplies.peek();
+        if (first != null && first.lent != null) {
+            pendingReplies.poll();
+            writeLent(first);
+            return;
+        }
         List<PendingReply> batch = new ArrayList<>();
         List<ByteBuffer> buffers = new ArrayList<>();
         PendingReply next;
         long batchBytes = 0;
-        while (buffers.size() < MAX_BATCH_BUFFERS && batchBytes < MAX_BATCH_BYTES && (next = pendingReplies.poll()) != null) {
+        while (buffers.size() < MAX_BATCH_BUFFERS && batchBytes < MAX_BATCH_BYTES
+                && (next = pendingReplies.peek()) != null && next.lent == null) {
+            pendingReplies.poll();
             batch.add(next);
             for (ByteBuffer buffer : next.buffers) {
                 buffers.add(buffer);
@@ -650,6 +723,98 @@ final class Connection implements Runnable {
         }
     }
 
+    /** As the writer: sends one lent READ's reply (design note 9) and completes it. */
+    private void writeLent(PendingReply reply) {
+        List<ByteBuffer> copies = new ArrayList<>(1);
+        IOException failure = null;
+        try {
+            writeAll(sendInPlace(reply.lent, copies));
+        } catch (IOException e) {
+            failure = e;
+            log.debug("{}: reply failed: {}", peer, e.toString());
+            closeChannels();
+        } catch (RuntimeException e) {
+            failure = new IOException("READ reply failed part way", e);
+            log.error("{}: a READ reply failed after part of it was sent; closing the connection", peer, e);
+            closeChannels();
+        }
+        for (ByteBuffer copy : copies) {
+            limits.allocator().release(copy);
+        }
+        unsentReplies.release();
+        reply.failure = failure;
+        try {
+            reply.afterSent.run();
+        } catch (RuntimeException e) {
+            log.error("{}: completing a reply failed", peer, e);
+        }
+    }
+
+    /**
+     * Sends what it can of a lent READ's reply straight from the export's bytes, within the lend's time bound,
+     * and returns what is left to write: the rest of the header and a copy of the rest of the data (added to
+     * {@code copies}), or the whole error reply when the data could not be had. Throws once part of the reply
+     * has gone and the rest cannot follow.
+     */
+    private ByteBuffer[] sendInPlace(LentRead read, List<ByteBuffer> copies) throws IOException {
+        ByteBuffer header = read.header().duplicate();
+        int lengthBytes = read.lengthBytes();
+        boolean lent;
+        try {
+            lent = read.export().lend(read.offsetBytes(), lengthBytes, SocketDescriptor.MAX_BUFFERS - 1, bytes -> {
+                List<ByteBuffer> message = new ArrayList<>(bytes.views().size() + 1);
+                message.add(header);
+                for (ByteBuffer view : bytes.views()) {
+                    message.add(view.duplicate());
+                }
+                long unsentBytes = header.remaining() + (long) lengthBytes;
+                long deadline = System.nanoTime() + LEND_MAX_NANOS + lengthBytes;
+                while (unsentBytes > 0) {
+                    long sent = descriptor.send(message);
+                    if (sent == SocketDescriptor.TIMED_OUT) {
+                        break;
+                    }
+                    unsentBytes -= sent;
+                    if (System.nanoTime() - deadline > 0) {
+                        break;
+                    }
+                }
+                int dataSent = (int) (lengthBytes - Math.min(unsentBytes, lengthBytes));
+                countLentRead(dataSent, lengthBytes - dataSent);
+                if (dataSent < lengthBytes) {
+                    ByteBuffer rest = limits.allocator().apply(lengthBytes - dataSent);
+                    copies.add(rest);
+                    bytes.copyTo(dataSent, rest);
+                }
+            });
+        } catch (RuntimeException failure) {
+            if (header.position() > 0) {
+                throw failure;
+            }
+            return read.failureReply().apply(failure);
+        }
+        if (!lent) {
+            countLentRead(0, lengthBytes);
+            ByteBuffer data = limits.allocator().apply(lengthBytes);
+            copies.add(data);
+            try {
+                read.export().read(read.offsetBytes(), data);
+            } catch (RuntimeException failure) {
+                return read.failureReply().apply(failure);
+            }
+            data.clear().limit(lengthBytes);
+            return new ByteBuffer[] {header, data};
+        }
+        return copies.isEmpty() ? new ByteBuffer[] {header} : new ByteBuffer[] {header, copies.getFirst()};
+    }
+
+    private void countLentRead(long inPlaceBytes, long copiedBytes) {
+        for (LentReadCounts counts : List.of(lentReads, ownLentReads)) {
+            counts.inPlaceBytes.add(inPlaceBytes);
+            counts.copiedBytes.add(copiedBytes);
+        }
+    }
+
     private void writeAll(ByteBuffer[] buffers) throws IOException {
         if (out instanceof GatheringByteChannel gathering) {
             long remaining = 0;
@@ -671,11 +836,14 @@ final class Connection implements Runnable {
     /** A reply waiting for the writer; {@code failure} is set by the writer, before it completes the reply. */
     private static final class PendingReply {
         final ByteBuffer[] buffers;
+        /** A READ whose data the writer takes from the export (design note 9); null for ready messages. */
+        final LentRead lent;
         final Runnable afterSent;
         volatile IOException failure;
 
-        PendingReply(ByteBuffer[] buffers, Runnable afterSent) {
+        PendingReply(ByteBuffer[] buffers, LentRead lent, Runnable afterSent) {
             this.buffers = buffers;
+            this.lent = lent;
             this.afterSent = afterSent;
         }
     }
@@ -754,6 +922,10 @@ final class Connection implements Runnable {
     private void closeChannels() {
         if (!closed.compareAndSet(false, true)) {
             return;
+        }
+        SocketDescriptor socket = descriptor;
+        if (socket != null) {
+            socket.close(); // before the channel: no raw send may reach a reused descriptor number
         }
         closeQuietly(in);
         if (out != in) {

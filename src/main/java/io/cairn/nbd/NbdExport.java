@@ -1,5 +1,6 @@
 package io.cairn.nbd;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
 
@@ -34,6 +35,31 @@ public interface NbdExport extends AutoCloseable {
 
     /** Fills {@code dst} from its position to its limit with the bytes at {@code offsetBytes}. */
     void read(long offsetBytes, ByteBuffer dst);
+
+    /**
+     * Lends the bytes of {@code [offsetBytes, offsetBytes + lengthBytes)} in place to {@code user} for the
+     * duration of the call, so a reply can be sent from where they live without a copy; returns false without
+     * calling the user when they cannot be lent (then {@link #read} them), which the default always does. The
+     * bytes come in at most {@code maxViews} pieces. The user must return within a bounded time: the storage
+     * may not reuse the bytes' space until it does.
+     */
+    default boolean lend(long offsetBytes, int lengthBytes, int maxViews, LentUser user) throws IOException {
+        return false;
+    }
+
+    /** Bytes lent by {@link #lend}, valid while the user's call runs. */
+    interface Lent {
+        /** Read-only direct views of the bytes, in order. */
+        List<ByteBuffer> views();
+
+        /** Copies the bytes from {@code fromBytes} (from the start of the lent range) into {@code destination}, up to its limit. */
+        void copyTo(int fromBytes, ByteBuffer destination);
+    }
+
+    /** What uses lent bytes. */
+    interface LentUser {
+        void use(Lent lent) throws IOException;
+    }
 
     /**
      * Writes the bytes of {@code src} (position to limit) at {@code offsetBytes}.

@@ -49,6 +49,7 @@ public final class NbdServer implements AutoCloseable {
     private final ExportCatalog catalog;
     private final MetaContexts metaContexts;
     private final Connection.Limits limits;
+    private final LentReadCounts lentReads = new LentReadCounts();
 
     private final List<ServerSocketChannel> listeners = new CopyOnWriteArrayList<>();
     private final List<Path> unixSocketPaths = new CopyOnWriteArrayList<>();
@@ -109,7 +110,7 @@ public final class NbdServer implements AutoCloseable {
      * channels are closed afterwards.
      */
     public void serve(ReadableByteChannel in, WritableByteChannel out, String peer) {
-        Connection connection = new Connection(peer, in, out, catalog, metaContexts, limits, () -> shuttingDown);
+        Connection connection = new Connection(peer, in, out, catalog, metaContexts, limits, () -> shuttingDown, lentReads);
         connections.put(connection, Thread.currentThread());
         try {
             connection.run();
@@ -189,6 +190,15 @@ public final class NbdServer implements AutoCloseable {
             }
         }
         return ending.size();
+    }
+
+    /**
+     * Bytes of large READ replies since the server started: sent in place from the store without a copy, and
+     * copied first (where the store could not lend them, or a client made no room in time). In that order.
+     * Both stay 0 where replies cannot be sent in place at all (no socket descriptor: every READ is copied).
+     */
+    public long[] largeReadBytesInPlaceAndCopied() {
+        return new long[] {lentReads.inPlaceBytes.sum(), lentReads.copiedBytes.sum()};
     }
 
     /** Number of connections currently open. */
@@ -274,7 +284,7 @@ public final class NbdServer implements AutoCloseable {
         } catch (IOException e) {
             log.debug("{}: setting TCP_NODELAY failed: {}", peer, e.toString());
         }
-        Connection connection = new Connection(peer, socket, socket, catalog, metaContexts, limits, () -> shuttingDown);
+        Connection connection = new Connection(peer, socket, socket, catalog, metaContexts, limits, () -> shuttingDown, lentReads);
         Thread thread = Thread.ofPlatform().daemon(true).name("nbd-connection " + peer).unstarted(() -> {
             try {
                 connection.run();

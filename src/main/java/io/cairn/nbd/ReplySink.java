@@ -14,6 +14,21 @@ import java.nio.ByteBuffer;
 @FunctionalInterface
 interface ReplySink {
 
+    /** Whether {@link #sendLentRead} may be used: the sink can send READ data from where it lives. */
+    default boolean lendsInPlace() {
+        return false;
+    }
+
+    /**
+     * Hands over a READ reply whose data the sink reads from the export when it sends it; {@code afterSent}
+     * as for {@link #send}. Only when {@link #lendsInPlace} says so.
+     *
+     * @throws IOException as for {@link #send}
+     */
+    default void sendLentRead(LentRead read, Runnable afterSent) throws IOException {
+        throw new UnsupportedOperationException("this sink does not send READ data in place");
+    }
+
     /** A completion that does nothing: for replies whose buffers nobody reuses. */
     Runnable NOTHING = () -> { };
 

@@ -167,11 +167,13 @@ final class Transmission {
     }
 
     private void reject(Request request, Rejection rejection, ReplySink sink, Runnable afterSent) throws IOException {
-        if (structuredReplies) {
-            sink.send(afterSent, Replies.errorChunk(request.cookie(), rejection.error(), rejection.message()));
-        } else {
-            sink.send(afterSent, Replies.simpleReply(request.cookie(), rejection.error()));
-        }
+        sink.send(afterSent, errorReply(request, rejection));
+    }
+
+    private ByteBuffer[] errorReply(Request request, Rejection rejection) {
+        return new ByteBuffer[] {structuredReplies
+                ? Replies.errorChunk(request.cookie(), rejection.error(), rejection.message())
+                : Replies.simpleReply(request.cookie(), rejection.error())};
     }
 
     /**
@@ -182,6 +184,13 @@ final class Transmission {
      * @param afterSent runs once the reply is on the wire or the connection failed (see {@link ReplySink})
      */
     void execute(Request request, ByteBuffer payload, ReplySink sink, Runnable afterSent) throws IOException {
+        if (request.type() == NbdConstants.CMD_READ && request.lengthBytes() >= LEND_MIN_BYTES && sink.lendsInPlace()) {
+            sink.sendLentRead(new LentRead(export, request.offsetBytes(), (int) request.lengthBytes(),
+                    readReplyHeader(request.cookie(), request.offsetBytes(), (int) request.lengthBytes()),
+                    failure -> errorReply(request, new Rejection(NbdErrors.errorFor(failure), NbdErrors.describe(failure)))),
+                    afterSent);
+            return;
+        }
         List<ByteBuffer> reply;
         try {
             reply = perform(request, payload);
@@ -201,6 +210,13 @@ final class Transmission {
             sink.send(afterSent, reply.toArray(ByteBuffer[]::new));
         }
     }
+
+    /**
+     * READs of at least this many bytes go to the sink as {@link LentRead}s when it can send them in place: a
+     * 1 MiB reply then costs one copy (page cache to socket) instead of two. Smaller ones are copied as they
+     * run, in parallel, rather than looked up one after another by the thread writing replies.
+     */
+    static final int LEND_MIN_BYTES = 256 * 1024;
 
     private List<ByteBuffer> perform(Request request, ByteBuffer payload) {
         long cookie = request.cookie();
@@ -257,15 +273,20 @@ final class Transmission {
             throw failure;
         }
         data.clear().limit(lengthBytes);
+        return List.of(readReplyHeader(cookie, offsetBytes, lengthBytes), data);
+    }
+
+    /** The header of a successful READ reply; structured, it is one OFFSET_DATA chunk that carries DONE. */
+    private ByteBuffer readReplyHeader(long cookie, long offsetBytes, int lengthBytes) {
         if (!structuredReplies) {
-            return List.of(Replies.simpleReply(cookie, 0), data);
+            return Replies.simpleReply(cookie, 0);
         }
         // The data is complete before the header goes out, so this one chunk may carry DONE.
         ByteBuffer header = ByteBuffer.allocate(NbdConstants.STRUCTURED_REPLY_HEADER_BYTES + 8);
         header.put(Replies.chunkHeader(cookie, NbdConstants.REPLY_FLAG_DONE, NbdConstants.REPLY_TYPE_OFFSET_DATA,
                 8 + lengthBytes));
         header.putLong(offsetBytes);
-        return List.of(header.flip(), data);
+        return header.flip();
     }
 
     private List<ByteBuffer> blockStatus(Request request) {

@@ -2,6 +2,7 @@ package io.cairn.volume;
 
 import io.cairn.format.Layout;
 import io.cairn.format.SnapshotRecord;
+import io.cairn.io.BlockDevice;
 import io.cairn.io.StorageException;
 
 import java.nio.ByteBuffer;
@@ -23,6 +24,8 @@ public final class Volume implements AutoCloseable {
     private static final int BLOCK = Layout.BLOCK_BYTES;
     private static final int ZERO_CHUNK_BLOCKS = 256;
     private static final ByteBuffer ZERO_BLOCKS = ByteBuffer.allocate(ZERO_CHUNK_BLOCKS * BLOCK).asReadOnlyBuffer();
+    /** Zeros that holes lend (direct, so a socket send takes them as they are). */
+    private static final ByteBuffer ZERO_VIEW = ByteBuffer.allocateDirect(ZERO_CHUNK_BLOCKS * BLOCK).asReadOnlyBuffer();
 
     private final Store store;
     private final String name;
@@ -68,33 +71,136 @@ public final class Volume implements AutoCloseable {
             return;
         }
         long firstBlock = offsetBytes / BLOCK;
-        int count = (int) ((offsetBytes + length - 1) / BLOCK - firstBlock + 1);
+        int count = blockCount(offsetBytes, length);
+        int io = store.beginIo();
+        try {
+            copyBlocks(offsetBytes, store.resolve(this, firstBlock, count), offsetBytes, destination);
+            destination.position(destination.position() + length);
+        } finally {
+            store.endIo(io);
+        }
+    }
+
+    /**
+     * Copies {@code destination.remaining()} bytes from {@code fromBytes} into {@code destination} (its position
+     * unchanged), given the physical blocks of the range that starts at {@code rangeOffsetBytes}: each run of
+     * consecutive blocks (or of holes) is one device call.
+     */
+    private void copyBlocks(long rangeOffsetBytes, long[] physical, long fromBytes, ByteBuffer destination) {
+        long firstBlock = rangeOffsetBytes / BLOCK;
+        long endBytes = fromBytes + destination.remaining();
+        int i = (int) (fromBytes / BLOCK - firstBlock);
+        int last = (int) ((endBytes - 1) / BLOCK - firstBlock);
+        while (i <= last) {
+            int j = endOfRun(physical, i, last + 1);
+            long runStart = Math.max(fromBytes, (firstBlock + i) * BLOCK);
+            long runEnd = Math.min(endBytes, (firstBlock + j) * BLOCK);
+            ByteBuffer slice = destination.slice(destination.position() + (int) (runStart - fromBytes), (int) (runEnd - runStart));
+            if (physical[i] == 0) {
+                zero(slice);
+            } else {
+                store.device().read(physical[i] * BLOCK + (runStart - (firstBlock + i) * BLOCK), slice);
+            }
+            i = j;
+        }
+    }
+
+    /** The end (exclusive, at most {@code limit}) of the run of consecutive physical blocks, or of holes, from {@code i}. */
+    private static int endOfRun(long[] physical, int i, int limit) {
+        int j = i + 1;
+        while (j < limit && (physical[i] == 0 ? physical[j] == 0 : physical[j] == physical[i] + (j - i))) {
+            j++;
+        }
+        return j;
+    }
+
+    private static int blockCount(long offsetBytes, int length) {
+        return (int) ((offsetBytes + length - 1) / BLOCK - offsetBytes / BLOCK + 1);
+    }
+
+    /**
+     * The bytes of a range lent in place for the duration of one call ({@link #lend}): views of the store's
+     * own memory, valid only while that call runs, since once it returns the blocks may be freed and reused.
+     */
+    public interface LentBytes {
+        /** Read-only direct views of the bytes, in order: mapped blocks, and shared zeros for holes. */
+        List<ByteBuffer> views();
+
+        /**
+         * Copies the bytes from {@code fromBytes} (counted from the start of the range) into {@code destination}
+         * up to its limit, by reading the device: a disk error here is reported precisely, as by {@link #read}.
+         */
+        void copyTo(int fromBytes, ByteBuffer destination);
+    }
+
+    /** What uses lent bytes; {@code E} lets it throw its own checked exception through {@link #lend}. */
+    public interface LentBytesUser<E extends Exception> {
+        void use(LentBytes bytes) throws E;
+    }
+
+    /**
+     * Lends the bytes of {@code [offsetBytes, offsetBytes + length)} in place to {@code user} for the duration of
+     * the call (no copy; inside one volume I/O, so the blocks are not reused meanwhile, Store design note 3).
+     * Returns false, without calling the user, when they cannot be lent: the device cannot map them, or the
+     * range is in more than {@code maxViews} pieces; then {@link #read} them instead. The user must not wait
+     * for anything unbounded (a reclamation waits for it).
+     */
+    public <E extends Exception> boolean lend(long offsetBytes, int length, int maxViews, LentBytesUser<E> user) throws E {
+        checkRange(offsetBytes, length);
+        if (length == 0) {
+            return false;
+        }
+        long firstBlock = offsetBytes / BLOCK;
+        int count = blockCount(offsetBytes, length);
+        List<BlockDevice.Lent> lent = new ArrayList<>();
         int io = store.beginIo();
         try {
             long[] physical = store.resolve(this, firstBlock, count);
+            List<ByteBuffer> views = new ArrayList<>();
+            long endBytes = offsetBytes + length;
             int i = 0;
             while (i < count) {
-                // Coalesce a run of consecutive physical blocks (or of holes) into one device call.
-                int j = i + 1;
-                while (j < count && (physical[i] == 0
-                        ? physical[j] == 0
-                        : physical[j] == physical[i] + (j - i))) {
-                    j++;
-                }
+                int j = endOfRun(physical, i, count);
                 long runStart = Math.max(offsetBytes, (firstBlock + i) * BLOCK);
-                long runEnd = Math.min(offsetBytes + length, (firstBlock + j) * BLOCK);
-                int runLength = (int) (runEnd - runStart);
-                ByteBuffer slice = destination.slice(destination.position() + (int) (runStart - offsetBytes), runLength);
+                long runEnd = Math.min(endBytes, (firstBlock + j) * BLOCK);
                 if (physical[i] == 0) {
-                    zero(slice);
+                    for (long at = runStart; at < runEnd; at += ZERO_VIEW.capacity()) {
+                        views.add(ZERO_VIEW.slice(0, (int) Math.min(ZERO_VIEW.capacity(), runEnd - at)));
+                    }
                 } else {
-                    long deviceOffset = physical[i] * BLOCK + (runStart - (firstBlock + i) * BLOCK);
-                    store.device().read(deviceOffset, slice);
+                    BlockDevice.Lent run = store.device().lend(
+                            physical[i] * BLOCK + (runStart - (firstBlock + i) * BLOCK), (int) (runEnd - runStart));
+                    if (run == null) {
+                        return false;
+                    }
+                    lent.add(run);
+                    views.add(run.view());
+                }
+                if (views.size() > maxViews) {
+                    return false;
                 }
                 i = j;
             }
-            destination.position(destination.position() + length);
+            user.use(new LentBytes() {
+                @Override
+                public List<ByteBuffer> views() {
+                    return views;
+                }
+
+                @Override
+                public void copyTo(int fromBytes, ByteBuffer destination) {
+                    if (fromBytes < 0 || fromBytes + (long) destination.remaining() > length) {
+                        throw new IllegalArgumentException("copy of " + destination.remaining() + " bytes from " + fromBytes
+                                + " outside the " + length + " lent");
+                    }
+                    copyBlocks(offsetBytes, physical, offsetBytes + fromBytes, destination);
+                }
+            });
+            return true;
         } finally {
+            for (BlockDevice.Lent run : lent) {
+                run.close();
+            }
             store.endIo(io);
         }
     }

@@ -1,6 +1,8 @@
 package io.cairn.nbd;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.cairn.nbd.store.StoreExportCatalog;
@@ -75,14 +77,56 @@ class StoreReadsOverSocketsTest {
 
     @Test
     void largeReadsOverTcpMatchTheDiskWithHolesAsZeros() throws IOException {
-        readEverywhere(tcp, true);
-        readEverywhere(tcp, false);
+        long bytes = readEverywhere(tcp, true) + readEverywhere(tcp, false);
+        assertLargeReadsSentInPlace(bytes);
     }
 
     @Test
     void largeReadsOverAUnixSocketMatchTheDisk() throws IOException {
-        readEverywhere(UnixDomainSocketAddress.of(unixSocket), true);
-        readEverywhere(UnixDomainSocketAddress.of(unixSocket), false);
+        long bytes = readEverywhere(UnixDomainSocketAddress.of(unixSocket), true)
+                + readEverywhere(UnixDomainSocketAddress.of(unixSocket), false);
+        assertLargeReadsSentInPlace(bytes);
+    }
+
+    /**
+     * Every large READ was counted once, and data went from the store to the socket in place: that path, not
+     * only the copy, is what these reads tested. (Not all of it: a send that outlasts the lend's time bound,
+     * as a 32 MiB reply may on a loaded machine, copies its rest.)
+     */
+    private void assertLargeReadsSentInPlace(long largeReadBytes) {
+        long[] inPlaceAndCopied = server.largeReadBytesInPlaceAndCopied();
+        assertEquals(largeReadBytes, inPlaceAndCopied[0] + inPlaceAndCopied[1],
+                "bytes of large READs, in place + copied: " + Arrays.toString(inPlaceAndCopied)
+                        + " (0 + 0: the JVM lacks --add-exports java.base/sun.nio.ch=ALL-UNNAMED)");
+        assertTrue(inPlaceAndCopied[0] >= 1 << 20, "some bytes in place: " + Arrays.toString(inPlaceAndCopied));
+    }
+
+    /**
+     * A READ sent in place keeps its blocks from being freed while the send lasts; a client that stops reading
+     * must not stretch that: a commit that frees blocks (it waits for the I/O in flight) still returns.
+     */
+    @Test
+    void aClientThatStopsReadingDoesNotHoldOffCommitsThatFreeBlocks() throws Exception {
+        try (NbdTestClient client = NbdTestClient.connect(tcp, "disk");
+             Volume otherDisk = store.openVolume("other")) {
+            int length = 16 << 20;
+            long offset = 16L << 20;
+            long cookie = client.startRead(offset, length);
+            Thread.sleep(200);
+            CompletableFuture.runAsync(() -> {
+                for (int round = 0; round < 3; round++) {
+                    otherDisk.write(0, ByteBuffer.wrap(new byte[1 << 20]), false);
+                    store.commit();
+                    otherDisk.trim(0, 1 << 20, false);
+                    store.commit(); // frees the blocks once no I/O that may touch them is in flight
+                }
+            }).get(30, TimeUnit.SECONDS);
+            assertArrayEquals(expected(offset, length), client.finishRead(cookie, offset, length));
+            long[] inPlaceAndCopied = server.largeReadBytesInPlaceAndCopied();
+            assertEquals(length, inPlaceAndCopied[0] + inPlaceAndCopied[1], Arrays.toString(inPlaceAndCopied));
+            assertTrue(inPlaceAndCopied[1] > 0, "the part the stalled client had no room for was copied: "
+                    + Arrays.toString(inPlaceAndCopied));
+        }
     }
 
     @Test
@@ -153,19 +197,23 @@ class StoreReadsOverSocketsTest {
     }
 
     /** Reads of many sizes and alignments, across data and holes, compared with the disk's content. */
-    private void readEverywhere(SocketAddress address, boolean structured) throws IOException {
+    /** Returns the bytes read. */
+    private long readEverywhere(SocketAddress address, boolean structured) throws IOException {
         long[][] reads = {
             {0, 1 << 20}, {4096, 256 << 10}, {511, 3 << 20}, {(3L << 20) - 100, 1 << 20},
             {5L << 20, 1 << 20}, {(5L << 20) + 4097, 300 << 10}, {6L << 20, 8 << 20},
             {16L << 20, 32 << 20}, {DISK_BYTES - (1 << 20), 1 << 20}, {DISK_BYTES - 262_145, 262_145},
         };
+        long bytes = 0;
         try (NbdTestClient client = NbdTestClient.connect(address, "disk", structured)) {
             for (long[] read : reads) {
                 int length = (int) read[1];
                 assertArrayEquals(expected(read[0], length), client.read(read[0], length),
                         "read of " + length + " bytes at " + read[0] + (structured ? ", structured" : ", simple"));
+                bytes += length;
             }
         }
+        return bytes;
     }
 
     private byte[] expected(long offset, int length) {

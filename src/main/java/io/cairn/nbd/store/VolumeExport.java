@@ -6,6 +6,7 @@ import io.cairn.nbd.NbdExport;
 import io.cairn.volume.MappedRange;
 import io.cairn.volume.Volume;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -53,6 +54,21 @@ final class VolumeExport implements NbdExport {
     @Override
     public void read(long offsetBytes, ByteBuffer dst) {
         volume.read(offsetBytes, dst);
+    }
+
+    @Override
+    public boolean lend(long offsetBytes, int lengthBytes, int maxViews, LentUser user) throws IOException {
+        return volume.lend(offsetBytes, lengthBytes, maxViews, bytes -> user.use(new Lent() {
+            @Override
+            public List<ByteBuffer> views() {
+                return bytes.views();
+            }
+
+            @Override
+            public void copyTo(int fromBytes, ByteBuffer destination) {
+                bytes.copyTo(fromBytes, destination);
+            }
+        }));
     }
 
     @Override
