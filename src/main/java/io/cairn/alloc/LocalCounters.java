@@ -1,6 +1,6 @@
 package io.cairn.alloc;
 
-import io.cairn.format.Layout;
+import io.cairn.format.CounterEncoding;
 import io.cairn.format.Pointer;
 import io.cairn.format.StoreGeometry;
 
@@ -25,6 +25,8 @@ import java.util.BitSet;
 final class LocalCounters implements CounterStore {
 
     private final StoreGeometry geometry;
+    /** The store's counter encoding: which counter block holds an offset's counter. */
+    private final CounterEncoding encoding;
     /** Counters per held extent; null for extents never held. */
     private final char[][] counters;
     private final long[] freeBlocks;
@@ -36,6 +38,7 @@ final class LocalCounters implements CounterStore {
 
     LocalCounters(StoreGeometry geometry) {
         this.geometry = geometry;
+        this.encoding = geometry.counterEncoding();
         int extents = geometry.extentCount();
         this.counters = new char[extents][];
         this.freeBlocks = new long[extents];
@@ -174,7 +177,7 @@ final class LocalCounters implements CounterStore {
 
     /** Marks dirty the counter block holding the counter at {@code offset} of {@code extent} (design note 2). */
     private void markDirtyAt(int extent, int offset) {
-        markDirty(extent, offset / Layout.COUNTERS_PER_REFCOUNT_BLOCK);
+        markDirty(extent, encoding.counterBlockOf(offset));
     }
 
     @Override

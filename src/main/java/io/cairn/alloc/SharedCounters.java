@@ -442,7 +442,7 @@ public final class SharedCounters implements CounterStore, AutoCloseable {
      */
     @Override
     public boolean compareAndSet(long block, int expected, int updated) {
-        if (updated < 0 || updated > Layout.MAX_REFCOUNT) {
+        if (updated < 0 || updated > geometry.counterEncoding().maxCount()) {
             throw new IllegalArgumentException("counter out of range: " + updated);
         }
         checkBlock(block);
@@ -650,7 +650,7 @@ public final class SharedCounters implements CounterStore, AutoCloseable {
     }
 
     private void markDirty(long block) {
-        markDirty(geometry.extentOf(block), geometry.offsetInExtent(block) / Layout.COUNTERS_PER_REFCOUNT_BLOCK);
+        markDirty(geometry.extentOf(block), geometry.counterBlockOf(block));
     }
 
     /**

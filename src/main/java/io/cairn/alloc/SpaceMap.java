@@ -2,6 +2,7 @@ package io.cairn.alloc;
 
 import io.cairn.cluster.Lease;
 import io.cairn.format.BlockHeader;
+import io.cairn.format.CounterEncoding;
 import io.cairn.format.ExtentRecord;
 import io.cairn.format.Layout;
 import io.cairn.format.Pointer;
@@ -18,7 +19,8 @@ import java.util.List;
 
 /**
  * Reference counters and allocation for every block of the store (seed 000: shared on-disk
- * 16-bit counters; seed 003 §3.4.1: typed extents with their own allocation maps).
+ * counters, here 1 or 2 bytes wide as the store's {@link CounterEncoding} says and 16 bits in memory;
+ * seed 003 §3.4.1: typed extents with their own allocation maps).
  *
  * <p>Design notes.
  * <ol>
@@ -62,6 +64,10 @@ import java.util.List;
  *       never get the same block. A takeover (the word moved, or a newer token on disk at a rebase) stops
  *       allocation there for good. With no extent left to allocate in and no valid spare, allocation fails with
  *       NO_SPACE naming the reason, and never claims an unleased extent.</li>
+ *   <li>A counter never goes above the limit of the store's counter encoding (255 for 1-byte counters, 65535 for
+ *       2-byte ones; a test may only lower it): {@link #increment} refuses at the limit, in local and shared mode
+ *       alike, and the caller copies instead of sharing. So every counter in memory fits the encoding it is
+ *       written in, which {@code RefcountBlockCodec} checks again on every write.</li>
  * </ol>
  */
 public final class SpaceMap {
@@ -76,12 +82,13 @@ public final class SpaceMap {
      * {@link #image()} afterwards without it; {@code counters} is null for the zeroed other slot of a counter
      * block never written before ({@code slot} -1).
      */
-    public record CounterWrite(int extent, int counterBlock, int slot, long blockNumber, char[] counters, long generation) {
+    public record CounterWrite(int extent, int counterBlock, int slot, long blockNumber, char[] counters, long generation,
+                               CounterEncoding encoding) {
 
         /** The sealed block image to write at {@link #blockNumber}. */
         public ByteBuffer image() {
             return counters == null ? BlockHeader.newImage()
-                    : RefcountBlockCodec.encode(counters, 0, blockNumber, generation, slot);
+                    : RefcountBlockCodec.encode(encoding, counters, 0, blockNumber, generation, slot);
         }
     }
 
@@ -108,7 +115,10 @@ public final class SpaceMap {
     private final long metadataReserveBlocks;
     private boolean commitAllocations;
 
-    /** A map for a store served by this process alone. */
+    /**
+     * A map for a store served by this process alone. {@code maxRefcount} may only lower the limit of the
+     * store's counter encoding (tests do, to reach saturation quickly); the map uses the lower of the two.
+     */
     public SpaceMap(StoreGeometry geometry, int maxRefcount) {
         this(geometry, maxRefcount, null, 0);
     }
@@ -119,13 +129,16 @@ public final class SpaceMap {
      */
     public SpaceMap(StoreGeometry geometry, int maxRefcount, SharedCounters shared, int node) {
         if (maxRefcount < 2 || maxRefcount > Layout.MAX_REFCOUNT) {
-            throw new IllegalArgumentException("maximum reference count must be in [2, 65535], got " + maxRefcount);
+            throw new IllegalArgumentException("maximum reference count must be in [2, " + Layout.MAX_REFCOUNT + "], got "
+                    + maxRefcount);
         }
         if (shared != null && node <= 0) {
             throw new IllegalArgumentException("a node id is above 0, got " + node);
         }
         this.geometry = geometry;
-        this.maxRefcount = maxRefcount;
+        // The one place the limit is decided, for every increment in local and shared mode alike: a counter
+        // above what the store's encoding holds could not be written (RefcountBlockCodec refuses it).
+        this.maxRefcount = Math.min(maxRefcount, geometry.counterEncoding().maxCount());
         this.shared = shared;
         this.node = node;
         this.counters = shared != null ? shared : new LocalCounters(geometry);
@@ -178,6 +191,7 @@ public final class SpaceMap {
         return geometry;
     }
 
+    /** The count at which sharing copies instead: the encoding's maximum, or a test's lower limit. */
     public int maxRefcount() {
         return maxRefcount;
     }
@@ -268,7 +282,8 @@ public final class SpaceMap {
                 throw new CorruptionException(newestUnreadableBlock, "counter slot of generation " + newestUnreadable
                         + " (the current one) fails its check; the other slot is older");
             }
-            RefcountBlockCodec.decodeInto(images[best], extentCounters, i * Layout.COUNTERS_PER_REFCOUNT_BLOCK);
+            RefcountBlockCodec.decodeInto(geometry.counterEncoding(), images[best], extentCounters,
+                    geometry.firstCoveredOffset(i));
             slots[i] = (byte) best;
         }
         int free = into.load(extent, extentCounters);
@@ -367,6 +382,11 @@ public final class SpaceMap {
 
     /** Overwrites a counter (the checker's repair and the garbage collector use this). */
     public void repairCount(long block, int count) {
+        int max = geometry.counterEncoding().maxCount();
+        if (count < 0 || count > max) {
+            throw new IllegalArgumentException("a counter of this store holds at most " + max + ", not " + count
+                    + " (block " + block + ")");
+        }
         int extent = geometry.extentOf(block);
         if (!isHeld(extent)) {
             throw new IllegalStateException("block " + block + " is in free extent " + extent);
@@ -704,6 +724,7 @@ public final class SpaceMap {
             shared.raiseHighestGeneration(generation);
         }
         List<CounterWrite> writes = new ArrayList<>();
+        CounterEncoding encoding = geometry.counterEncoding();
         for (int extent = 0; extent < extents.length; extent++) {
             if (!isHeld(extent)) {
                 continue;
@@ -713,14 +734,14 @@ public final class SpaceMap {
                 int durable = counters.durableSlot(extent, i);
                 int slot = durable == 0 ? 1 : 0;
                 long block = geometry.counterSlotBlock(extent, i, slot);
-                int first = i * Layout.COUNTERS_PER_REFCOUNT_BLOCK;
-                int covered = Math.min(Layout.COUNTERS_PER_REFCOUNT_BLOCK, geometry.extentBlocks() - first);
+                int first = geometry.firstCoveredOffset(i);
+                int covered = Math.min(encoding.countersPerBlock(), geometry.extentBlocks() - first);
                 char[] copy = new char[covered];
                 counters.copyInto(geometry.extentStart(extent) + first, covered, copy, 0);
-                writes.add(new CounterWrite(extent, i, slot, block, copy, generation));
+                writes.add(new CounterWrite(extent, i, slot, block, copy, generation, encoding));
                 if (durable < 0) {
                     long other = geometry.counterSlotBlock(extent, i, 1 - slot);
-                    writes.add(new CounterWrite(extent, i, -1, other, null, generation));
+                    writes.add(new CounterWrite(extent, i, -1, other, null, generation, encoding));
                 }
             }
         }

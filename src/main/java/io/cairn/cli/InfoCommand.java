@@ -1,5 +1,6 @@
 package io.cairn.cli;
 
+import io.cairn.format.CounterEncoding;
 import io.cairn.format.Layout;
 import io.cairn.format.StoreGeometry;
 import io.cairn.volume.SnapshotInfo;
@@ -46,6 +47,7 @@ final class InfoCommand extends StoreCommand {
         table.row("id", facts.storeId)
                 .row("size", described(facts.space.totalBytes()))
                 .row("extents", facts.geometry.extentCount() + " of " + Sizes.human(extentBytes))
+                .row("counters", counters(facts.geometry.counterEncoding()))
                 .row("generation", facts.generation)
                 .row("disks", facts.disks + (facts.deletedDisks > 0 ? " (and " + facts.deletedDisks + " deleted)" : ""))
                 .row("snapshots", facts.snapshots
@@ -54,6 +56,12 @@ final class InfoCommand extends StoreCommand {
                 .row("metadata", described(facts.space.metadataBytes()))
                 .row("free", described(facts.space.freeBytes()));
         table.print(out());
+    }
+
+    /** The store's reference counters: their width, and how many references a block takes before sharing copies it. */
+    private static String counters(CounterEncoding encoding) {
+        return encoding.counterBytes() + (encoding.counterBytes() == 1 ? " byte" : " bytes") + ", up to "
+                + encoding.maxCount() + " references";
     }
 
     private static String described(long bytes) {
@@ -67,6 +75,8 @@ final class InfoCommand extends StoreCommand {
                 .field("sizeBytes", facts.space.totalBytes())
                 .field("extentBytes", (long) facts.geometry.extentBlocks() * Layout.BLOCK_BYTES)
                 .field("extents", facts.geometry.extentCount())
+                .field("counterBytes", facts.geometry.counterEncoding().counterBytes())
+                .field("maxReferences", facts.geometry.counterEncoding().maxCount())
                 .field("generation", facts.generation)
                 .field("disks", facts.disks)
                 .field("deletedDisks", facts.deletedDisks)

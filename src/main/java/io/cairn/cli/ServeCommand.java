@@ -216,7 +216,7 @@ final class ServeCommand implements Callable<Integer> {
 
     private Store createDefault(Path path, StoreOptions options) throws IOException {
         Files.createDirectories(path.toAbsolutePath().getParent());
-        Store created = Store.formatFile(path, DEFAULT_STORE_BYTES, Layout.DEFAULT_EXTENT_BLOCKS, options);
+        Store created = Store.formatFile(path, DEFAULT_STORE_BYTES, Layout.defaultExtentBlocks(DEFAULT_STORE_BYTES), options);
         created.create(DEFAULT_DISK, DEFAULT_DISK_BYTES);
         created.commit();
         LOG.info("created {} (thin, {} bytes) with disk '{}' of {} bytes", path, DEFAULT_STORE_BYTES, DEFAULT_DISK,

@@ -8,14 +8,21 @@ package io.cairn.format;
  * extent 0:  blocks 0, 1         superblock slots A, B
  *            then 2 * R blocks   counter blocks of extent 0, slots 0 and 1 interleaved
  * extent e>0: 2 * R blocks        counter blocks of extent e, slots 0 and 1 interleaved
- * R = ceil(extentBlocks / 2032) counter blocks per extent
+ * R = ceil(extentBlocks / C) counter blocks per extent, C = counters per block: 2032 (2-byte counters)
+ *     or 4064 (1-byte counters), as the store's {@link CounterEncoding} says
  * counter block i, slot s of extent e is at: extentStart(e) + (e == 0 ? 2 : 0) + 2 * i + s
  * </pre>
  * The blocks an extent reserves for the format carry a reference count of 1 forever.
  */
-public record StoreGeometry(long storeBlocks, int extentBlocks) {
+public record StoreGeometry(long storeBlocks, int extentBlocks, CounterEncoding counterEncoding) {
+
+    /** The geometry of a store formatted by this code ({@link CounterEncoding#FOR_NEW_STORES}). */
+    public StoreGeometry(long storeBlocks, int extentBlocks) {
+        this(storeBlocks, extentBlocks, CounterEncoding.FOR_NEW_STORES);
+    }
 
     public StoreGeometry {
+        java.util.Objects.requireNonNull(counterEncoding, "counterEncoding");
         if (extentBlocks < Layout.MIN_EXTENT_BLOCKS || Integer.bitCount(extentBlocks) != 1) {
             throw new IllegalArgumentException("extent size must be a power of two of at least "
                     + Layout.MIN_EXTENT_BLOCKS + " blocks, got " + extentBlocks);
@@ -27,7 +34,7 @@ public record StoreGeometry(long storeBlocks, int extentBlocks) {
     }
 
     public static StoreGeometry of(Superblock superblock) {
-        return new StoreGeometry(superblock.storeBlocks(), superblock.extentBlocks());
+        return new StoreGeometry(superblock.storeBlocks(), superblock.extentBlocks(), superblock.counterEncoding());
     }
 
     public int extentCount() {
@@ -35,7 +42,17 @@ public record StoreGeometry(long storeBlocks, int extentBlocks) {
     }
 
     public int counterBlocksPerExtent() {
-        return (extentBlocks + Layout.COUNTERS_PER_REFCOUNT_BLOCK - 1) / Layout.COUNTERS_PER_REFCOUNT_BLOCK;
+        return Math.ceilDiv(extentBlocks, counterEncoding.countersPerBlock());
+    }
+
+    /** The counter block of its extent that holds the counter of {@code block}. */
+    public int counterBlockOf(long block) {
+        return counterEncoding.counterBlockOf(offsetInExtent(block));
+    }
+
+    /** The first block, as an offset in its extent, whose counter counter block {@code counterBlock} holds. */
+    public int firstCoveredOffset(int counterBlock) {
+        return counterBlock * counterEncoding.countersPerBlock();
     }
 
     public long extentStart(int extent) {

@@ -58,8 +58,14 @@ public record Superblock(
         long commitMillis,
         long sketchStamp) {
 
-    /** Incompatible features this code understands (none yet). */
-    public static final long KNOWN_INCOMPATIBLE_FEATURES = 0;
+    /**
+     * Incompatible feature bit 0: reference counters are 1 byte wide, 4064 per counter block, at most 255
+     * ({@link CounterEncoding#NARROW}); without it they are 2 bytes wide, 2032 per block, at most 65535.
+     */
+    public static final long FEATURE_NARROW_COUNTERS = 1L;
+
+    /** Incompatible features this code understands. */
+    public static final long KNOWN_INCOMPATIBLE_FEATURES = FEATURE_NARROW_COUNTERS;
 
     /**
      * Compatible feature bit 0: snapshot records may name sketch blobs (offset 56), valid only while the
@@ -73,6 +79,11 @@ public record Superblock(
                       TableRoot vdiTable, TableRoot snapshotTable, long commitMillis) {
         this(generation, incompatibleFeatures, compatibleFeatures, extentBlocks, storeBlocks, storeId, nextVdiId,
                 nextSnapshotId, extentTable, vdiTable, snapshotTable, commitMillis, 0);
+    }
+
+    /** How this store's counter blocks encode their counters (incompatible feature bit 0). */
+    public CounterEncoding counterEncoding() {
+        return CounterEncoding.of(incompatibleFeatures);
     }
 
     /** True if the snapshot records' sketch blob pointers were maintained by the writer of this commit. */

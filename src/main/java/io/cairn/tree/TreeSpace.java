@@ -48,10 +48,10 @@ import java.util.Map;
  * </ol>
  *
  * <p>Substitutes (design note 5). Thousands of clones of one golden image each reference the image's nodes;
- * past 65,535 references (FORMAT §7) every further share would copy. Instead the most recent copy made of a
- * saturated block B is remembered as its <em>substitute</em> and shared in B's place, until the substitute
- * saturates in turn; then a new copy is made and remembered. N shares beyond the limit so make about
- * N / 65,535 copies, not N. The rules that keep a substitute content-identical to B and allocated:
+ * past the limit of the store's counters (FORMAT §7: 255 references with 1-byte counters, 65,535 with 2-byte)
+ * every further share would copy. Instead the most recent copy made of a saturated block B is remembered as its
+ * <em>substitute</em> and shared in B's place, until the substitute saturates in turn; then a new copy is made
+ * and remembered. N shares beyond a limit of M so make about N / M copies, not N. The rules that keep a substitute content-identical to B and allocated:
  * <ol>
  *   <li>Only blocks whose increment was refused have an entry ({@link #latestCopies}, with the reverse map
  *       {@link #copiedFrom}), so the maps hold a handful of entries. They live in memory only: after a reopen

@@ -32,7 +32,7 @@ import java.util.function.Function;
  *       references of the captured state, so a block counts 1 in it iff one reference names it there, which is
  *       what "exclusive" means (SpaceAccounting note 2). The pins are no part of the store the report describes.</li>
  *   <li>While the pins are held nothing under a pinned root changes or is freed (Store design note 6), so the
- *       walk reads a frozen state. One exception: a root whose counter is saturated (65,535 references) is pinned
+ *       walk reads a frozen state. One exception: a root whose counter is saturated (at its encoding's limit: 255 or 65,535 references) is pinned
  *       through a copy; its own block stays allocated as long as one of those references does. A walk that
  *       finds a node that does not verify reports it as damage; the pins are given back whatever happens.</li>
  *   <li>No {@code gc} role or lock is needed: nothing is changed but the pins, which are references like any

@@ -3,6 +3,7 @@ package io.cairn.volume;
 import io.cairn.alloc.SharedCounters;
 import io.cairn.alloc.SpaceMap;
 import io.cairn.format.BlockHeader;
+import io.cairn.format.CounterEncoding;
 import io.cairn.format.ExtentRecord;
 import io.cairn.format.Layout;
 import io.cairn.format.Pointer;
@@ -282,6 +283,16 @@ public final class Store implements Closeable {
 
     /** Like {@link #format(BlockDevice, long, int, StoreOptions)} with a given store id (for reproducible images). */
     public static Store format(BlockDevice device, long sizeBytes, int extentBlocks, StoreOptions options, UUID storeId) {
+        return format(device, sizeBytes, extentBlocks, options, storeId, CounterEncoding.FOR_NEW_STORES);
+    }
+
+    /**
+     * Like {@link #format(BlockDevice, long, int, StoreOptions, UUID)} with the given counter encoding: tests make
+     * stores as older code made them ({@link CounterEncoding#WIDE}, no incompatible feature) to show that this code
+     * still reads and writes those.
+     */
+    public static Store format(BlockDevice device, long sizeBytes, int extentBlocks, StoreOptions options, UUID storeId,
+                               CounterEncoding counterEncoding) {
         java.util.Objects.requireNonNull(storeId, "storeId");
         long storeBlocks = (sizeBytes / Layout.BLOCK_BYTES) / extentBlocks * extentBlocks;
         if (storeBlocks < 2L * extentBlocks) {
@@ -291,12 +302,12 @@ public final class Store implements Closeable {
         if (storeBlocks > Pointer.BLOCK_MASK) {
             throw new IllegalArgumentException("a store may have at most 2^48 blocks");
         }
-        StoreGeometry geometry = new StoreGeometry(storeBlocks, extentBlocks);
+        StoreGeometry geometry = new StoreGeometry(storeBlocks, extentBlocks, counterEncoding);
         // An old superblock in slot A could outrank the new store: clear it. Write the last block so the
         // file has its full (sparse) size and a later truncation is detectable.
         device.write(Layout.SUPERBLOCK_SLOT_A * Layout.BLOCK_BYTES, BlockHeader.newImage());
         device.write((storeBlocks - 1) * Layout.BLOCK_BYTES, BlockHeader.newImage());
-        Superblock initial = new Superblock(0, 0, 0, extentBlocks, storeBlocks, storeId, 1, 1,
+        Superblock initial = new Superblock(0, counterEncoding.incompatibleFeature(), 0, extentBlocks, storeBlocks, storeId, 1, 1,
                 Superblock.TableRoot.EMPTY, Superblock.TableRoot.EMPTY, Superblock.TableRoot.EMPTY, 0);
         Store store = new Store(device, null, options, geometry, initial);
         store.space.formatSystemExtent();
@@ -311,7 +322,8 @@ public final class Store implements Closeable {
 
     /**
      * Creates a store in a new sparse file (or on an existing block device, whose size is used when
-     * {@code sizeBytes} is 0) and opens it, holding the owner lock.
+     * {@code sizeBytes} is 0) and opens it, holding the owner lock. {@code extentBlocks} 0 means the default
+     * for the store's size ({@link Layout#defaultExtentBlocks}).
      */
     public static Store formatFile(java.nio.file.Path path, long sizeBytes, int extentBlocks, StoreOptions options) {
         boolean blockDevice = java.nio.file.Files.exists(path) && !java.nio.file.Files.isRegularFile(path);
@@ -327,7 +339,7 @@ public final class Store implements Closeable {
         FileBlockDevice device = FileBlockDevice.openLocked(path, false);
         try {
             long size = sizeBytes > 0 ? sizeBytes : device.sizeBytes();
-            return format(device, size, extentBlocks, options);
+            return format(device, size, extentBlocks > 0 ? extentBlocks : Layout.defaultExtentBlocks(size), options);
         } catch (RuntimeException problem) {
             device.close();
             if (!blockDevice) {

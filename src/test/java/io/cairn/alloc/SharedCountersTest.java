@@ -183,7 +183,7 @@ class SharedCountersTest {
             assertEquals(free + 1, counters.freeBlocks(1), "a counter set to 0 is a free block");
             assertTrue(counters.compareAndSet(block, 0, 1));
             assertEquals(free, counters.freeBlocks(1));
-            assertTrue(counters.isDirty(1, (int) (GEOMETRY.offsetInExtent(block) / Layout.COUNTERS_PER_REFCOUNT_BLOCK)));
+            assertTrue(counters.isDirty(1, GEOMETRY.counterBlockOf(block)));
         }
     }
 
@@ -244,7 +244,7 @@ class SharedCountersTest {
     /** Index of a block's counter block over the whole store: extent by extent. */
     private static int counterBlockIndex(long block) {
         return GEOMETRY.extentOf(block) * GEOMETRY.counterBlocksPerExtent()
-                + GEOMETRY.offsetInExtent(block) / Layout.COUNTERS_PER_REFCOUNT_BLOCK;
+                + GEOMETRY.counterBlockOf(block);
     }
 
     private static void awaitQuietly(CountDownLatch latch) {

@@ -121,18 +121,18 @@ class SpaceMapBatchTest {
      */
     @Test
     void batchesMatchOneByOneWhenAnExtentHasMoreThan64CounterBlocks() {
-        int extentBlocks = 1 << 17;
+        int extentBlocks = 1 << 18; // 65 counter blocks of 4064 counters
         SpaceMap batched = newMap(extentBlocks);
         SpaceMap single = newMap(extentBlocks);
         long[] pointers = randomChildren(batched, single, new Random(13), 2 * extentBlocks + 1000);
         long highCounterBlocks = java.util.Arrays.stream(pointers).filter(pointer -> pointer != 0)
-                .filter(pointer -> (Pointer.blockOf(pointer) & (extentBlocks - 1)) >= 64L * Layout.COUNTERS_PER_REFCOUNT_BLOCK)
+                .filter(pointer -> (Pointer.blockOf(pointer) & (extentBlocks - 1)) >= 64L * batched.geometry().counterEncoding().countersPerBlock())
                 .count();
         assertTrue(highCounterBlocks > 0, "some children are counted in the second word of dirty bits");
 
         assertEquals(pointers.length, batched.incrementPointers(pointers.clone(), 0));
         java.util.Set<String> expectedDirty = new java.util.TreeSet<>();
-        forEachChild(pointers, block -> expectedDirty.add(block / extentBlocks + "/" + (block % extentBlocks) / Layout.COUNTERS_PER_REFCOUNT_BLOCK));
+        forEachChild(pointers, block -> expectedDirty.add(block / extentBlocks + "/" + batched.geometry().counterBlockOf(block)));
         java.util.Set<String> actualDirty = new java.util.TreeSet<>();
         batched.captureDirty(2).forEach(write -> actualDirty.add(write.extent() + "/" + write.counterBlock()));
         assertEquals(expectedDirty, actualDirty, "exactly the counter blocks of the children are written");

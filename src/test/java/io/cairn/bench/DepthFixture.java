@@ -25,7 +25,8 @@ public final class DepthFixture {
         long diskBytes = Long.parseLong(args[1]) << 20;
         Random random = new Random(42);
         long started = System.nanoTime();
-        try (Store store = Store.formatFile(path, 6 * diskBytes + (2L << 30), Layout.DEFAULT_EXTENT_BLOCKS,
+        long storeBytes = 6 * diskBytes + (2L << 30);
+        try (Store store = Store.formatFile(path, storeBytes, Layout.defaultExtentBlocks(storeBytes),
                 StoreOptions.defaults())) {
             for (int depth : new int[] {0, 64, 1000}) {
                 String name = "depth" + depth;

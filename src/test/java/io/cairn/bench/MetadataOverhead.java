@@ -31,9 +31,9 @@ import java.util.SplittableRandom;
  * block that is not data: the VDI's radix nodes by level, the system tables' nodes and pages, the
  * counter slots of every extent in use and the superblocks, each as a fraction of the data bytes.
  *
- * <p>The store lives in a sparse file, and the device drops every write longer than one block: those
- * are the data runs of the fill (the engine writes each run of consecutive data blocks in one call,
- * while every metadata block — node, table page, counter slot, superblock — is written alone). The
+ * <p>The store lives in a sparse file, and the device drops every write longer than one block that is all
+ * zeros: those are the data runs of the fill, which writes zeros (the engine writes each run of consecutive
+ * data blocks in one call; a run of metadata blocks written in one call always has non-zero bytes). The
  * tree therefore maps every block exactly as a real fill would, the metadata is really written, and a
  * data block reads back as zeros from the file's hole. This keeps a 32 GiB fill to seconds and no disk
  * space; it makes data reads in part 2 cheaper than real ones (no disk, no page-cache copy of data),
@@ -89,7 +89,7 @@ public final class MetadataOverhead {
         long storeBytes = vdiBytes + vdiBytes / 64 + (2L * Layout.DEFAULT_EXTENT_BLOCKS + 2 * Layout.DEFAULT_EXTENT_BLOCKS) * Layout.BLOCK_BYTES;
         long started = System.nanoTime();
         DataDroppingDevice device = new DataDroppingDevice(FileBlockDevice.create(path, 0));
-        try (Store store = Store.format(device, storeBytes, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults())) {
+        try (Store store = Store.format(device, storeBytes, Layout.defaultExtentBlocks(storeBytes), StoreOptions.defaults())) {
             store.create("disk", vdiBytes);
             ByteBuffer chunk = ByteBuffer.allocate(WRITE_BYTES);
             try (Volume volume = store.openVolume("disk")) {
@@ -102,7 +102,7 @@ public final class MetadataOverhead {
             }
         }
         System.out.printf(Locale.ROOT, "fill: %s, one VDI of %.0f GiB written sequentially in 1 MiB writes in %.1f s"
-                        + " (%.1f GiB of data runs not written to the file; %d single-block writes kept)%n",
+                        + " (%.1f GiB of data runs not written to the file; %d other writes kept)%n",
                 path, vdiBytes / 1073741824.0, (System.nanoTime() - started) / 1e9, device.droppedBytes / 1073741824.0,
                 device.keptWrites);
     }
@@ -150,8 +150,10 @@ public final class MetadataOverhead {
                             + " metadata blocks but the counters show " + metadataAllocated + " allocated");
                 }
                 System.out.printf(Locale.ROOT, "data: %d blocks (%.2f GiB); extents in use: %d of %d blocks each"
-                                + " (%d data, %d system/metadata)%n", dataBlocks, dataBlocks * 4096.0 / 1073741824.0,
-                        extentsInUse, geometry.extentBlocks(), extentsInUse - metadataExtents, metadataExtents);
+                                + " (%d data, %d system/metadata); %d-byte counters, %d per counter block%n", dataBlocks,
+                        dataBlocks * 4096.0 / 1073741824.0, extentsInUse, geometry.extentBlocks(),
+                        extentsInUse - metadataExtents, metadataExtents, geometry.counterEncoding().counterBytes(),
+                        geometry.counterEncoding().countersPerBlock());
                 System.out.printf(Locale.ROOT, "%-44s %10s %12s %10s%n", "metadata", "blocks", "MiB", "% of data");
                 for (int level = 1; level <= Layout.MAX_TREE_HEIGHT; level++) {
                     if (vdiNodesByLevel[level] > 0) {
@@ -275,15 +277,32 @@ public final class MetadataOverhead {
             file.read(offsetBytes, buffer);
         }
 
+        /**
+         * Drops a write of more than one block that is all zeros: what the fill writes as data. A commit may
+         * write runs of adjacent metadata blocks in one call too, so the length alone does not tell data from
+         * metadata; every metadata block has non-zero bytes (its magic, or a radix node's header lane), and a
+         * dropped run of zeros reads back as zeros from the file's hole, as if it had been written.
+         */
         @Override
         public void write(long offsetBytes, ByteBuffer buffer) {
-            if (buffer.remaining() > Layout.BLOCK_BYTES) {
+            if (buffer.remaining() > Layout.BLOCK_BYTES && allZero(buffer)) {
                 droppedBytes += buffer.remaining();
                 buffer.position(buffer.limit());
                 return;
             }
             keptWrites++;
             file.write(offsetBytes, buffer);
+        }
+
+        private static boolean allZero(ByteBuffer buffer) {
+            ByteBuffer zeros = ByteBuffer.allocate(Layout.BLOCK_BYTES);
+            for (int at = buffer.position(); at < buffer.limit(); at += Layout.BLOCK_BYTES) {
+                int length = Math.min(Layout.BLOCK_BYTES, buffer.limit() - at);
+                if (buffer.slice(at, length).mismatch(zeros.slice(0, length)) >= 0) {
+                    return false;
+                }
+            }
+            return true;
         }
 
         @Override

@@ -133,7 +133,7 @@ public final class ScaleBench {
             case CLONES -> 4;
         };
         long storeBytes = DATA_BYTES + blocksPerStep * largest * Layout.BLOCK_BYTES + (1L << 30);
-        Store store = Store.formatFile(path, storeBytes, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults());
+        Store store = Store.formatFile(path, storeBytes, Layout.defaultExtentBlocks(storeBytes), StoreOptions.defaults());
         store.create("data", DATA_BYTES);
         vdiCount = 1;
         try (Volume volume = store.openVolume("data")) {

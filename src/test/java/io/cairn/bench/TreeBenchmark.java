@@ -73,7 +73,7 @@ public class TreeBenchmark {
 
         @Setup(Level.Trial)
         public void setUp() {
-            store = Store.format(new MemoryBlockDevice(), 8 * GIB, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults());
+            store = Store.format(new MemoryBlockDevice(), 8 * GIB, Layout.defaultExtentBlocks(8 * GIB), StoreOptions.defaults());
             store.create("disk", 64 * GIB);
             int strideBlocks = 64;
             long mappedBlocks = 4 * GIB / BLOCK / strideBlocks;
@@ -118,7 +118,7 @@ public class TreeBenchmark {
 
         @Setup(Level.Trial)
         public void setUp() {
-            store = Store.format(new MemoryBlockDevice(), GIB, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults());
+            store = Store.format(new MemoryBlockDevice(), GIB, Layout.defaultExtentBlocks(GIB), StoreOptions.defaults());
             long diskBytes = 64 * MIB;
             store.create("disk", diskBytes);
             volume = store.openVolume("disk");
@@ -160,7 +160,7 @@ public class TreeBenchmark {
 
         @Setup(Level.Trial)
         public void setUp() {
-            store = Store.format(new MemoryBlockDevice(), 32 * GIB, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults());
+            store = Store.format(new MemoryBlockDevice(), 32 * GIB, Layout.defaultExtentBlocks(32 * GIB), StoreOptions.defaults());
             store.create("disk", DISK_BYTES);
             volume = store.openVolume("disk");
             new Random(4).nextBytes(data.array());
@@ -211,7 +211,7 @@ public class TreeBenchmark {
 
         @Setup(Level.Trial)
         public void setUp() {
-            store = Store.format(new MemoryBlockDevice(), GIB, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults());
+            store = Store.format(new MemoryBlockDevice(), GIB, Layout.defaultExtentBlocks(GIB), StoreOptions.defaults());
             store.create("disk", GIB);
             try (Volume volume = store.openVolume("disk")) {
                 volume.write(0, ByteBuffer.allocate(64 * BLOCK), false);
@@ -265,7 +265,7 @@ public class TreeBenchmark {
 
         @Setup(Level.Trial)
         public void scatter() {
-            store = Store.format(new MemoryBlockDevice(), 3 * GIB, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults());
+            store = Store.format(new MemoryBlockDevice(), 3 * GIB, Layout.defaultExtentBlocks(3 * GIB), StoreOptions.defaults());
             store.create("disk", DISK_BYTES);
             volume = store.openVolume("disk");
             random.nextBytes(data.array());

@@ -110,6 +110,8 @@ class CliLifecycleTest {
         assertEquals(256L << 20, info.get("sizeBytes"));
         assertEquals(1L << 20, info.get("extentBytes"));
         assertEquals(256L, info.get("extents"));
+        assertEquals(1L, info.get("counterBytes"));
+        assertEquals(255L, info.get("maxReferences"));
         assertEquals(4L, info.get("disks"));
         assertEquals(2L, info.get("snapshots"));
         assertEquals(1L, info.get("deletedSnapshots"));
@@ -126,8 +128,24 @@ class CliLifecycleTest {
         buildSampleStore();
         String info = ok("info", store).out();
         assertTrue(info.startsWith("store       " + store + "\nid          "), info);
-        assertTrue(info.contains("\nsize        256 MiB (268435456 bytes)\nextents     256 of 1 MiB\n"), info);
+        assertTrue(info.contains("\nsize        256 MiB (268435456 bytes)\nextents     256 of 1 MiB\n"
+                + "counters    1 byte, up to 255 references\n"), info);
         assertTrue(info.contains("\ndisks       4\nsnapshots   2 (and 1 deleted)\n"), info);
+    }
+
+    /** Without --extent-size a store of 16 GiB or more gets 256 MiB extents, a smaller one 64 MiB extents. */
+    @Test
+    void formatChoosesTheExtentSizeByTheStoresSize() {
+        Path large = directory.resolve("large.img");
+        String formatted = ok("format", large, "--size", "16G").out();
+        assertTrue(formatted.startsWith("formatted " + large + ": 16 GiB in 64 extents of 256 MiB, store id "), formatted);
+        Path small = directory.resolve("small.img");
+        formatted = ok("format", small, "--size", "16383M").out();
+        assertTrue(formatted.startsWith("formatted " + small + ": 15.9 GiB in 255 extents of 64 MiB, store id "), formatted);
+        Path chosen = directory.resolve("chosen.img");
+        formatted = ok("format", chosen, "--size", "16G", "--extent-size", "64M").out();
+        assertTrue(formatted.startsWith("formatted " + chosen + ": 16 GiB in 256 extents of 64 MiB, store id "), formatted);
+        assertTrue(ok("info", large).out().contains("\ncounters    1 byte, up to 255 references\n"));
     }
 
     @Test

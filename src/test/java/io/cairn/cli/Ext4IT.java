@@ -63,7 +63,7 @@ class Ext4IT {
                 "no free loop device (or not allowed to use one); skipping the ext4-over-nbdfuse test");
 
         Path storeFile = directory.resolve("ext4.cairn");
-        try (Store created = Store.formatFile(storeFile, 2L << 30, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults())) {
+        try (Store created = Store.formatFile(storeFile, 2L << 30, Layout.defaultExtentBlocks(2L << 30), StoreOptions.defaults())) {
             created.create("disk0", 256L << 20);
         }
         String store = storeFile.toString();

@@ -91,7 +91,7 @@ class KillIT {
     void everyFlushedWriteSurvivesKillMinus9() throws Exception {
         long started = System.nanoTime();
         Path storeFile = directory.resolve("kill.cairn");
-        try (Store created = Store.formatFile(storeFile, 512L << 20, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults())) {
+        try (Store created = Store.formatFile(storeFile, 512L << 20, Layout.defaultExtentBlocks(512L << 20), StoreOptions.defaults())) {
             created.create("disk0", DISK_BYTES);
         }
         String store = storeFile.toString();

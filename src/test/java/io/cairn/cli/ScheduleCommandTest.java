@@ -28,7 +28,7 @@ class ScheduleCommandTest {
     @Test
     void schedulesListStopAndReportLatenciesOnAServedStore() throws Exception {
         Path path = directory.resolve("store.cairn");
-        Store store = Store.formatFile(path, 256L << 20, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults());
+        Store store = Store.formatFile(path, 256L << 20, Layout.defaultExtentBlocks(256L << 20), StoreOptions.defaults());
         store.create("disk0", 8L << 20);
         LiveStores.register(path, store);
         try {
@@ -81,7 +81,7 @@ class ScheduleCommandTest {
     @Test
     void commandsThatNeedAServerSaySoAndBadArgumentsAreUsageErrors() throws Exception {
         Path path = directory.resolve("store.cairn");
-        Store.formatFile(path, 256L << 20, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults()).close();
+        Store.formatFile(path, 256L << 20, Layout.defaultExtentBlocks(256L << 20), StoreOptions.defaults()).close();
         Cli.Result schedule = Cli.run("schedule", path, "disk0", "--every", "10ms");
         assertEquals(ExitCodes.USAGE, schedule.exitCode(), schedule::toString);
         assertTrue(schedule.err().contains("cairn schedule needs a running server, and none serves"), schedule.err());

@@ -33,7 +33,7 @@ class ScheduleIT {
     @SuppressWarnings("unchecked")
     void aServerSnapshotsOnScheduleKeepsTheNewestAndReportsWhatItCost() throws Exception {
         Path storeFile = directory.resolve("store.cairn");
-        try (Store created = Store.formatFile(storeFile, 1L << 30, Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults())) {
+        try (Store created = Store.formatFile(storeFile, 1L << 30, Layout.defaultExtentBlocks(1L << 30), StoreOptions.defaults())) {
             created.create("disk0", 16L << 20);
             try (Volume volume = created.openVolume("disk0")) {
                 volume.write(0, ByteBuffer.allocate(1 << 20), false);

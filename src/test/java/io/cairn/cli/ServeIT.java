@@ -155,7 +155,7 @@ class ServeIT {
         final int readBytes = (int) (32 * MIB);
         final int snapshotCount = 20;
         Path storeFile = directory.resolve("load.cairn");
-        try (Store created = Store.formatFile(storeFile, 1L << 30, io.cairn.format.Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults())) {
+        try (Store created = Store.formatFile(storeFile, 1L << 30, io.cairn.format.Layout.defaultExtentBlocks(1L << 30), StoreOptions.defaults())) {
             created.create("disk0", 64 * MIB);
         }
         String store = storeFile.toString();
@@ -295,7 +295,7 @@ class ServeIT {
         Path serverDirectory = Files.createDirectories(directory.resolve("server"));
         Path clientDirectory = Files.createDirectories(directory.resolve("client/work"));
         try (Store created = Store.formatFile(serverDirectory.resolve("store.cairn"), 256L << 20,
-                io.cairn.format.Layout.DEFAULT_EXTENT_BLOCKS, StoreOptions.defaults())) {
+                io.cairn.format.Layout.defaultExtentBlocks(256L << 20), StoreOptions.defaults())) {
             created.create("disk0", MIB);
         }
         byte[] image = new byte[(int) (4 * MIB)];
@@ -328,7 +328,7 @@ class ServeIT {
         Path storeFile = directory.resolve("inetd.cairn");
         byte[] content = new byte[(int) MIB];
         new SplittableRandom(99).nextBytes(content);
-        try (Store created = Store.formatFile(storeFile, 256L << 20, io.cairn.format.Layout.DEFAULT_EXTENT_BLOCKS,
+        try (Store created = Store.formatFile(storeFile, 256L << 20, io.cairn.format.Layout.defaultExtentBlocks(256L << 20),
                 StoreOptions.defaults())) {
             created.create("d", 2 * MIB);
             try (Volume volume = created.openVolume("d")) {

@@ -122,6 +122,19 @@ class BadStoreFileTest {
     }
 
     @Test
+    void narrowCountersAreAKnownIncompatibleFeatureOtherBitsAreNot() throws IOException {
+        long newest = newestSlot();
+        ByteBuffer image = readBlock(newest);
+        assertEquals(Superblock.FEATURE_NARROW_COUNTERS, image.getLong(40), "a new store has 1-byte counters");
+        image.putLong(40, Superblock.FEATURE_NARROW_COUNTERS | 1L << 3);
+        FormatImages.resealHeader(image);
+        writeBlock(newest, image);
+        UnsupportedFormatException failure = refused(UnsupportedFormatException.class, () -> open(store));
+        assertEquals("the store uses incompatible features 0x8 that this version of Cairn does not know; upgrade Cairn",
+                failure.getMessage(), "bit 0 is known, so only bit 3 is named");
+    }
+
+    @Test
     void anUnknownCompatibleFeatureIsIgnoredAndKept() throws IOException {
         // A writer that knew the feature would have set it in both slots (a commit writes both).
         for (long slot = 0; slot < 2; slot++) {

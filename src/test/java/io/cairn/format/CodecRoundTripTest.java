@@ -65,17 +65,23 @@ class CodecRoundTripTest {
     }
 
     @Property(tries = 50)
-    void counterBlocks(@ForAll("extentCounters") char[] counters, @ForAll @LongRange(min = 2, max = MAX_BLOCK) long firstBlock,
+    void counterBlocks(@ForAll("extentCounters") char[] values, @ForAll CounterEncoding encoding,
+                       @ForAll @LongRange(min = 2, max = MAX_BLOCK) long firstBlock,
                        @ForAll @LongRange(min = 0, max = Long.MAX_VALUE) long generation, @ForAll @IntRange(min = 0, max = 1) int slot) {
+        char[] counters = new char[values.length];
+        for (int i = 0; i < values.length; i++) {
+            counters[i] = (char) (values[i] % (encoding.maxCount() + 1)); // what the encoding holds, 0 and max included
+        }
         char[] decoded = new char[counters.length];
-        int counterBlocks = (counters.length + Layout.COUNTERS_PER_REFCOUNT_BLOCK - 1) / Layout.COUNTERS_PER_REFCOUNT_BLOCK;
+        int perBlock = encoding.countersPerBlock();
+        int counterBlocks = Math.ceilDiv(counters.length, perBlock);
         for (int i = 0; i < counterBlocks; i++) {
             long block = firstBlock + 2L * i + slot;
-            ByteBuffer image = RefcountBlockCodec.encode(counters, i * Layout.COUNTERS_PER_REFCOUNT_BLOCK, block, generation, slot);
+            ByteBuffer image = RefcountBlockCodec.encode(encoding, counters, i * perBlock, block, generation, slot);
             BlockHeader.verify(image, Layout.MAGIC_REFCOUNT, block);
             assertEquals(slot, BlockHeader.aux(image));
             assertEquals(generation, BlockHeader.generation(image));
-            RefcountBlockCodec.decodeInto(image, decoded, i * Layout.COUNTERS_PER_REFCOUNT_BLOCK);
+            RefcountBlockCodec.decodeInto(encoding, image, decoded, i * perBlock);
         }
         assertArrayEquals(counters, decoded);
     }

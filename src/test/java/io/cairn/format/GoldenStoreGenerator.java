@@ -16,8 +16,11 @@ import java.util.UUID;
 import java.util.zip.GZIPOutputStream;
 
 /**
- * Writes the golden image of format version 1, {@code src/test/resources/golden/store-v1.img.gz}, and
- * holds the model of what it contains ({@link GoldenStoreTest} checks a store against the model).
+ * Writes the golden images of format version 1, {@code src/test/resources/golden/store-v1.img.gz} (2-byte
+ * counters, no incompatible feature: stores made before incompatible feature bit 0) and
+ * {@code store-v1-narrow-counters.img.gz} (1-byte counters, incompatible feature bit 0: what new stores are),
+ * and holds the model of what they contain ({@link GoldenStoreTest} checks each against the model). Both
+ * hold the same disks, written by the same steps.
  *
  * <p>The image pins a released format: it is regenerated only when the generator itself was wrong,
  * never to make a format change pass. A new format version gets a new image (store-v2.img.gz, with its
@@ -25,7 +28,9 @@ import java.util.zip.GZIPOutputStream;
  * root with:
  * <pre>
  * ./mvnw -q -o test-compile
- * java -cp target/classes:target/test-classes io.cairn.format.GoldenStoreGenerator src/test/resources/golden/store-v1.img.gz
+ * java -cp target/classes:target/test-classes io.cairn.format.GoldenStoreGenerator WIDE src/test/resources/golden/store-v1.img.gz
+ * java -cp target/classes:target/test-classes io.cairn.format.GoldenStoreGenerator NARROW \
+ *     src/test/resources/golden/store-v1-narrow-counters.img.gz
  * </pre>
  * The store id is fixed; the timestamps in the image are those of the run, so two runs produce the
  * same layout but different bytes.
@@ -43,7 +48,19 @@ import java.util.zip.GZIPOutputStream;
  */
 public final class GoldenStoreGenerator {
 
-    public static final String RESOURCE = "/golden/store-v1.img.gz";
+    /** A golden image: where it is, and the counter encoding its store was made with. */
+    public enum Image {
+        V1_WIDE_COUNTERS("/golden/store-v1.img.gz", CounterEncoding.WIDE),
+        V1_NARROW_COUNTERS("/golden/store-v1-narrow-counters.img.gz", CounterEncoding.NARROW);
+
+        public final String resource;
+        public final CounterEncoding encoding;
+
+        Image(String resource, CounterEncoding encoding) {
+            this.resource = resource;
+            this.encoding = encoding;
+        }
+    }
     public static final UUID STORE_ID = UUID.fromString("c0ffee00-ca12-4e00-8000-00000000f0a1");
     public static final long STORE_BYTES = 4L << 20;
     public static final int EXTENT_BLOCKS = 64;
@@ -55,8 +72,12 @@ public final class GoldenStoreGenerator {
     }
 
     public static void main(String[] args) throws IOException {
-        Path output = Path.of(args.length > 0 ? args[0] : "src/test/resources/golden/store-v1.img.gz");
-        byte[] image = generate();
+        if (args.length != 2) {
+            throw new IllegalArgumentException("usage: GoldenStoreGenerator WIDE|NARROW OUTPUT.img.gz");
+        }
+        CounterEncoding encoding = CounterEncoding.valueOf(args[0]);
+        Path output = Path.of(args[1]);
+        byte[] image = generate(encoding);
         Files.createDirectories(output.toAbsolutePath().getParent());
         try (OutputStream out = new GZIPOutputStream(Files.newOutputStream(output))) {
             out.write(image);
@@ -65,9 +86,9 @@ public final class GoldenStoreGenerator {
     }
 
     /** Builds the store in memory and returns its bytes. */
-    static byte[] generate() {
+    static byte[] generate(CounterEncoding encoding) {
         KeepOpenDevice device = new KeepOpenDevice();
-        Store store = Store.format(device, STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults(), STORE_ID);
+        Store store = Store.format(device, STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults(), STORE_ID, encoding);
         store.create("alpha", ALPHA_BYTES);
         store.create("beta", BETA_BYTES);
         store.create("doomed", 64 << 10);

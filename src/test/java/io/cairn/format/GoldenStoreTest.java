@@ -7,12 +7,15 @@ import io.cairn.volume.Store;
 import io.cairn.volume.StoreOptions;
 import io.cairn.volume.VdiInfo;
 import io.cairn.volume.Volume;
-import org.junit.jupiter.api.Test;
+import io.cairn.format.GoldenStoreGenerator.Image;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -25,9 +28,10 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Opens the golden store of format version 1 written by {@link GoldenStoreGenerator} and checks
- * everything in it. A change to the code that can no longer read a version 1 store fails here; the
- * fix is never to regenerate the image (see the generator).
+ * Opens the golden stores of format version 1 written by {@link GoldenStoreGenerator}, with 2-byte counters
+ * and with 1-byte counters (incompatible feature bit 0), and checks everything in them. A change to the code
+ * that can no longer read a version 1 store of either encoding fails here; the fix is never to regenerate an
+ * image (see the generator).
  */
 class GoldenStoreTest {
 
@@ -36,27 +40,34 @@ class GoldenStoreTest {
     @TempDir
     Path directory;
 
-    @Test
-    void theImageIsSmall() throws IOException {
-        try (InputStream compressed = GoldenStoreTest.class.getResourceAsStream(GoldenStoreGenerator.RESOURCE)) {
-            assertNotNull(compressed, "missing test resource " + GoldenStoreGenerator.RESOURCE);
+    @ParameterizedTest
+    @EnumSource(Image.class)
+    void theImageIsSmall(Image golden) throws IOException {
+        try (InputStream compressed = GoldenStoreTest.class.getResourceAsStream(golden.resource)) {
+            assertNotNull(compressed, "missing test resource " + golden.resource);
             assertTrue(compressed.readAllBytes().length < 100 << 10, "keep the golden image under 100 KiB");
         }
     }
 
-    @Test
-    void superblockSlotsOfVersion1() throws IOException {
-        byte[] image = unpackedBytes();
+    @ParameterizedTest
+    @EnumSource(Image.class)
+    void superblockSlotsOfVersion1(Image golden) throws IOException {
+        byte[] image = unpackedBytes(golden);
         ByteBuffer slotA = ByteBuffer.wrap(image, 0, BLOCK).slice();
         ByteBuffer slotB = ByteBuffer.wrap(image, BLOCK, BLOCK).slice();
         Superblock a = Superblock.decode(slotA, 0);
         Superblock b = Superblock.decode(slotB, 1);
         assertEquals(4, a.generation());
-        assertEquals(3, b.generation());
+        // The image of 2-byte counters predates the copy of each commit into the other slot (FORMAT.md
+        // section 5, step 5): its slot B still holds generation 3. Either way slot A is the store.
+        assertEquals(golden.encoding == CounterEncoding.WIDE ? 3 : 4, b.generation());
         for (Superblock superblock : List.of(a, b)) {
             assertEquals(GoldenStoreGenerator.STORE_ID, superblock.storeId());
-            assertEquals(0, superblock.incompatibleFeatures());
-            assertEquals(0, superblock.compatibleFeatures());
+            assertEquals(golden.encoding.incompatibleFeature(), superblock.incompatibleFeatures());
+            assertEquals(golden.encoding, superblock.counterEncoding());
+            // The image of 2-byte counters also predates snapshot sketches (compatible feature bit 0).
+            assertEquals(golden.encoding == CounterEncoding.WIDE ? 0 : Superblock.FEATURE_SNAPSHOT_SKETCHES,
+                    superblock.compatibleFeatures());
             assertEquals(GoldenStoreGenerator.EXTENT_BLOCKS, superblock.extentBlocks());
             assertEquals(GoldenStoreGenerator.STORE_BYTES / BLOCK, superblock.storeBlocks());
         }
@@ -66,9 +77,57 @@ class GoldenStoreTest {
         assertEquals(0, image[Layout.HEADER_VERSION + 1]);
     }
 
-    @Test
-    void readsEverythingInTheVersion1Store() throws IOException {
-        Path store = unpack();
+    /**
+     * The counter slots hold each counter in the encoding's width: the bytes of every current slot, read
+     * straight from the image, are the counters the store loads.
+     */
+    @ParameterizedTest
+    @EnumSource(Image.class)
+    void counterSlotsHoldTheEncodingsBytes(Image golden) throws IOException {
+        byte[] image = unpackedBytes(golden);
+        Path store = unpack(golden);
+        try (Store opened = Store.openFile(store, StoreOptions.defaults().withReadOnly(true))) {
+            StoreGeometry geometry = opened.geometry();
+            assertEquals(golden.encoding, geometry.counterEncoding());
+            assertEquals(1, geometry.counterBlocksPerExtent(), "64-block extents: one counter block");
+            long generation = opened.durableGeneration();
+            int checked = 0;
+            for (int extent = 0; extent < geometry.extentCount(); extent++) {
+                int held = extent;
+                char[] loaded = opened.inspect(internals -> internals.space().copyCounters(held));
+                if (loaded == null) {
+                    continue; // a free extent: no counters on disk
+                }
+                ByteBuffer current = null;
+                for (int slot = 0; slot < 2; slot++) {
+                    long block = geometry.counterSlotBlock(extent, 0, slot);
+                    ByteBuffer slotImage = ByteBuffer.wrap(image, (int) block * BLOCK, BLOCK).slice().order(ByteOrder.LITTLE_ENDIAN);
+                    if (BlockHeader.isValid(slotImage, Layout.MAGIC_REFCOUNT, block) && BlockHeader.generation(slotImage) <= generation
+                            && (current == null || BlockHeader.generation(slotImage) > BlockHeader.generation(current))) {
+                        current = slotImage;
+                    }
+                }
+                assertNotNull(current, "extent " + extent + " has a current counter slot");
+                for (int offset = 0; offset < geometry.extentBlocks(); offset++) {
+                    int onDisk = golden.encoding == CounterEncoding.WIDE
+                            ? Short.toUnsignedInt(current.getShort(Layout.HEADER_BYTES + 2 * offset))
+                            : Byte.toUnsignedInt(current.get(Layout.HEADER_BYTES + offset));
+                    assertEquals(loaded[offset], onDisk, "extent " + extent + " offset " + offset);
+                }
+                int usedBytes = geometry.extentBlocks() * golden.encoding.counterBytes();
+                for (int at = Layout.HEADER_BYTES + usedBytes; at < BLOCK; at++) {
+                    assertEquals(0, current.get(at), "counters past the extent's end are zero, byte " + at);
+                }
+                checked++;
+            }
+            assertTrue(checked >= 2, "the system extent and at least one data extent, checked " + checked);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Image.class)
+    void readsEverythingInTheVersion1Store(Image golden) throws IOException {
+        Path store = unpack(golden);
         String before = FormatImages.sha256(store);
         try (Store opened = Store.openFile(store, StoreOptions.defaults().withReadOnly(true))) {
             assertEquals(GoldenStoreGenerator.STORE_ID, opened.storeId());
@@ -94,9 +153,10 @@ class GoldenStoreTest {
         assertEquals(before, FormatImages.sha256(store), "a read-only open changes nothing");
     }
 
-    @Test
-    void aVersion1StoreStaysWritable() throws IOException {
-        Path store = unpack();
+    @ParameterizedTest
+    @EnumSource(Image.class)
+    void aVersion1StoreStaysWritable(Image golden) throws IOException {
+        Path store = unpack(golden);
         Map<String, byte[]> expected = GoldenStoreGenerator.expectedContent();
         byte[] update = GoldenStoreGenerator.pattern("upgrade", 5 * BLOCK, 3 * BLOCK);
         try (Store opened = Store.openFile(store, StoreOptions.defaults())) {
@@ -117,6 +177,7 @@ class GoldenStoreTest {
                     "delta", expected.get("beta")));
             assertEquals(List.of("beta", "gamma", "delta"), reopened.listVdis(false).stream().map(VdiInfo::name).toList());
             assertEquals(StoreRecount.references(reopened), StoreRecount.counters(reopened));
+            assertEquals(golden.encoding, reopened.geometry().counterEncoding(), "writing keeps the store's encoding");
         }
     }
 
@@ -160,16 +221,16 @@ class GoldenStoreTest {
         }
     }
 
-    private byte[] unpackedBytes() throws IOException {
-        try (InputStream compressed = GoldenStoreTest.class.getResourceAsStream(GoldenStoreGenerator.RESOURCE)) {
-            assertNotNull(compressed, "missing test resource " + GoldenStoreGenerator.RESOURCE);
+    private static byte[] unpackedBytes(Image golden) throws IOException {
+        try (InputStream compressed = GoldenStoreTest.class.getResourceAsStream(golden.resource)) {
+            assertNotNull(compressed, "missing test resource " + golden.resource);
             return new GZIPInputStream(compressed).readAllBytes();
         }
     }
 
-    private Path unpack() throws IOException {
-        Path store = directory.resolve("store-v1.img");
-        Files.write(store, unpackedBytes());
+    private Path unpack(Image golden) throws IOException {
+        Path store = directory.resolve(golden.name() + ".img");
+        Files.write(store, unpackedBytes(golden));
         return store;
     }
 }

@@ -34,11 +34,24 @@ class LayoutTest {
         assertEquals(1, Layout.SUPERBLOCK_SLOT_B);
         assertEquals(512, Layout.POINTERS_PER_NODE);
         assertEquals(Layout.BLOCK_BYTES, Layout.POINTERS_PER_NODE * Long.BYTES, "a node is exactly one block");
-        assertEquals(2032, Layout.COUNTERS_PER_REFCOUNT_BLOCK);
-        assertEquals(Layout.BLOCK_BYTES, Layout.HEADER_BYTES + 2 * Layout.COUNTERS_PER_REFCOUNT_BLOCK);
+        assertEquals(2032, CounterEncoding.WIDE.countersPerBlock());
+        assertEquals(Layout.BLOCK_BYTES, Layout.HEADER_BYTES + 2 * CounterEncoding.WIDE.countersPerBlock());
+        assertEquals(65535, CounterEncoding.WIDE.maxCount());
+        assertEquals(0, CounterEncoding.WIDE.incompatibleFeature());
+        assertEquals(4064, CounterEncoding.NARROW.countersPerBlock());
+        assertEquals(Layout.BLOCK_BYTES, Layout.HEADER_BYTES + CounterEncoding.NARROW.countersPerBlock());
+        assertEquals(255, CounterEncoding.NARROW.maxCount());
+        assertEquals(1, CounterEncoding.NARROW.incompatibleFeature(), "incompatible feature bit 0");
+        assertEquals(CounterEncoding.NARROW, CounterEncoding.FOR_NEW_STORES);
+        assertEquals(CounterEncoding.WIDE, CounterEncoding.of(0));
+        assertEquals(CounterEncoding.NARROW, CounterEncoding.of(1));
+        assertEquals(1, Superblock.KNOWN_INCOMPATIBLE_FEATURES);
         assertEquals(65535, Layout.MAX_REFCOUNT);
         assertEquals(256L << 40, Layout.MAX_VDI_BYTES);
-        assertEquals(16384, Layout.DEFAULT_EXTENT_BLOCKS);
+        assertEquals(65536, Layout.DEFAULT_EXTENT_BLOCKS);
+        assertEquals(16384, Layout.SMALL_STORE_EXTENT_BLOCKS);
+        assertEquals(16384, Layout.defaultExtentBlocks((16L << 30) - 1));
+        assertEquals(65536, Layout.defaultExtentBlocks(16L << 30));
         assertEquals(64, Layout.MIN_EXTENT_BLOCKS);
     }
 
@@ -189,15 +202,38 @@ class LayoutTest {
         for (int i = 0; i < counters.length; i++) {
             counters[i] = (char) (i * 7 + 1);
         }
-        ByteBuffer image = RefcountBlockCodec.encode(counters, Layout.COUNTERS_PER_REFCOUNT_BLOCK, 42, 3, 1);
+        ByteBuffer image = RefcountBlockCodec.encode(CounterEncoding.WIDE, counters, 2032, 42, 3, 1);
         assertEquals(Layout.MAGIC_REFCOUNT, image.getInt(0));
         assertEquals(1, BlockHeader.aux(image));
-        for (int i = 0; i < Layout.COUNTERS_PER_REFCOUNT_BLOCK; i++) {
-            assertEquals(counters[Layout.COUNTERS_PER_REFCOUNT_BLOCK + i], image.getChar(32 + 2 * i));
+        for (int i = 0; i < 2032; i++) {
+            assertEquals(counters[2032 + i], image.getChar(32 + 2 * i));
         }
-        ByteBuffer partial = RefcountBlockCodec.encode(counters, 4064, 42, 3, 0);
+        ByteBuffer partial = RefcountBlockCodec.encode(CounterEncoding.WIDE, counters, 4064, 42, 3, 0);
         assertEquals(counters[4095], partial.getChar(32 + 2 * 31));
         assertAllZero(partial, 32 + 2 * 32, Layout.BLOCK_BYTES);
+    }
+
+    @Test
+    void narrowCounterBlockHoldsOneBytePerCounterAfterTheHeader() {
+        char[] counters = new char[8192];
+        for (int i = 0; i < counters.length; i++) {
+            counters[i] = (char) ((i * 7 + 1) & 0xFF);
+        }
+        ByteBuffer image = RefcountBlockCodec.encode(CounterEncoding.NARROW, counters, 4064, 42, 3, 1);
+        assertEquals(Layout.MAGIC_REFCOUNT, image.getInt(0));
+        assertEquals(1, BlockHeader.aux(image));
+        assertEquals(1, image.getShort(26), "format version 1: the encoding is a superblock feature, not a version");
+        for (int i = 0; i < 4064; i++) {
+            assertEquals(counters[4064 + i], image.get(32 + i) & 0xFF);
+        }
+        ByteBuffer partial = RefcountBlockCodec.encode(CounterEncoding.NARROW, counters, 8128, 42, 3, 0);
+        assertEquals(counters[8191], partial.get(32 + 63) & 0xFF);
+        assertAllZero(partial, 32 + 64, Layout.BLOCK_BYTES);
+        char[] tooHigh = new char[4064];
+        tooHigh[17] = 256;
+        IllegalStateException refused = assertThrows(IllegalStateException.class,
+                () -> RefcountBlockCodec.encode(CounterEncoding.NARROW, tooHigh, 0, 42, 3, 0));
+        assertTrue(refused.getMessage().contains("counter 17 of counter block 42 is 256, above the 255"), refused.getMessage());
     }
 
     @Test
@@ -268,7 +304,7 @@ class LayoutTest {
 
     @Test
     void geometryPlacesSuperblocksAndCounterSlots() {
-        StoreGeometry small = new StoreGeometry(1024, 256);
+        StoreGeometry small = new StoreGeometry(1024, 256, CounterEncoding.WIDE);
         assertEquals(4, small.extentCount());
         assertEquals(1, small.counterBlocksPerExtent());
         assertEquals(4, small.reservedBlocks(0), "superblocks A, B and one counter block's two slots");
@@ -278,16 +314,36 @@ class LayoutTest {
         assertEquals(512, small.counterSlotBlock(2, 0, 0));
         assertEquals(513, small.counterSlotBlock(2, 0, 1));
 
+        assertCounterBlocks(new StoreGeometry(4L * 16384, 16384, CounterEncoding.WIDE), 2032, 9); // ceil(16384 / 2032)
+        assertCounterBlocks(new StoreGeometry(4L * 16384, 16384, CounterEncoding.NARROW), 4064, 5); // ceil(16384 / 4064)
+        assertCounterBlocks(new StoreGeometry(4L * 65536, 65536, CounterEncoding.WIDE), 2032, 33); // ceil(65536 / 2032)
         StoreGeometry standard = new StoreGeometry(4L * Layout.DEFAULT_EXTENT_BLOCKS, Layout.DEFAULT_EXTENT_BLOCKS);
-        assertEquals(9, standard.counterBlocksPerExtent(), "ceil(16384 / 2032)");
-        assertEquals(2 + 18, standard.reservedBlocks(0));
-        assertEquals(18, standard.reservedBlocks(3));
-        assertEquals(2 + 2 * 8 + 1, standard.counterSlotBlock(0, 8, 1));
-        assertEquals(3L * 16384 + 2 * 8, standard.counterSlotBlock(3, 8, 0));
+        assertEquals(CounterEncoding.NARROW, standard.counterEncoding());
+        assertCounterBlocks(standard, 4064, 17); // ceil(65536 / 4064)
+        for (int offset = 0; offset < Layout.DEFAULT_EXTENT_BLOCKS; offset++) {
+            assertEquals(offset / 4064, CounterEncoding.NARROW.counterBlockOf(offset));
+            assertEquals(offset / 2032, CounterEncoding.WIDE.counterBlockOf(offset));
+        }
         assertThrows(IllegalArgumentException.class, () -> new StoreGeometry(1024, 100), "not a power of two");
         assertThrows(IllegalArgumentException.class, () -> new StoreGeometry(1024, 32), "below the minimum");
         assertThrows(IllegalArgumentException.class, () -> new StoreGeometry(256, 256), "one extent");
         assertThrows(IllegalArgumentException.class, () -> new StoreGeometry(1000, 256), "not whole extents");
+    }
+
+    /**
+     * {@code geometry} (four extents) has {@code r} counter blocks of {@code perBlock} counters per extent, placed
+     * as FORMAT.md section 6 says: two slots each, after the superblocks in extent 0.
+     */
+    private static void assertCounterBlocks(StoreGeometry geometry, int perBlock, int r) {
+        long extent3 = 3L * geometry.extentBlocks();
+        assertEquals(r, geometry.counterBlocksPerExtent());
+        assertEquals(2 + 2 * r, geometry.reservedBlocks(0));
+        assertEquals(2 * r, geometry.reservedBlocks(3));
+        assertEquals(2 + 2 * (r - 1) + 1, geometry.counterSlotBlock(0, r - 1, 1));
+        assertEquals(extent3 + 2 * (r - 1), geometry.counterSlotBlock(3, r - 1, 0));
+        assertEquals(r - 1, geometry.counterBlockOf(extent3 + (long) (r - 1) * perBlock));
+        assertEquals(r - 2, geometry.counterBlockOf(extent3 + (long) (r - 1) * perBlock - 1));
+        assertEquals(r - 1, geometry.counterBlockOf(extent3 + geometry.extentBlocks() - 1), "the last block of an extent");
     }
 
     private static int heightFor(long bytes) {

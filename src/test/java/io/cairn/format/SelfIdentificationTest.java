@@ -118,13 +118,10 @@ class SelfIdentificationTest {
             }
         },
         COUNTER_BLOCK {
+            /** Either encoding: both are one block type, and the superblock, not the block, says which. */
             @Override
             ByteBuffer encode(Random random, long block) {
-                char[] counters = new char[Layout.COUNTERS_PER_REFCOUNT_BLOCK];
-                for (int i = 0; i < counters.length; i++) {
-                    counters[i] = (char) random.nextInt(1 << 16);
-                }
-                return RefcountBlockCodec.encode(counters, 0, block, random.nextLong() & Long.MAX_VALUE, (int) (block & 1));
+                return counterBlock(random.nextBoolean() ? CounterEncoding.WIDE : CounterEncoding.NARROW, random, block);
             }
 
             @Override
@@ -179,6 +176,15 @@ class SelfIdentificationTest {
         void setMagic(ByteBuffer image, int magic) {
             image.putInt(Layout.HEADER_MAGIC, magic);
             FormatImages.resealHeader(image);
+        }
+
+        /** A counter block full of random counters that {@code encoding} holds. */
+        private static ByteBuffer counterBlock(CounterEncoding encoding, Random random, long block) {
+            char[] counters = new char[encoding.countersPerBlock()];
+            for (int i = 0; i < counters.length; i++) {
+                counters[i] = (char) random.nextInt(encoding.maxCount() + 1);
+            }
+            return RefcountBlockCodec.encode(encoding, counters, 0, block, random.nextLong() & Long.MAX_VALUE, (int) (block & 1));
         }
     }
 

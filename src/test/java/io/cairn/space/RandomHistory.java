@@ -1,5 +1,6 @@
 package io.cairn.space;
 
+import io.cairn.format.CounterEncoding;
 import io.cairn.io.MemoryBlockDevice;
 import io.cairn.volume.SnapshotInfo;
 import io.cairn.volume.Store;
@@ -36,7 +37,9 @@ final class RandomHistory {
         this.random = new Random(seed);
         // A low refcount limit now and then exercises copying on saturation.
         StoreOptions options = random.nextInt(4) == 0 ? StoreOptions.defaults().withMaxRefcount(3) : StoreOptions.defaults();
-        this.store = Store.format(new MemoryBlockDevice(), 96L << 20, 256, options);
+        // Either counter encoding: 1-byte counters (new stores) or 2-byte ones (stores made before).
+        CounterEncoding encoding = random.nextBoolean() ? CounterEncoding.NARROW : CounterEncoding.WIDE;
+        this.store = Store.format(new MemoryBlockDevice(), 96L << 20, 256, options, java.util.UUID.randomUUID(), encoding);
         createDisk();
         for (int step = 0; step < steps; step++) {
             step();

@@ -1,5 +1,6 @@
 package io.cairn.volume;
 
+import io.cairn.format.CounterEncoding;
 import io.cairn.gc.CheckReport;
 import io.cairn.gc.Checker;
 import io.cairn.io.FaultInjectingBlockDevice;
@@ -32,7 +33,9 @@ import static org.junit.jupiter.api.Assertions.fail;
  *       write issued after that commit (writes in flight may land, in whole sectors);</li>
  *   <li>the checker finds no damage (leaks would be allowed; this design leaves none).</li>
  * </ul>
- * Replay one workload with {@code -Dcairn.crash.seed=N}; the failure message names seed and crash point.
+ * Even seeds run on a store of 1-byte counters (what new stores are), odd seeds on one of 2-byte counters
+ * (stores made before incompatible feature bit 0). Replay one workload with {@code -Dcairn.crash.seed=N};
+ * the failure message names seed, encoding and crash point.
  */
 class CrashTest {
 
@@ -67,9 +70,14 @@ class CrashTest {
         return seeds;
     }
 
+    private static CounterEncoding encodingOf(long seed) {
+        return seed % 2 == 0 ? CounterEncoding.NARROW : CounterEncoding.WIDE;
+    }
+
     private int runSeed(long seed, int maxPoints) {
         MemoryBlockDevice formatted = new MemoryBlockDevice();
-        Store.format(formatted, STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults()).commit(); // left open: close would close the device
+        Store.format(formatted, STORE_BYTES, EXTENT_BLOCKS, StoreOptions.defaults(), java.util.UUID.randomUUID(), encodingOf(seed))
+                .commit(); // left open: close would close the device
 
         List<Op> ops = Workload.generate(seed);
         FaultInjectingBlockDevice counting = new FaultInjectingBlockDevice(formatted.copy());
@@ -114,7 +122,8 @@ class CrashTest {
             // The power went out during op crashedInOp.
         }
         MemoryBlockDevice survivor = device.crash(new Random(seed * 31 + point));
-        String where = "seed " + seed + ", crash at write " + point + " during op " + crashedInOp;
+        String where = "seed " + seed + " (" + encodingOf(seed) + " counters), crash at write " + point + " during op "
+                + crashedInOp;
         Store reopened;
         try {
             reopened = Store.open(survivor, null, StoreOptions.defaults());
@@ -122,6 +131,7 @@ class CrashTest {
             throw new AssertionError(where + ": store does not open: " + problem, problem);
         }
         try {
+            assertEquals(encodingOf(seed), reopened.geometry().counterEncoding(), where);
             long generation = reopened.durableGeneration();
             Model.Durable state = reference.durableAt(generation, crashedInOp);
             if (state == null) {

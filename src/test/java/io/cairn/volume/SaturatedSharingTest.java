@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.cairn.format.CounterEncoding;
 import io.cairn.format.Pointer;
 import io.cairn.gc.CheckReport;
 import io.cairn.gc.Checker;
@@ -13,6 +14,8 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Sharing a block whose counter is saturated shares the latest copy made of it until that copy saturates in turn
@@ -33,13 +36,17 @@ class SaturatedSharingTest {
     private static final long[] GOLDEN_BLOCKS = {0, 1, 2, 3, 4, 5, 6, 7, 600, 1100, 1700};
     private static final long LEAF_ONE_BLOCK = 600;
 
-    @Test
-    void sharesBeyondTheLimitMakeOneCopyPerLimitNotOnePerShare() {
-        int limit = 16;
-        int clones = 400;
-        StoreOptions options = StoreOptions.defaults().withMaxRefcount(limit);
+    /**
+     * With a test's limit of 16, and with no test limit (65535), where the limit is that of the store's 1-byte
+     * counters, 255.
+     */
+    @ParameterizedTest
+    @CsvSource({"16, 16, 400", "65535, 255, 600"})
+    void sharesBeyondTheLimitMakeOneCopyPerLimitNotOnePerShare(int optionLimit, int limit, int clones) {
+        StoreOptions options = StoreOptions.defaults().withMaxRefcount(optionLimit);
         ReopenableMemoryDevice device = new ReopenableMemoryDevice();
         Store store = Store.format(device, STORE_BYTES, EXTENT_BLOCKS, options);
+        assertEquals(limit, (int) store.inspect(internals -> internals.space().maxRefcount()));
         try {
             String golden = goldenImage(store);
             long dataBytesOfGolden = store.spaceReport().dataBytes();
@@ -193,6 +200,22 @@ class SaturatedSharingTest {
             }
             assertEquals(9, readBlock(store, "inPlace", LEAF_ONE_BLOCK + 1));
             assertClean(store, "after deleting the mover");
+        }
+    }
+
+    /** A test's limit lowers the format's and never raises it: the counters of a store hold only its format's maximum. */
+    @ParameterizedTest
+    @CsvSource({"NARROW, 2, 2", "NARROW, 254, 254", "NARROW, 255, 255", "NARROW, 256, 255", "NARROW, 65535, 255",
+            "WIDE, 16, 16", "WIDE, 1000, 1000", "WIDE, 65535, 65535"})
+    void aTestLimitOnlyLowersTheFormatsLimit(CounterEncoding encoding, int optionLimit, int limit) {
+        ReopenableMemoryDevice device = new ReopenableMemoryDevice();
+        StoreOptions options = StoreOptions.defaults().withMaxRefcount(optionLimit);
+        try (Store store = Store.format(device, STORE_BYTES, EXTENT_BLOCKS, options, java.util.UUID.randomUUID(), encoding)) {
+            assertEquals(limit, (int) store.inspect(internals -> internals.space().maxRefcount()));
+        }
+        try (Store reopened = Store.open(device.reopen(), null, options)) {
+            assertEquals(encoding, reopened.geometry().counterEncoding());
+            assertEquals(limit, (int) reopened.inspect(internals -> internals.space().maxRefcount()), "after a reopen");
         }
     }
 

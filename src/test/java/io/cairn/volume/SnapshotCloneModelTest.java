@@ -1,5 +1,6 @@
 package io.cairn.volume;
 
+import io.cairn.format.CounterEncoding;
 import io.cairn.gc.CheckReport;
 import io.cairn.gc.Checker;
 import io.cairn.io.ReopenableMemoryDevice;
@@ -102,18 +103,19 @@ class SnapshotCloneModelTest {
         return op.list().ofMinSize(1).ofMaxSize(60).withSizeDistribution(RandomDistribution.uniform());
     }
 
+    /** On stores of either counter encoding: 1-byte counters (new stores) and 2-byte ones (stores made before). */
     @Property(tries = 200)
-    void snapshotsAndClonesMatchTheirModels(@ForAll("operations") List<Op> operations) {
-        run(operations, StoreOptions.defaults());
+    void snapshotsAndClonesMatchTheirModels(@ForAll("operations") List<Op> operations, @ForAll CounterEncoding encoding) {
+        run(operations, StoreOptions.defaults(), encoding);
     }
 
     @Property(tries = 150)
     void snapshotsAndClonesMatchTheirModelsWhenCountersSaturate(@ForAll("operations") List<Op> operations) {
-        run(operations, StoreOptions.defaults().withMaxRefcount(3));
+        run(operations, StoreOptions.defaults().withMaxRefcount(3), CounterEncoding.FOR_NEW_STORES);
     }
 
-    private static void run(List<Op> operations, StoreOptions options) {
-        World world = new World(options);
+    private static void run(List<Op> operations, StoreOptions options, CounterEncoding encoding) {
+        World world = new World(options, encoding);
         try {
             for (int i = 0; i < operations.size(); i++) {
                 world.apply(operations.get(i), "operation " + i + " " + operations.get(i));
@@ -154,8 +156,12 @@ class SnapshotCloneModelTest {
         int nextName;
 
         World(StoreOptions options) {
+            this(options, CounterEncoding.FOR_NEW_STORES);
+        }
+
+        World(StoreOptions options, CounterEncoding encoding) {
             this.options = options;
-            this.store = Store.format(device, STORE_BYTES, EXTENT_BLOCKS, options);
+            this.store = Store.format(device, STORE_BYTES, EXTENT_BLOCKS, options, java.util.UUID.randomUUID(), encoding);
             create(true);
             create(false);
         }

@@ -1,16 +1,17 @@
 package io.cairn.volume;
 
-import io.cairn.format.Layout;
+import io.cairn.format.CounterEncoding;
 import io.cairn.io.ReopenableMemoryDevice;
 import io.cairn.tree.RootRef;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
+import java.util.TreeMap;
 
 import static io.cairn.volume.ModelSupport.BLOCK;
 import static io.cairn.volume.SnapshotCloneModelTest.assertClean;
@@ -19,8 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Snapshot counts far beyond what the randomized tests reach (seed 003 §3.3: no limit on count or
- * depth), and sharing beyond the real 16-bit counter limit (seed 000: a reference beyond 65,535
- * copies the block instead).
+ * depth), and sharing beyond the real counter limit of each encoding (seed 000: a reference beyond
+ * 65,535, or 255 with 1-byte counters, copies the block instead).
  */
 class SnapshotScaleTest {
 
@@ -80,10 +81,16 @@ class SnapshotScaleTest {
         ModelSupport.assertSame(model, ModelSupport.readAll(store, "disk"), 0, "the live disk");
     }
 
-    @Test
-    void sharingBeyondTheSixteenBitCounterCopiesTheRoot() {
-        int snapshotCount = 66_000;
-        Store store = Store.format(device, 256L << 20, 4096, StoreOptions.defaults());
+    /**
+     * With 2-byte counters 66,000 snapshots pass the limit once; with 1-byte counters 1,000 snapshots pass it
+     * and then saturate two copies in turn (no test limit: the limit is the store's format).
+     */
+    @ParameterizedTest
+    @CsvSource({"WIDE, 66000", "NARROW, 1000"})
+    void sharingBeyondTheCounterLimitCopiesTheRoot(CounterEncoding encoding, int snapshotCount) {
+        int limit = encoding.maxCount();
+        Store store = Store.format(device, 256L << 20, 4096, StoreOptions.defaults(), java.util.UUID.randomUUID(), encoding);
+        assertEquals(limit, (int) store.inspect(internals -> internals.space().maxRefcount()), "the format's limit");
         store.create("disk", DISK_BYTES);
         byte[] original = new byte[(int) DISK_BYTES];
         for (int block = 0; block < 521; block += 13) {
@@ -106,19 +113,25 @@ class SnapshotScaleTest {
         }
         store.commit();
 
-        // The live disk and 65,534 snapshots name the shared root; its counter is at the real limit.
-        // The later snapshots share one copy of the root (sharing its children) instead: the copy made for the
-        // first of them stands in for the root until it saturates in turn (TreeSpace, substitutes).
+        // The live disk and limit - 1 snapshots name the shared root; its counter is at the real limit.
+        // The later snapshots share a copy of the root (sharing its children) instead: the copy made for the
+        // first of them stands in for the root until it saturates in turn, and then the next copy
+        // (TreeSpace, substitutes).
         Map<Long, RootRef> snapshotRoots = store.inspect(internals -> internals.snapshotRoots());
-        assertEquals(Layout.MAX_REFCOUNT, (int) store.inspect(internals -> internals.space().count(sharedRoot)));
+        assertEquals(limit, (int) store.inspect(internals -> internals.space().count(sharedRoot)));
         long sharing = snapshotRoots.values().stream().filter(root -> root.root() == sharedRoot).count();
-        assertEquals(Layout.MAX_REFCOUNT - 1, sharing);
-        Set<Long> copies = new HashSet<>();
-        snapshotRoots.values().stream().filter(root -> root.root() != sharedRoot).forEach(root -> copies.add(root.root()));
-        assertEquals(1, copies.size(), "the snapshots beyond the limit share one copy of the root");
-        long copy = copies.iterator().next();
-        assertEquals(snapshotCount - sharing, (long) store.inspect(internals -> internals.space().count(copy)));
-        assertClean(store, "after 66,000 snapshots");
+        assertEquals(limit - 1, sharing);
+        Map<Long, Long> sharersByCopy = new TreeMap<>();
+        snapshotRoots.values().stream().filter(root -> root.root() != sharedRoot)
+                .forEach(root -> sharersByCopy.merge(root.root(), 1L, Long::sum));
+        long beyond = snapshotCount - sharing;
+        assertEquals(Math.ceilDiv(beyond, limit), sharersByCopy.size(), "each copy is shared up to the limit, then the next");
+        for (Map.Entry<Long, Long> copy : sharersByCopy.entrySet()) {
+            assertEquals(copy.getValue(), (long) store.inspect(internals -> internals.space().count(copy.getKey())));
+        }
+        assertEquals(Math.ceilDiv(beyond, limit) - 1, sharersByCopy.values().stream().filter(count -> count == limit).count(),
+                "every copy but the last is saturated");
+        assertClean(store, "after " + snapshotCount + " snapshots");
 
         byte[] changed = original.clone();
         byte[] overwrite = ModelSupport.randomBytes(66, 3 * BLOCK + 100);
@@ -134,7 +147,7 @@ class SnapshotScaleTest {
         String last = "disk@" + ids.getLast();
         ModelSupport.assertSame(original, ModelSupport.readAll(store, last), 0, "snapshot " + last);
         ModelSupport.assertSame(changed, ModelSupport.readAll(store, "disk"), 0, "the live disk");
-        assertTrue(store.inspect(internals -> internals.space().count(sharedRoot)) < Layout.MAX_REFCOUNT,
+        assertTrue(store.inspect(internals -> internals.space().count(sharedRoot)) < limit,
                 "the write moved the disk off the shared root");
         assertClean(store, "after writing past 66,000 snapshots");
 
