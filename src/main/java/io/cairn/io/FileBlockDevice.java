@@ -88,7 +88,8 @@ public final class FileBlockDevice implements BlockDevice {
         this.ioThreads = ioThreads;
         this.file = file;
         this.ownerLock = ownerLock;
-        this.windows = new MappedWindows(path, this::sizeBytes, MappedWindows.DEFAULT_WINDOW_BYTES, MappedWindows.DEFAULT_MAX_WINDOWS);
+        this.windows = new MappedWindows(path, this::sizeBytes, MappedWindows.DEFAULT_WINDOW_BYTES,
+                MappedWindows.DEFAULT_MAX_WINDOWS, MappedWindows.DEFAULT_IDLE_MILLIS);
     }
 
     /**

@@ -8,8 +8,11 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 
 /**
@@ -25,6 +28,12 @@ import java.util.function.LongSupplier;
  *       per 4 KiB) until the mapping goes, so a long-running server that reads a large store would otherwise
  *       keep page tables for everything it ever read; past the limit the least recently used idle window is
  *       unmapped.</li>
+ *   <li>A window no lend has used for {@link #DEFAULT_IDLE_MILLIS} is unmapped too. Pages a process maps
+ *       cannot be dropped from the page cache on request ({@code posix_fadvise(DONTNEED)} skips them) and
+ *       count as in use for the kernel's reclaim, so mappings kept forever would pin whatever was last read
+ *       in large reads. (On this kernel a later 4 KiB write into a page-cache folio that a sequential read
+ *       made large costs several times more, ext4 walking the folio's buffers: 108 against 11 µs of server
+ *       CPU per write when a benchmark's cache reset could not drop the mapped pages.)</li>
  *   <li>A window counts its lenders: it is unmapped only at 0, and a lender that finds it retired (count
  *       below 0) maps the window afresh. A window taken out of use (replaced, or the file closed) while lent
  *       is unmapped by its last lender. So memory lent out is never unmapped under its user.</li>
@@ -38,6 +47,12 @@ final class MappedWindows {
     static final long DEFAULT_WINDOW_BYTES = 1L << 30;
     /** Windows mapped at most for a store file: 64 GiB of address space, at most 128 MiB of page tables. */
     static final int DEFAULT_MAX_WINDOWS = 64;
+    /** A window unused this long is unmapped (design note 3). */
+    static final long DEFAULT_IDLE_MILLIS = 1000;
+
+    /** Unmaps idle windows of every open file; one daemon thread for the process. */
+    private static final ScheduledExecutorService IDLE_SWEEPER = Executors.newSingleThreadScheduledExecutor(
+            Thread.ofPlatform().name("mapped-windows-sweeper").daemon(true).factory());
 
     private final long windowBytes;
     private final int maxWindows;
@@ -47,17 +62,22 @@ final class MappedWindows {
     private final LongSupplier currentSizeBytes;
     private volatile long knownSizeBytes;
     private final ConcurrentHashMap<Long, Window> windows = new ConcurrentHashMap<>();
-    private final AtomicLong useClock = new AtomicLong();
     private volatile boolean closed;
+    private final long idleNanos;
+    private final ScheduledFuture<?> sweeping;
 
-    MappedWindows(Path path, LongSupplier currentSizeBytes, long windowBytes, int maxWindows) {
-        if (windowBytes < 4096 || Long.bitCount(windowBytes) != 1 || maxWindows < 1) {
-            throw new IllegalArgumentException("windows of " + windowBytes + " bytes, at most " + maxWindows);
+    MappedWindows(Path path, LongSupplier currentSizeBytes, long windowBytes, int maxWindows, long idleMillis) {
+        if (windowBytes < 4096 || Long.bitCount(windowBytes) != 1 || maxWindows < 1 || idleMillis < 1) {
+            throw new IllegalArgumentException("windows of " + windowBytes + " bytes, at most " + maxWindows
+                    + ", unmapped after " + idleMillis + " ms");
         }
         this.path = path;
         this.currentSizeBytes = currentSizeBytes;
         this.windowBytes = windowBytes;
         this.maxWindows = maxWindows;
+        this.idleNanos = TimeUnit.MILLISECONDS.toNanos(idleMillis);
+        long sweepMillis = Math.max(1, idleMillis / 2);
+        this.sweeping = IDLE_SWEEPER.scheduleWithFixedDelay(this::retireIdle, sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
     }
 
     /** Lends {@code [offsetBytes, offsetBytes + lengthBytes)}; null if it lies past the file's end or across windows. */
@@ -90,7 +110,7 @@ final class MappedWindows {
                 continue;
             }
             if (window.lenders.compareAndSet(lenders, lenders + 1)) {
-                window.lastUsed = useClock.incrementAndGet();
+                window.lastUsedNanos = System.nanoTime();
                 Window lentWindow = window;
                 ByteBuffer view = window.segment.asSlice(offsetBytes - index * windowBytes, lengthBytes)
                         .asByteBuffer().asReadOnlyBuffer();
@@ -119,6 +139,7 @@ final class MappedWindows {
     /** Unmaps every window now, or, if it is lent out, when its last lender is done; lends no more. */
     synchronized void close() {
         closed = true;
+        sweeping.cancel(false);
         for (Window window : windows.values()) {
             window.detach();
         }
@@ -158,13 +179,25 @@ final class MappedWindows {
         }
     }
 
+    /** Unmaps the windows no lend has used for the idle time (design note 3). */
+    private synchronized void retireIdle() {
+        long now = System.nanoTime();
+        for (var entry : windows.entrySet()) {
+            Window window = entry.getValue();
+            if (window.lenders.get() == 0 && now - window.lastUsedNanos >= idleNanos) {
+                windows.remove(entry.getKey(), window);
+                window.detach();
+            }
+        }
+    }
+
     /** Under the monitor: unmaps the idle window used longest ago; false if no window is idle. */
     private boolean retireLeastRecentlyUsed() {
         Long oldestIndex = null;
         Window oldest = null;
         for (var entry : windows.entrySet()) {
             Window window = entry.getValue();
-            if (window.lenders.get() == 0 && (oldest == null || window.lastUsed < oldest.lastUsed)) {
+            if (window.lenders.get() == 0 && (oldest == null || window.lastUsedNanos - oldest.lastUsedNanos < 0)) {
                 oldest = window;
                 oldestIndex = entry.getKey();
             }
@@ -186,7 +219,7 @@ final class MappedWindows {
         final MemorySegment segment;
         /** Lenders using the window now; -1 once retired (design note 3). */
         final AtomicInteger lenders = new AtomicInteger();
-        volatile long lastUsed;
+        volatile long lastUsedNanos = System.nanoTime();
         /** Out of the map: the last lender unmaps it (design note 3). */
         volatile boolean detached;
 

@@ -41,13 +41,17 @@ class MappedWindowsTest {
     }
 
     private MappedWindows windows(int maxWindows) {
+        return windows(maxWindows, 60_000);
+    }
+
+    private MappedWindows windows(int maxWindows, long idleMillis) {
         return new MappedWindows(path, () -> {
             try {
                 return file.size();
             } catch (IOException e) {
                 throw new IllegalStateException(e);
             }
-        }, WINDOW, maxWindows);
+        }, WINDOW, maxWindows, idleMillis);
     }
 
     private void write(long offset, int length, int seed) throws IOException {
@@ -101,6 +105,27 @@ class MappedWindowsTest {
         }
         windows.close();
         assertNull(windows.lend(0, 100), "closed");
+    }
+
+    @Test
+    void unmapsWindowsNoLendUsedForTheIdleTimeButNotLentOnes() throws Exception {
+        write(0, 4 * WINDOW, 13);
+        MappedWindows windows = windows(8, 50);
+        windows.lend(0, 4096).close();
+        windows.lend(WINDOW, 4096).close();
+        try (BlockDevice.Lent held = windows.lend(2L * WINDOW, 4096)) {
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (windows.mappedWindows() > 1 && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertEquals(1, windows.mappedWindows(), "the two idle windows were unmapped, the lent one not");
+            Thread.sleep(200);
+            assertContent(held.view(), 4096, 13 + 2 * WINDOW * 7);
+        }
+        try (BlockDevice.Lent again = windows.lend(0, 4096)) {
+            assertContent(again.view(), 4096, 13); // mapped afresh
+        }
+        windows.close();
     }
 
     @Test
