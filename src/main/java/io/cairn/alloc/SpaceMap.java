@@ -43,7 +43,10 @@ import java.util.List;
  *       a held block as an allocated block with count 1; the store gives every held block back before any
  *       commit can capture the counters (io.cairn.volume.Store design note 3), so no counter written to the
  *       device is ever in that state.</li>
- *   <li>Not thread-safe: the store calls it under its metadata lock.</li>
+ *   <li>Not thread-safe: the store calls it under its metadata lock, except {@link #decrementHoldingPointers}, which
+ *       the store's reclaimer calls without it (io.cairn.volume.Store design note 3): every counter change is atomic
+ *       in both counter stores (LocalCounters note 3, SharedCounters), and that one never makes a counter reach or
+ *       leave 0, so it touches neither the free totals nor allocation.</li>
  *   <li>Shared mode (several node processes serving one store on one host, docs/CLUSTER.md): the counters,
  *       free counts, dirty bits and durable slots live in {@link SharedCounters}, changed by CAS, and the
  *       extents' holders too. A node allocates only in extents it holds (claimed by CAS on the holder word),

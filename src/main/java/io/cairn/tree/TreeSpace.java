@@ -41,7 +41,12 @@ import java.util.Map;
  *   <li>Sharing a block whose counter is saturated copies it instead (a data block or table page is
  *       copied; a node is copied with its children shared in turn), and the copy is then shared in its place
  *       until it saturates in turn: see <em>Substitutes</em> below.</li>
- *   <li>Not thread-safe: the store calls it under its metadata lock.</li>
+ *   <li>Not thread-safe: the store calls it under its metadata lock, with one exception. The reclaimer (one
+ *       thread at a time: the store's reclaim lock) releases the targets of a freed leaf ({@link #releaseTargets},
+ *       up to 512 counter decrements, most of a reclamation's work) without the metadata lock: counter changes
+ *       are atomic (SpaceMap design note 6), the leaf's pointers are its own (its node left the cache when it
+ *       was freed, and a held block is not reused), and the held list is the reclaimer's, changed and freed
+ *       only by it; {@link #heldCount} is volatile for the lock holders that ask.</li>
  *   <li>Shadows of virtual-disk tree nodes are counted ({@link #shadows}): a copied leaf is what a snapshot
  *       costs the writes after it (512 increments now, 512 decrements when the snapshot goes), a moved node
  *       what a commit costs them (no counter changes); benchmarks read the counts with {@code cairn stats}.</li>
@@ -94,9 +99,9 @@ public final class TreeSpace {
     private long generation;
     private Map<Long, Node> dirtyNodes = new LinkedHashMap<>();
     private List<Release> releases = new ArrayList<>();
-    /** Blocks that lost their last reference and are held (design note 4); {@link #heldCount} entries. */
+    /** Blocks that lost their last reference and are held (design note 4); {@link #heldCount} entries; the reclaimer's (note 6). */
     private long[] held = new long[64];
-    private int heldCount;
+    private volatile int heldCount;
     /** The targets of one freed leaf that lost their last reference ({@link #applyReleases}). */
     private final long[] unreferencedScratch = new long[Layout.POINTERS_PER_NODE];
     /** Shadows made in virtual-disk trees since the store opened or {@link #resetShadows} (design note 7). */
@@ -766,13 +771,19 @@ public final class TreeSpace {
         }
     }
 
+    /** A leaf freed by {@link #applyReleases} whose targets still hold the references it had. */
+    public record FreedLeaf(long[] pointers, LeafKind leafKind) {
+    }
+
     /**
      * Applies releases whose removal is durable. A block whose count reaches 0 is held, not freed
-     * (design note 4), and a freed node releases its children in turn. Processes at most {@code budget}
-     * decrements and puts the rest back into {@code pending}; returns the number of blocks that lost their
-     * last reference.
+     * (design note 4), and a freed node releases its children in turn: an inner node's are queued in
+     * {@code pending}, a freed leaf goes to {@code freedLeaves}, whose targets the caller then releases with
+     * {@link #releaseTargets}, outside the metadata lock if it likes (design note 6). Processes at most
+     * {@code budget} releases and puts the rest back into {@code pending}; returns the number of blocks that
+     * lost their last reference (the freed leaves' targets not included).
      */
-    public long applyReleases(Deque<Release> pending, int budget) {
+    public long applyReleases(Deque<Release> pending, int budget, List<FreedLeaf> freedLeaves) {
         long unreferenced = 0;
         for (int done = 0; done < budget && !pending.isEmpty(); done++) {
             Release release = pending.pop();
@@ -787,15 +798,9 @@ public final class TreeSpace {
                 } else {
                     Node node = cache.take(release.block(), release.level()); // its block is freed here
                     if (release.level() == 1) {
-                        // A freed leaf: its targets have no children, so they are released here in one pass
-                        // rather than queued one by one (a leaf copied by copy-on-write has up to 512).
-                        int freedTargets = space.decrementHoldingPointers(node.pointers, unreferencedScratch);
-                        boolean targetsData = release.leafKind() == LeafKind.DATA;
-                        for (int i = 0; i < freedTargets; i++) {
-                            hold(unreferencedScratch[i], targetsData);
-                        }
-                        unreferenced += freedTargets;
-                        done += Layout.POINTERS_PER_NODE - 1; // the budget counts decrements, up to 512 here
+                        // A freed leaf: its targets have no children, so they are released in one pass rather
+                        // than queued one by one (a leaf copied by copy-on-write has up to 512), by the caller.
+                        freedLeaves.add(new FreedLeaf(node.pointers, release.leafKind()));
                     } else {
                         for (long pointer : node.pointers) {
                             if (!Pointer.isHole(pointer)) {
@@ -813,13 +818,29 @@ public final class TreeSpace {
         return unreferenced;
     }
 
+    /**
+     * Releases the targets of a leaf {@link #applyReleases} freed, in one pass over their counters; a target that
+     * loses its last reference is held. Needs no metadata lock, only to be the reclaimer (design note 6). Returns
+     * the number of targets that lost their last reference.
+     */
+    public int releaseTargets(FreedLeaf leaf) {
+        int freedTargets = space.decrementHoldingPointers(leaf.pointers(), unreferencedScratch);
+        boolean data = leaf.leafKind() == LeafKind.DATA;
+        for (int i = 0; i < freedTargets; i++) {
+            hold(unreferencedScratch[i], data);
+        }
+        return freedTargets;
+    }
+
     private void hold(long block, boolean data) {
         forgetSubstitute(block); // substitutes rule 3: a block that lost its last reference is no share target
         if (heldCount == held.length) {
             held = Arrays.copyOf(held, held.length * 2);
         }
         // Block numbers fit in 48 bits (Pointer.BLOCK_MASK): the low bit says "data, discard when freed".
-        held[heldCount++] = block << 1 | (data ? 1 : 0);
+        int count = heldCount;
+        held[count] = block << 1 | (data ? 1 : 0);
+        heldCount = count + 1;
     }
 
     /** Blocks held since they lost their last reference, not yet freed (design note 4). */
@@ -828,16 +849,26 @@ public final class TreeSpace {
     }
 
     /**
-     * Frees every held block (design note 4): the caller knows no volume I/O can touch them any more.
-     * Data blocks are discarded on the device now, not before: a read still in flight must see their content.
+     * Discards the held data blocks on the device (design note 4), once the caller knows no volume I/O can touch
+     * them any more (a read still in flight must see their content), and before {@link #freeHeld} (a freed block
+     * may be written by its next owner at once). The reclaimer calls this without the metadata lock (note 6): one
+     * device call per block.
+     */
+    public void discardHeldData() {
+        for (int i = 0; i < heldCount; i++) {
+            if ((held[i] & 1) != 0) {
+                device.discard((held[i] >>> 1) * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES);
+            }
+        }
+    }
+
+    /**
+     * Frees every held block (design note 4): the caller knows no volume I/O can touch them any more, and has
+     * discarded the data blocks among them ({@link #discardHeldData}).
      */
     public void freeHeld() {
         for (int i = 0; i < heldCount; i++) {
-            long block = held[i] >>> 1;
-            space.freeHeld(block);
-            if ((held[i] & 1) != 0) {
-                device.discard(block * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES);
-            }
+            space.freeHeld(held[i] >>> 1);
         }
         heldCount = 0;
         if (held.length > 4096) {

@@ -129,11 +129,11 @@ import java.util.function.Function;
 public final class Store implements Closeable {
 
     /**
-     * Decrements applied per hold of the metadata lock when reclaiming (design note 3): eight freed leaves'
-     * worth, well under a millisecond in memory. Between batches the reclaimer yields to waiting writers, and
-     * a yield on a loaded machine can cost a scheduler slice, so batches are not made smaller than this.
+     * Releases applied per hold of the metadata lock when reclaiming (design note 3): a release is one counter
+     * decrement and, for a node it frees, a removal from the node cache, so a hold is tens of microseconds. The
+     * 512 decrements of each freed leaf's targets, most of the work, are made after the hold, without the lock.
      */
-    private static final int RELEASE_BATCH = 4096;
+    private static final int RELEASE_BATCH = 128;
     /**
      * Queued removals above which a background commit applies them itself instead of leaving them to the
      * reclaim thread (design note 8): the queue stays bounded when reclamation falls behind.
@@ -988,22 +988,30 @@ public final class Store implements Closeable {
         if (!reclaimLock.isHeldByCurrentThread()) {
             throw new IllegalStateException("reclamation outside the reclaim lock");
         }
+        List<TreeSpace.FreedLeaf> freedLeaves = new ArrayList<>();
         try {
             while (true) {
                 boolean more;
                 metaLock.lock();
                 try {
-                    trees.applyReleases(reclaimQueue, RELEASE_BATCH);
+                    trees.applyReleases(reclaimQueue, RELEASE_BATCH, freedLeaves);
                     more = !reclaimQueue.isEmpty();
                 } catch (CorruptionException corruption) {
                     throw fail(corruption);
                 } finally {
                     metaLock.unlock();
                 }
+                // Without metaLock (design note 3): the freed leaves' targets, up to 512 atomic decrements each.
+                // Their leaves are held until the held blocks are freed below, so a write short of space that
+                // sees held blocks waits for these too (reclaimUnderWay).
+                for (TreeSpace.FreedLeaf leaf : freedLeaves) {
+                    trees.releaseTargets(leaf);
+                }
+                freedLeaves.clear();
                 if (!more) {
                     break;
                 }
-                if (heldBlocks() >= HELD_LIMIT) {
+                if (trees.heldCount() >= HELD_LIMIT) {
                     freeHeldBlocks(); // a long reclamation gives space back as it goes
                 }
                 if (metaLock.hasQueuedThreads()) {
@@ -1017,7 +1025,7 @@ public final class Store implements Closeable {
 
     /** Under reclaimLock: frees the held blocks once no volume I/O that may touch them is in flight. */
     private void freeHeldBlocks() {
-        if (heldBlocks() == 0) {
+        if (trees.heldCount() == 0) {
             return;
         }
         if (ioEpochs.insideIo()) {
@@ -1026,6 +1034,7 @@ public final class Store implements Closeable {
         if (!ioEpochs.closedByCurrentThread()) {
             ioEpochs.awaitInFlight(); // with the gate closed no volume I/O is in flight at all
         }
+        trees.discardHeldData(); // nothing can touch them now; not under metaLock (a device call per block)
         metaLock.lock();
         try {
             trees.freeHeld();
