@@ -771,8 +771,11 @@ public final class TreeSpace {
         }
     }
 
-    /** A leaf freed by {@link #applyReleases} whose targets still hold the references it had. */
-    public record FreedLeaf(long[] pointers, LeafKind leafKind) {
+    /**
+     * A leaf freed by {@link #applyReleases} whose targets still hold the references it had: its pointers if the
+     * node was cached, else null (then {@link #releaseTargets} reads it from its block, which is held).
+     */
+    public record FreedLeaf(long block, long[] pointers, LeafKind leafKind) {
     }
 
     /**
@@ -796,12 +799,15 @@ public final class TreeSpace {
                 if (release.moved()) {
                     cache.forget(release.block());
                 } else {
-                    Node node = cache.take(release.block(), release.level()); // its block is freed here
                     if (release.level() == 1) {
                         // A freed leaf: its targets have no children, so they are released in one pass rather
-                        // than queued one by one (a leaf copied by copy-on-write has up to 512), by the caller.
-                        freedLeaves.add(new FreedLeaf(node.pointers, release.leafKind()));
+                        // than queued one by one (a leaf copied by copy-on-write has up to 512), by the caller,
+                        // who also reads the leaf if it is not cached (no device read here, under the lock).
+                        Node node = cache.takeCached(release.block(), 1);
+                        freedLeaves.add(new FreedLeaf(release.block(), node == null ? null : node.pointers,
+                                release.leafKind()));
                     } else {
+                        Node node = cache.take(release.block(), release.level()); // its block is freed here
                         for (long pointer : node.pointers) {
                             if (!Pointer.isHole(pointer)) {
                                 pending.push(new Release(Pointer.blockOf(pointer), release.level() - 1,
@@ -824,7 +830,8 @@ public final class TreeSpace {
      * the number of targets that lost their last reference.
      */
     public int releaseTargets(FreedLeaf leaf) {
-        int freedTargets = space.decrementHoldingPointers(leaf.pointers(), unreferencedScratch);
+        long[] pointers = leaf.pointers() != null ? leaf.pointers() : cache.readUncached(leaf.block(), 1).pointers;
+        int freedTargets = space.decrementHoldingPointers(pointers, unreferencedScratch);
         boolean data = leaf.leafKind() == LeafKind.DATA;
         for (int i = 0; i < freedTargets; i++) {
             hold(unreferencedScratch[i], data);

@@ -1004,8 +1004,12 @@ public final class Store implements Closeable {
                 // Without metaLock (design note 3): the freed leaves' targets, up to 512 atomic decrements each.
                 // Their leaves are held until the held blocks are freed below, so a write short of space that
                 // sees held blocks waits for these too (reclaimUnderWay).
-                for (TreeSpace.FreedLeaf leaf : freedLeaves) {
-                    trees.releaseTargets(leaf);
+                try {
+                    for (TreeSpace.FreedLeaf leaf : freedLeaves) {
+                        trees.releaseTargets(leaf);
+                    }
+                } catch (CorruptionException corruption) {
+                    throw fail(corruption);
                 }
                 freedLeaves.clear();
                 if (!more) {
