@@ -41,12 +41,29 @@ import java.util.Map;
  *   <li>Sharing a block whose counter is saturated copies it instead (a data block or table page is
  *       copied; a node is copied with its children shared in turn), and the copy is then shared in its place
  *       until it saturates in turn: see <em>Substitutes</em> below.</li>
- *   <li>Not thread-safe: the store calls it under its metadata lock, with one exception. The reclaimer (one
- *       thread at a time: the store's reclaim lock) releases the targets of a freed leaf ({@link #releaseTargets},
- *       up to 512 counter decrements, most of a reclamation's work) without the metadata lock: counter changes
- *       are atomic (SpaceMap design note 6), the leaf's pointers are its own (its node left the cache when it
- *       was freed, and a held block is not reused), and the held list is the reclaimer's, changed and freed
- *       only by it; {@link #heldCount} is volatile for the lock holders that ask.</li>
+ *   <li>Not thread-safe: the store calls it under its metadata lock, with two exceptions, the two counter passes
+ *       of copy-on-write (up to 512 counter changes each, most of the work of a leaf copy and of a reclamation);
+ *       counter changes are atomic (SpaceMap design note 6), so they need no lock of their own.
+ *       <ul>
+ *         <li>The reclaimer (one thread at a time: the store's reclaim lock) releases the targets of a freed
+ *             leaf ({@link #releaseTargets}) without the metadata lock: the leaf's pointers are its own (its node
+ *             left the cache when it was freed, and a held block is not reused), and the held list is the
+ *             reclaimer's, changed and freed only by it; {@link #heldCount} is volatile for the lock holders that
+ *             ask.</li>
+ *         <li>A write that will copy a shared leaf pins the leaf under the lock ({@link #pinSharedLeaf}: one
+ *             reference more), references its targets for the copy without the lock ({@link #shareTargets}),
+ *             and links with the copy made ({@link #exchange(RootRef, long, long, LeafKind, LeafCopy)}), then
+ *             gives the pin back ({@link #finishLeafCopy}). Why this is sound: the pinned leaf has a count of 2
+ *             or more, so it is not changed in place (note 1) nor freed, and its pointer array stays as it is;
+ *             its targets keep its references, so none can be freed while the pass runs. The extra references
+ *             exist before any pointer that needs them (a commit that captures counters meanwhile writes them
+ *             above the references: a leak if the power goes then, never a counter below its references).
+ *             Counts above the references only make {@link #mapForWrite} and {@link #writable} more careful
+ *             (a copy instead of an in-place change). Whatever the link finds — the leaf copied by another
+ *             write meanwhile, or no longer shared — an unused copy's references are taken back at once and
+ *             the pin is released like any reference, after the next commit. Inspections, the checker and the
+ *             garbage collector close the I/O gate, so they never see a write between its plan and its link.</li>
+ *       </ul></li>
  *   <li>Shadows of virtual-disk tree nodes are counted ({@link #shadows}): a copied leaf is what a snapshot
  *       costs the writes after it (512 increments now, 512 decrements when the snapshot goes), a moved node
  *       what a commit costs them (no counter changes); benchmarks read the counts with {@code cairn stats}.</li>
@@ -589,12 +606,100 @@ public final class TreeSpace {
     // ---------------------------------------------------------------- writing
 
     /**
+     * A shared leaf a write will copy, pinned by {@link #pinSharedLeaf}, and the pointers of its copy once
+     * {@link #shareTargets} has referenced them (design note 6). One write's, used by one thread.
+     */
+    public static final class LeafCopy {
+        private final long leaf;
+        private final long[] source;
+        private final LeafKind leafKind;
+        /** The copy's pointers, every target referenced once more; null until shared, or if that failed. */
+        private long[] pointers;
+        private boolean used;
+
+        private LeafCopy(long leaf, long[] source, LeafKind leafKind) {
+            this.leaf = leaf;
+            this.source = source;
+            this.leafKind = leafKind;
+        }
+    }
+
+    /**
+     * Under the metadata lock, before a write links fresh blocks at leaf entry {@code index}: if the leaf on that
+     * path is shared (count 2 or more), so the link will copy it, pins it (one reference more) and returns it,
+     * for {@link #shareTargets} to reference its targets without the lock (design note 6); else null.
+     */
+    public LeafCopy pinSharedLeaf(long root, int height, long index, LeafKind leafKind) {
+        long block = root;
+        for (int level = height; level > 1; level--) {
+            if (block == 0) {
+                return null;
+            }
+            long pointer = cache.get(block, level).pointers[slotAt(index, level)];
+            block = Pointer.blockOf(pointer);
+        }
+        if (block == 0 || space.count(block) < 2) {
+            return null;
+        }
+        try {
+            space.increment(block);
+        } catch (RefcountSaturatedException saturated) {
+            return null; // the link copies it as before
+        }
+        return new LeafCopy(block, cache.get(block, 1).pointers, leafKind);
+    }
+
+    /**
+     * Without the metadata lock (design note 6): references every target of the pinned leaf once more, for its
+     * copy. If a target's counter is saturated, takes back what it added and leaves the copy to the link, which
+     * copies that target instead.
+     */
+    public void shareTargets(LeafCopy copy) {
+        long[] pointers = copy.source.clone(); // a pinned leaf's array does not change (design note 6)
+        int stopped = space.incrementPointers(pointers, 0);
+        if (stopped < pointers.length) {
+            space.decrementHoldingPointers(Arrays.copyOf(pointers, stopped), new long[stopped]);
+            return;
+        }
+        for (int i = 0; i < pointers.length; i++) {
+            if (!Pointer.isHole(pointers[i])) {
+                pointers[i] = Pointer.readOnly(pointers[i]);
+            }
+        }
+        copy.pointers = pointers;
+    }
+
+    /**
+     * Under the metadata lock, after the link (or instead of it, if the write failed): takes back the references
+     * of a copy the link did not use, and releases the pin after the next commit (design note 6).
+     */
+    public void finishLeafCopy(LeafCopy copy) {
+        if (copy.pointers != null && !copy.used) {
+            // Every target is still referenced by the pinned leaf, so none loses its last reference here.
+            if (space.decrementHoldingPointers(copy.pointers, new long[copy.pointers.length]) != 0) {
+                throw new IllegalStateException("a target of pinned leaf " + copy.leaf + " lost its last reference");
+            }
+        }
+        copy.used = true; // finished: nothing to take back twice
+        copy.pointers = null;
+        releases.add(new Release(copy.leaf, 1, copy.leafKind, false));
+    }
+
+    /**
      * Makes the path to leaf entry {@code index} writable (shadowing shared or durable nodes and
      * creating missing ones), stores {@code newPointer} there and returns the pointer it replaced.
      * The caller owns the returned reference (usually releases it).
      */
     public long exchange(RootRef ref, long index, long newPointer, LeafKind leafKind) {
-        Node leaf = writablePath(ref, index, leafKind);
+        return exchange(ref, index, newPointer, leafKind, null);
+    }
+
+    /**
+     * {@link #exchange(RootRef, long, long, LeafKind)}, copying the leaf with {@code prepared} (may be null) if it
+     * is the shared leaf that copy was made for (design note 6). The caller then calls {@link #finishLeafCopy}.
+     */
+    public long exchange(RootRef ref, long index, long newPointer, LeafKind leafKind, LeafCopy prepared) {
+        Node leaf = writablePath(ref, index, leafKind, null, prepared);
         int slot = slotAt(index, 1);
         long old = leaf.pointers[slot];
         leaf.pointers[slot] = newPointer;
@@ -610,7 +715,7 @@ public final class TreeSpace {
             return;
         }
         Node[] path = new Node[ref.height() + 1];
-        writablePath(ref, index, leafKind, path);
+        writablePath(ref, index, leafKind, path, null);
         long old = path[1].pointers[slotAt(index, 1)];
         path[1].pointers[slotAt(index, 1)] = 0;
         release(Pointer.blockOf(old), 0, leafKind);
@@ -628,17 +733,13 @@ public final class TreeSpace {
         }
     }
 
-    private Node writablePath(RootRef ref, long index, LeafKind leafKind) {
-        return writablePath(ref, index, leafKind, null);
-    }
-
-    private Node writablePath(RootRef ref, long index, LeafKind leafKind, Node[] path) {
+    private Node writablePath(RootRef ref, long index, LeafKind leafKind, Node[] path, LeafCopy prepared) {
         if (index < 0 || index >= capacity(ref.height())) {
             throw new IllegalArgumentException("leaf index " + index + " outside a tree of height " + ref.height());
         }
         Node node = ref.root() == 0
                 ? freshNode(ref.height(), new long[Layout.POINTERS_PER_NODE])
-                : writable(ref.root(), ref.height(), leafKind);
+                : writable(ref.root(), ref.height(), leafKind, prepared);
         ref.setRoot(node.block);
         if (path != null) {
             path[ref.height()] = node;
@@ -648,7 +749,7 @@ public final class TreeSpace {
             long pointer = node.pointers[slot];
             Node child = Pointer.isHole(pointer)
                     ? freshNode(level - 1, new long[Layout.POINTERS_PER_NODE])
-                    : writable(Pointer.blockOf(pointer), level - 1, leafKind);
+                    : writable(Pointer.blockOf(pointer), level - 1, leafKind, prepared);
             node.pointers[slot] = Pointer.writable(child.block);
             node = child;
             if (path != null) {
@@ -659,27 +760,36 @@ public final class TreeSpace {
     }
 
     /** The node at {@code block} itself if it may change in place, else its shadow. */
-    private Node writable(long block, int level, LeafKind leafKind) {
+    private Node writable(long block, int level, LeafKind leafKind, LeafCopy prepared) {
         Node node = cache.get(block, level);
-        int count = space.count(block);
-        if (count == 1) {
+        boolean pinned = prepared != null && level == 1 && block == prepared.leaf && !prepared.used;
+        int count = space.count(block) - (pinned ? 1 : 0); // the references apart from the write's own pin
+        if (count == 1 && !pinned) {
             forgetSubstitute(block); // changed in place or moved: no longer a copy to share (substitutes rule 3)
         }
-        if (node.generation == generation && count == 1) {
+        if (node.generation == generation && count == 1 && !pinned) {
             return node;
         }
-        long[] pointers = node.pointers.clone();
+        // A pinned leaf is copied even if nothing but the pin shares it any more: moved, its targets' references
+        // would pass to the shadow, and the pin's release would then free the leaf and take them away (note 6).
+        boolean move = count == 1 && !pinned;
+        boolean copyMade = pinned && prepared.pointers != null;
+        long[] pointers = copyMade ? prepared.pointers : node.pointers.clone();
         // The shadow's block first: if allocation fails (NO_SPACE), the tree and every counter are as they were.
         // Queuing the old node's release before it would release a node the tree still points to.
         Node shadow = freshNode(level, pointers);
-        if (count == 1) {
+        if (move) {
             releases.add(new Release(block, level, leafKind, true));
         } else {
-            shareChildren(pointers, level - 1, leafKind); // changes the shadow's pointers in place
+            if (copyMade) {
+                prepared.used = true; // its targets were referenced by shareTargets, without the lock
+            } else {
+                shareChildren(pointers, level - 1, leafKind); // changes the shadow's pointers in place
+            }
             releases.add(new Release(block, level, leafKind, false));
         }
         if (leafKind == LeafKind.DATA) {
-            if (count == 1) {
+            if (move) {
                 nodesMoved++;
             } else if (level == 1) {
                 leavesCopied++;

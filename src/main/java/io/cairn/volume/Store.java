@@ -122,6 +122,19 @@ import java.util.function.Function;
  *       writes anything, so the durable record is a fence of its own: once a lease has lapsed (ZooKeeper
  *       away past the validity window) the node goes on writing the disk while the newest durable record
  *       still names it with that lease's token ({@link #mayWrite}).</li>
+ *   <li>The two counter passes of copy-on-write run without metaLock (measured: with a snapshot every 10 ms under
+ *       4 KiB random writes they were most of the time metaLock was held, and a holder preempted on a loaded
+ *       machine is what a combined snapshot waits for). Counter changes are atomic (LocalCounters note 3), so a pass
+ *       needs no lock of its own. Reclamation: a batch under metaLock applies {@link #RELEASE_BATCH} releases and
+ *       collects the leaves they free; the reclaimer then releases those leaves' targets (and reads a leaf the cache
+ *       no longer holds) without metaLock, under reclaimLock ({@link TreeSpace#releaseTargets}): the decrements are
+ *       of removals already durable, so a commit that captures some of them and not others writes counters above
+ *       the references (a leak after a crash, as in note 8), never below. Leaf copies: a write whose blocks are all
+ *       fresh and lie in one shared leaf pins that leaf in {@link #planWrite}, references the leaf's targets for
+ *       its copy while its data goes to the device ({@link #prepareLeafCopy}), and {@link #link} installs the copy
+ *       with no counter pass; the references exist before any pointer needs them, and an unused copy's are taken
+ *       back (TreeSpace design note 6 has the argument). Inspections close the I/O gate, so they never see a
+ *       write's pin or a copy's references without the copy. Shared mode copies leaves under metaLock as before.</li>
  * </ol>
  *
  * <p>Snapshot sketches (seed 002): see {@link StoreSketches}; the notes there are the "sketch notes".
@@ -1725,9 +1738,12 @@ public final class Store implements Closeable {
      * Plans a write of volume blocks [first, first + count): for each block either the physical block
      * to overwrite in place, or a freshly allocated block (to be linked by {@link #link}) together
      * with the old pointer to copy partial content from. Returns how many blocks are fresh (0: all in place,
-     * and there is nothing to link).
+     * and there is nothing to link). If every block is fresh and they lie in one leaf that is shared, so the link
+     * will copy it, pins that leaf and puts it in {@code leafCopy[0]} (else null) for {@link #prepareLeafCopy}
+     * (design note 11); the caller then passes it to {@link #link}, or to {@link #dropLeafCopy} if it does not link.
      */
-    int planWrite(Volume volume, long firstBlock, int count, long[] targets, long[] oldBlocks, boolean[] inPlace) {
+    int planWrite(Volume volume, long firstBlock, int count, long[] targets, long[] oldBlocks, boolean[] inPlace,
+                  TreeSpace.LeafCopy[] leafCopy) {
         metaLock.lock();
         int allocated = 0;
         int fresh = 0;
@@ -1755,6 +1771,8 @@ public final class Store implements Closeable {
             }
             if (fresh < count) {
                 state.inPlaceWritesInFlight.incrementAndGet(); // until inPlaceWriteDone (design note 9)
+            } else if (shared == null && firstBlock >>> Layout.POINTER_INDEX_BITS == (firstBlock + count - 1) >>> Layout.POINTER_INDEX_BITS) {
+                leafCopy[0] = trees.pinSharedLeaf(state.ref.root(), state.ref.height(), firstBlock, LeafKind.DATA);
             }
             return fresh;
         } catch (RuntimeException problem) {
@@ -1792,8 +1810,33 @@ public final class Store implements Closeable {
         }
     }
 
-    /** Links the freshly written blocks of a planned write into the VDI's tree. */
-    void link(Volume volume, long firstBlock, int count, long[] targets, boolean[] inPlace) {
+    /**
+     * Without metaLock (design note 11): references the targets of the shared leaf {@link #planWrite} pinned, for
+     * the copy {@link #link} will make of it. Run while the write's data goes to the device.
+     */
+    void prepareLeafCopy(TreeSpace.LeafCopy leafCopy) {
+        try {
+            trees.shareTargets(leafCopy);
+        } catch (CorruptionException corruption) {
+            throw fail(corruption);
+        }
+    }
+
+    /** A write that {@link #planWrite} gave a pinned leaf did not link: its references are given back (note 11). */
+    void dropLeafCopy(TreeSpace.LeafCopy leafCopy) {
+        metaLock.lock();
+        try {
+            trees.finishLeafCopy(leafCopy);
+        } finally {
+            metaLock.unlock();
+        }
+    }
+
+    /**
+     * Links the freshly written blocks of a planned write into the VDI's tree; {@code leafCopy} (may be null) is
+     * the pinned leaf of its plan (design note 11), copied with the references {@link #prepareLeafCopy} took.
+     */
+    void link(Volume volume, long firstBlock, int count, long[] targets, boolean[] inPlace, TreeSpace.LeafCopy leafCopy) {
         metaLock.lock();
         try {
             VdiState state = volume.vdi;
@@ -1802,7 +1845,7 @@ public final class Store implements Closeable {
                 if (inPlace[i]) {
                     continue;
                 }
-                long old = trees.exchange(state.ref, firstBlock + i, Pointer.writable(targets[i]), LeafKind.DATA);
+                long old = trees.exchange(state.ref, firstBlock + i, Pointer.writable(targets[i]), LeafKind.DATA, leafCopy);
                 if (!Pointer.isHole(old)) {
                     trees.release(Pointer.blockOf(old), 0, LeafKind.DATA);
                 }
@@ -1810,7 +1853,13 @@ public final class Store implements Closeable {
         } catch (CorruptionException corruption) {
             throw fail(corruption);
         } finally {
-            metaLock.unlock();
+            try {
+                if (leafCopy != null) {
+                    trees.finishLeafCopy(leafCopy); // whatever happened above: the pin goes, unused references too
+                }
+            } finally {
+                metaLock.unlock();
+            }
         }
     }
 
