@@ -65,7 +65,8 @@ import java.util.function.Function;
  *       first, so they never see a held block or a removal not yet applied; GC pins are references like any
  *       other and are released by the same path; the on-disk rules are untouched.</li>
  *   <li>Threads: any number of threads read and write volumes. {@code metaLock} guards every
- *       in-memory structure and is held only for in-memory work (and node-cache misses);
+ *       in-memory structure (counters are changed atomically, and two counter passes run without it: note 11)
+ *       and is held only for in-memory work (and node-cache misses);
  *       every volume I/O registers in {@code ioEpochs}, whose gate inspections close, so they see no I/O in
  *       flight (snapshots do not close it, see note 9); {@code commitLock} orders commits; {@code reclaimLock} orders
  *       reclamations, which wait for the I/O epoch under it, never under metaLock or the closed gate, which the
