@@ -723,11 +723,22 @@ public final class SpaceMap {
      * other slot zeroed so no stale image can ever be taken for it. Shared mode: every held extent of the host.
      */
     public List<CounterWrite> captureDirty(long generation) {
+        return copyCounters(takeDirty(generation));
+    }
+
+    /** A counter block {@link #takeDirty} took for a commit, whose counters {@link #copyCounters} copies. */
+    public record DirtyCounterBlock(int extent, int counterBlock, int slot, long blockNumber, long generation) {
+    }
+
+    /**
+     * The first half of {@link #captureDirty}: takes the dirty bits (under the store's metadata lock, with the
+     * transaction the commit captures) and chooses each block's slot, without copying any counter.
+     */
+    public List<DirtyCounterBlock> takeDirty(long generation) {
         if (shared != null) {
             shared.raiseHighestGeneration(generation);
         }
-        List<CounterWrite> writes = new ArrayList<>();
-        CounterEncoding encoding = geometry.counterEncoding();
+        List<DirtyCounterBlock> taken = new ArrayList<>();
         for (int extent = 0; extent < extents.length; extent++) {
             if (!isHeld(extent)) {
                 continue;
@@ -736,17 +747,33 @@ public final class SpaceMap {
             for (int i = dirty.nextSetBit(0); i >= 0; i = dirty.nextSetBit(i + 1)) {
                 int durable = counters.durableSlot(extent, i);
                 int slot = durable == 0 ? 1 : 0;
-                long block = geometry.counterSlotBlock(extent, i, slot);
-                int first = geometry.firstCoveredOffset(i);
-                int covered = Math.min(encoding.countersPerBlock(), geometry.extentBlocks() - first);
-                char[] copy = new char[covered];
-                counters.copyInto(geometry.extentStart(extent) + first, covered, copy, 0);
-                writes.add(new CounterWrite(extent, i, slot, block, copy, generation, encoding));
+                taken.add(new DirtyCounterBlock(extent, i, slot, geometry.counterSlotBlock(extent, i, slot), generation));
                 if (durable < 0) {
-                    long other = geometry.counterSlotBlock(extent, i, 1 - slot);
-                    writes.add(new CounterWrite(extent, i, -1, other, null, generation, encoding));
+                    taken.add(new DirtyCounterBlock(extent, i, -1, geometry.counterSlotBlock(extent, i, 1 - slot), generation));
                 }
             }
+        }
+        return taken;
+    }
+
+    /**
+     * The second half of {@link #captureDirty}: copies the counters of the blocks {@link #takeDirty} took (a slot
+     * of -1 is the zeroed other slot of a block never written before). Needs no lock in local mode (counters are
+     * read as they are; io.cairn.volume.Store design note 12 says why a copy taken after the lock is sound).
+     */
+    public List<CounterWrite> copyCounters(List<DirtyCounterBlock> taken) {
+        List<CounterWrite> writes = new ArrayList<>(taken.size());
+        CounterEncoding encoding = geometry.counterEncoding();
+        for (DirtyCounterBlock block : taken) {
+            char[] copy = null;
+            if (block.slot() >= 0) {
+                int first = geometry.firstCoveredOffset(block.counterBlock());
+                int covered = Math.min(encoding.countersPerBlock(), geometry.extentBlocks() - first);
+                copy = new char[covered];
+                counters.copyInto(geometry.extentStart(block.extent()) + first, covered, copy, 0);
+            }
+            writes.add(new CounterWrite(block.extent(), block.counterBlock(), block.slot(), block.blockNumber(), copy,
+                    block.generation(), encoding));
         }
         return writes;
     }

@@ -136,6 +136,16 @@ import java.util.function.Function;
  *       with no counter pass; the references exist before any pointer needs them, and an unused copy's are taken
  *       back (TreeSpace design note 6 has the argument). Inspections close the I/O gate, so they never see a
  *       write's pin or a copy's references without the copy. Shared mode copies leaves under metaLock as before.</li>
+ *   <li>A commit takes the dirty bits of the counters under metaLock, with the transaction it captures, but copies
+ *       the counters after letting go of it (alone; in shared mode under it as before): hundreds of 4 KiB copies
+ *       were most of the capture's hold when writes copy leaves. The copy may include changes made after the
+ *       capture, and none of them takes a counter below the references of the captured trees: a removal made after
+ *       the capture is applied only after a later commit is durable, and this commit is not durable yet; the
+ *       removals applied meanwhile (reclamation) were made durable by an earlier commit, so the captured trees no
+ *       longer hold those references; a block freed meanwhile was held, so nothing captured names it; what
+ *       increments add (copies, allocations, pins) is at most a leak if the power goes before the next commit, as
+ *       with note 8. A change after the capture sets its counter block's dirty bit again (LocalCounters note 3), so
+ *       the next commit writes it whether or not this copy holds it.</li>
  * </ol>
  *
  * <p>Snapshot sketches (seed 002): see {@link StoreSketches}; the notes there are the "sketch notes".
@@ -820,11 +830,13 @@ public final class Store implements Closeable {
             finished(sequence, startNanos);
             return false;
         }
+        // Alone, the counters are copied here, after metaLock (design note 12); shared, prepareCommit copied them.
+        List<SpaceMap.CounterWrite> counters = plan.counters != null ? plan.counters : space.copyCounters(plan.dirtyCounters);
         for (SystemTable.PageWrite page : plan.pages) {
             device.write(page.block() * Layout.BLOCK_BYTES, page.image().clear());
         }
         plan.capture.writeNodes(device); // outside metaLock: a closed transaction's nodes never change
-        for (SpaceMap.CounterWrite counter : plan.counters) {
+        for (SpaceMap.CounterWrite counter : counters) {
             device.write(counter.blockNumber() * Layout.BLOCK_BYTES, counter.image().clear());
         }
         device.flush();
@@ -838,7 +850,7 @@ public final class Store implements Closeable {
         metaLock.lock();
         try {
             durable = plan.superblock;
-            space.markDurable(plan.counters);
+            space.markDurable(counters);
             TreeSpace.markWritten(plan.capture);
             reclaimQueue.addAll(plan.capture.releases()); // applied by the caller or the reclaim thread (note 8)
         } finally {
@@ -919,8 +931,10 @@ public final class Store implements Closeable {
         latencies.committed(sequence, startNanos, System.nanoTime());
     }
 
+    /** What a commit writes; {@code counters} is null when they are still to be copied from {@code dirtyCounters}. */
     private record CommitPlan(List<SystemTable.PageWrite> pages, TreeSpace.Capture capture,
-                              List<SpaceMap.CounterWrite> counters, Superblock superblock) {
+                              List<SpaceMap.DirtyCounterBlock> dirtyCounters, List<SpaceMap.CounterWrite> counters,
+                              Superblock superblock) {
     }
 
     private CommitPlan prepareCommit() {
@@ -956,10 +970,12 @@ public final class Store implements Closeable {
             pages.addAll(extentTable.persist(trees, this::encodeExtent));
         }
         TreeSpace.Capture capture = trees.closeTransaction();
-        List<SpaceMap.CounterWrite> counters = space.captureDirty(capture.generation());
+        List<SpaceMap.DirtyCounterBlock> dirtyCounters = space.takeDirty(capture.generation());
+        // Shared mode copies now: other processes change counters by their own rules (design note 10).
+        List<SpaceMap.CounterWrite> counters = shared != null ? space.copyCounters(dirtyCounters) : null;
         Superblock next = durable.withCommit(capture.generation(), nextVdiId, nextSnapshotId, extentTable.root(),
                 vdiTable.root(), snapshotTable.root(), System.currentTimeMillis()).withSketchesMaintained();
-        return new CommitPlan(pages, capture, counters, next);
+        return new CommitPlan(pages, capture, dirtyCounters, counters, next);
     }
 
     private void encodeVdi(ByteBuffer page, int offset, long entry) {
