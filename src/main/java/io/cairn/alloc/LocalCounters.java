@@ -100,41 +100,34 @@ final class LocalCounters implements CounterStore {
 
     @Override
     public int increment(long block, int maxRefcount) {
-        int extent = geometry.extentOf(block);
-        int offset = geometry.offsetInExtent(block);
-        char[] extentCounters = heldCounters(block, extent);
-        while (true) {
-            int count = extentCounters[offset];
-            if (count == 0) {
-                throw new IllegalStateException("increment of free block " + block);
-            }
-            if (count >= maxRefcount) {
-                throw new RefcountSaturatedException(block, maxRefcount);
-            }
-            if (COUNTER.compareAndSet(extentCounters, offset, (char) count, (char) (count + 1))) {
-                markDirtyAt(extent, offset);
-                return count + 1;
-            }
-        }
+        return add(block, 1, maxRefcount);
     }
 
     /** Under the metadata lock (note 3): may reach 0, which changes the free total. */
     @Override
     public int decrement(long block) {
+        return add(block, -1, Integer.MAX_VALUE);
+    }
+
+    /** One reference more or fewer ({@code delta} 1 or -1), atomically (note 3); the new count. */
+    private int add(long block, int delta, int maxRefcount) {
         int extent = geometry.extentOf(block);
         int offset = geometry.offsetInExtent(block);
         char[] extentCounters = heldCounters(block, extent);
         while (true) {
             int count = extentCounters[offset];
             if (count == 0) {
-                throw new IllegalStateException("decrement of free block " + block);
+                throw new IllegalStateException((delta > 0 ? "increment" : "decrement") + " of free block " + block);
             }
-            if (COUNTER.compareAndSet(extentCounters, offset, (char) count, (char) (count - 1))) {
+            if (count >= maxRefcount) {
+                throw new RefcountSaturatedException(block, maxRefcount);
+            }
+            if (COUNTER.compareAndSet(extentCounters, offset, (char) count, (char) (count + delta))) {
                 markDirtyAt(extent, offset);
-                if (count == 1) {
+                if (count + delta == 0) {
                     freeBlocks[extent]++;
                 }
-                return count - 1;
+                return count + delta;
             }
         }
     }
@@ -233,15 +226,20 @@ final class LocalCounters implements CounterStore {
         int extent = geometry.extentOf(block);
         int offset = geometry.offsetInExtent(block);
         int old = (char) COUNTER.getAndSet(heldCounters(block, extent), offset, (char) count);
-        if (old != count) {
+        changed(extent, offset, old, count);
+        return old;
+    }
+
+    /** After a counter went from {@code old} to {@code now} under the metadata lock: its dirty bit and free total. */
+    private void changed(int extent, int offset, int old, int now) {
+        if (old != now) {
             markDirtyAt(extent, offset);
             if (old == 0) {
                 freeBlocks[extent]--;
-            } else if (count == 0) {
+            } else if (now == 0) {
                 freeBlocks[extent]++;
             }
         }
-        return old;
     }
 
     /** Under the metadata lock (note 3). */
@@ -252,14 +250,7 @@ final class LocalCounters implements CounterStore {
         if (!COUNTER.compareAndSet(heldCounters(block, extent), offset, (char) expected, (char) updated)) {
             return false;
         }
-        if (expected != updated) {
-            markDirtyAt(extent, offset);
-            if (expected == 0) {
-                freeBlocks[extent]--;
-            } else if (updated == 0) {
-                freeBlocks[extent]++;
-            }
-        }
+        changed(extent, offset, expected, updated);
         return true;
     }
 

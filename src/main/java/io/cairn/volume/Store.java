@@ -49,7 +49,8 @@ import java.util.function.Function;
  *       place only where the whole path to it is exclusive to the VDI ({@link TreeSpace#forEachMappedWithOwnership}),
  *       so snapshots never change.</li>
  *   <li>Reference removals are applied after the commit that made them durable, in short batches under
- *       metaLock ({@link #reclaim}); volume I/O is not stopped for them. A block whose count reaches 0 is
+ *       metaLock ({@link #reclaim}; the targets of the leaves a batch frees after it, without metaLock: note 11);
+ *       volume I/O is not stopped for them. A block whose count reaches 0 is
  *       <em>held</em> (its counter stays 1, see SpaceMap design note 6) and handed out again only after
  *       every volume I/O that was in flight when it lost its last reference has finished: volume reads and
  *       in-place writes touch data blocks on the device outside metaLock, with addresses they looked up
