@@ -49,7 +49,8 @@ import java.util.Map;
  *             leaf ({@link #releaseTargets}) without the metadata lock: the leaf's pointers are its own (its node
  *             left the cache when it was freed, and a held block is not reused), and the held list is the
  *             reclaimer's, changed and freed only by it; {@link #heldCount} is volatile for the lock holders that
- *             ask.</li>
+ *             ask. The substitute maps are the lock's: a target that a substitute entry names is released under
+ *             the lock instead (substitutes rule 7).</li>
  *         <li>A write that will copy a shared leaf pins the leaf under the lock ({@link #pinSharedLeaf}: one
  *             reference more), references its targets for the copy without the lock ({@link #shareTargets}),
  *             and links with the copy made ({@link #exchange(RootRef, long, long, LeafKind, LeafCopy)}), then
@@ -106,6 +107,16 @@ import java.util.Map;
  *   <li>Shared mode (several processes, one counter map, io.cairn.alloc.SharedCounters) keeps no substitutes:
  *       another node may take over the disk that holds a copy's only reference and write it in place, or free
  *       it, and this process would not see it. Sharing a saturated block there copies each time, as before.</li>
+ *   <li>The maps are changed and read under the metadata lock only; the reclaimer's pass without it (note 6)
+ *       reads {@link #substituteBlocks}, the blocks the maps name, republished under the lock at every change, and
+ *       leaves the release of a freed leaf's target found there to the lock ({@link #releaseDeferredTargets}),
+ *       where a target that loses its last reference is held with its entry dropped (rule 3). A target the pass
+ *       releases itself cannot be named by an entry made later: a copy is a fresh block, and the target is
+ *       allocated until the pass holds it; an original is named when a holder of a reference to it shares it,
+ *       and a target the pass holds has no holder left, since every reference the batch did not free outlives
+ *       the pass (their releases come in later batches). Without this, a share under the lock could hand out a
+ *       copy the pass had just held (its counter at 1 and about to be freed) before the pass dropped the entry,
+ *       and both threads would change one HashMap.</li>
  * </ol>
  */
 public final class TreeSpace {
@@ -129,6 +140,18 @@ public final class TreeSpace {
     private final Map<Long, Long> latestCopies = new HashMap<>();
     /** The reverse of {@link #latestCopies}: copy → the saturated block it stands in for. */
     private final Map<Long, Long> copiedFrom = new HashMap<>();
+    /**
+     * Every block {@link #latestCopies} names, as saturated original or as copy, sorted: what the reclaimer reads
+     * without the metadata lock to leave those blocks' releases to the lock (design note 6; substitutes rule 7).
+     * Republished under the lock whenever an entry is added or dropped.
+     */
+    private volatile long[] substituteBlocks = new long[0];
+    /**
+     * Targets of freed leaves named by a substitute entry when {@link #releaseTargets} ran: released under the
+     * metadata lock instead ({@link #releaseDeferredTargets}), as block &lt;&lt; 1 | data. The reclaimer's.
+     */
+    private long[] deferredTargets = new long[16];
+    private int deferredTargetCount;
     /** Copies made because a counter was saturated, since the store opened (each one share's worth of work). */
     private long saturatedCopies;
 
@@ -508,6 +531,7 @@ public final class TreeSpace {
         long copy = copyOf(block, level, leafKind);
         latestCopies.put(block, copy);
         copiedFrom.put(copy, block);
+        publishSubstituteBlocks();
         return copy;
     }
 
@@ -527,12 +551,28 @@ public final class TreeSpace {
         if (original != null) {
             latestCopies.remove(original);
         }
+        if (copy != null || original != null) {
+            publishSubstituteBlocks();
+        }
     }
 
     /** Drops every substitute (substitutes rule 5): the next share of each saturated block copies it afresh. */
     public void forgetSubstitutes() {
         latestCopies.clear();
         copiedFrom.clear();
+        publishSubstituteBlocks();
+    }
+
+    /** Under the metadata lock, after the maps changed: the blocks they name, for the reclaimer (rule 7). */
+    private void publishSubstituteBlocks() {
+        long[] blocks = new long[latestCopies.size() * 2];
+        int i = 0;
+        for (Map.Entry<Long, Long> entry : latestCopies.entrySet()) {
+            blocks[i++] = entry.getKey();
+            blocks[i++] = entry.getValue();
+        }
+        Arrays.sort(blocks);
+        substituteBlocks = blocks;
     }
 
     /** The substitute shared in place of saturated block {@code block}, or 0 if none is remembered. */
@@ -941,16 +981,71 @@ public final class TreeSpace {
      */
     public int releaseTargets(FreedLeaf leaf) {
         long[] pointers = leaf.pointers() != null ? leaf.pointers() : cache.readUncached(leaf.block(), 1).pointers;
-        int freedTargets = space.decrementHoldingPointers(pointers, unreferencedScratch);
         boolean data = leaf.leafKind() == LeafKind.DATA;
+        long[] named = substituteBlocks; // substitutes rule 7: these are released under the lock
+        if (named.length > 0) {
+            long[] unnamed = null;
+            for (int i = 0; i < pointers.length; i++) {
+                if (!Pointer.isHole(pointers[i]) && Arrays.binarySearch(named, Pointer.blockOf(pointers[i])) >= 0) {
+                    if (unnamed == null) {
+                        unnamed = pointers.clone();
+                    }
+                    unnamed[i] = 0;
+                    deferTarget(Pointer.blockOf(pointers[i]), data);
+                }
+            }
+            if (unnamed != null) {
+                pointers = unnamed;
+            }
+        }
+        int freedTargets = space.decrementHoldingPointers(pointers, unreferencedScratch);
         for (int i = 0; i < freedTargets; i++) {
-            hold(unreferencedScratch[i], data);
+            addHeld(unreferencedScratch[i], data); // no substitute names it (rule 7), so there is none to drop
         }
         return freedTargets;
     }
 
+    private void deferTarget(long block, boolean data) {
+        if (deferredTargetCount == deferredTargets.length) {
+            deferredTargets = Arrays.copyOf(deferredTargets, deferredTargets.length * 2);
+        }
+        deferredTargets[deferredTargetCount++] = block << 1 | (data ? 1 : 0);
+    }
+
+    /** Targets {@link #releaseTargets} left to the metadata lock ({@link #releaseDeferredTargets}) since it last ran. */
+    public int deferredTargetCount() {
+        return deferredTargetCount;
+    }
+
+    /**
+     * Under the metadata lock, by the reclaimer: releases the targets of freed leaves that {@link #releaseTargets}
+     * found named by a substitute entry (substitutes rule 7); one that loses its last reference is held and its
+     * entry dropped. Returns the number of targets that lost their last reference.
+     */
+    public int releaseDeferredTargets() {
+        int freedTargets = 0;
+        for (int i = 0; i < deferredTargetCount; i++) {
+            long block = deferredTargets[i] >>> 1;
+            if (space.decrementHolding(block) == 0) {
+                hold(block, (deferredTargets[i] & 1) != 0);
+                freedTargets++;
+            }
+        }
+        deferredTargetCount = 0;
+        if (deferredTargets.length > 4096) {
+            deferredTargets = new long[16];
+        }
+        return freedTargets;
+    }
+
+    /** Under the metadata lock: holds a block that lost its last reference, and drops its substitute entry. */
     private void hold(long block, boolean data) {
         forgetSubstitute(block); // substitutes rule 3: a block that lost its last reference is no share target
+        addHeld(block, data);
+    }
+
+    /** Adds to the held list (the reclaimer's, note 6), which lock holders only read the length of. */
+    private void addHeld(long block, boolean data) {
         if (heldCount == held.length) {
             held = Arrays.copyOf(held, held.length * 2);
         }

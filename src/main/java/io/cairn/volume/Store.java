@@ -1043,6 +1043,15 @@ public final class Store implements Closeable {
                     throw fail(corruption);
                 }
                 freedLeaves.clear();
+                if (trees.deferredTargetCount() > 0) {
+                    // Targets a substitute names (TreeSpace substitutes rule 7): rare, only past the counter limit.
+                    metaLock.lock();
+                    try {
+                        trees.releaseDeferredTargets();
+                    } finally {
+                        metaLock.unlock();
+                    }
+                }
                 if (!more) {
                     break;
                 }
