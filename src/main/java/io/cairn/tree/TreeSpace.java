@@ -1012,7 +1012,7 @@ public final class TreeSpace {
         deferredTargets[deferredTargetCount++] = block << 1 | (data ? 1 : 0);
     }
 
-    /** Targets {@link #releaseTargets} left to the metadata lock ({@link #releaseDeferredTargets}) since it last ran. */
+    /** Targets {@link #releaseTargets} left to the lock ({@link #releaseDeferredTargets}) since that last ran. */
     public int deferredTargetCount() {
         return deferredTargetCount;
     }

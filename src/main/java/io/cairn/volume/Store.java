@@ -131,12 +131,15 @@ import java.util.function.Function;
  *       collects the leaves they free; the reclaimer then releases those leaves' targets (and reads a leaf the cache
  *       no longer holds) without metaLock, under reclaimLock ({@link TreeSpace#releaseTargets}): the decrements are
  *       of removals already durable, so a commit that captures some of them and not others writes counters above
- *       the references (a leak after a crash, as in note 8), never below. Leaf copies: a write whose blocks are all
- *       fresh and lie in one shared leaf pins that leaf in {@link #planWrite}, references the leaf's targets for
- *       its copy while its data goes to the device ({@link #prepareLeafCopy}), and {@link #link} installs the copy
- *       with no counter pass; the references exist before any pointer needs them, and an unused copy's are taken
- *       back (TreeSpace design note 6 has the argument). Inspections close the I/O gate, so they never see a
- *       write's pin or a copy's references without the copy. Shared mode copies leaves under metaLock as before.</li>
+ *       the references (a leak after a crash, as in note 8), never below; a target that a substitute names (a
+ *       saturated block shared through its copy, or that copy) is released under metaLock after the pass instead
+ *       (TreeSpace substitutes rule 7), so a share never hands out a copy the pass has just let go. Leaf copies: a
+ *       write whose blocks are all fresh and lie in one shared leaf pins that leaf in {@link #planWrite}, references
+ *       the leaf's targets for its copy while its data goes to the device ({@link #prepareLeafCopy}), and
+ *       {@link #link} installs the copy with no counter pass; the references exist before any pointer needs them,
+ *       and an unused copy's are taken back (TreeSpace design note 6 has the argument). Inspections close the I/O
+ *       gate, so they never see a write's pin or a copy's references without the copy. Shared mode copies leaves
+ *       under metaLock as before.</li>
  *   <li>A commit takes the dirty bits of the counters under metaLock, with the transaction it captures, but copies
  *       the counters after letting go of it (alone; in shared mode under it as before): hundreds of 4 KiB copies
  *       were most of the capture's hold when writes copy leaves. The copy may include changes made after the
