@@ -29,12 +29,8 @@ bench_require_tools snapshot-profile fio nbdinfo python3 perf
 cairn_find_java
 disk_bytes=$(bench_size_bytes "$DISK_SIZE")
 
-work=${BENCH_DIR:-}
-if [[ -z "$work" ]]; then
-    work=$(mktemp -d /var/tmp/cairn-snapshot-profile.XXXXXX)
-else
-    mkdir -p "$work"
-fi
+work=${BENCH_DIR:-$(mktemp -d /var/tmp/cairn-snapshot-profile.XXXXXX)}
+mkdir -p "$work"
 store=$work/store.cairn
 server_pid=
 cleanup() {

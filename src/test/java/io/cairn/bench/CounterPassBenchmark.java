@@ -8,7 +8,6 @@ import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Level;
-import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OperationsPerInvocation;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
@@ -16,7 +15,6 @@ import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
-import org.openjdk.jmh.annotations.Warmup;
 
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
@@ -29,13 +27,11 @@ import java.util.concurrent.TimeUnit;
  * to a plain array of the same size with plain loads and stores, as the counter store did before its changes
  * were atomic: the difference is what atomicity costs per counter. Targets are spread over a 3 GiB store
  * ({@code scattered}, the way continuous snapshots under random writes leave a leaf) or consecutive.
- * Run with {@code bench/jmh.sh CounterPassBenchmark}.
+ * Run with {@code bench/jmh.sh CounterPassBenchmark} (its short defaults set the iterations).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 @Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g"})
-@Warmup(iterations = 2, time = 1)
-@Measurement(iterations = 3, time = 1)
 public class CounterPassBenchmark {
 
     /** Counter changes per invocation: one leaf's targets referenced and released again. */
