@@ -87,7 +87,7 @@ class ConcurrentCounterPassesTest {
             int extent = Integer.parseInt(key[0]);
             int counterBlock = Integer.parseInt(key[1]);
             char[] now = new char[copy.getValue().length];
-            long firstBlock = space.geometry().extentStart(extent) + (long) counterBlock * Layout.COUNTERS_PER_REFCOUNT_BLOCK;
+            long firstBlock = space.geometry().extentStart(extent) + space.geometry().firstCoveredOffset(counterBlock);
             for (int i = 0; i < now.length; i++) {
                 now[i] = (char) space.count(firstBlock + i);
             }
