@@ -30,8 +30,11 @@ import java.util.List;
  *   <li>The counters are the allocation map: a block is free iff its counter is 0 and its extent is
  *       held for the block's kind (metadata or data). Free extents have no counters on disk; claiming
  *       one makes its counters dirty, and the next commit writes both of its slots.</li>
- *   <li>Counters in memory are never below the durable ones: callers apply increments at once and
- *       decrements only after the commit that removed the reference is durable (DESIGN §4).</li>
+ *   <li>Counters in memory are never below the durable references: callers apply increments at once and
+ *       decrements only after the commit that removed the pointer is durable (DESIGN §4). A reference that no
+ *       pointer holds (a write's pin of a leaf, a block allocated and never linked) may be taken back at once,
+ *       so a counter in memory may be below the count a commit wrote, which was then above the references
+ *       (a leak if the power goes before the next commit writes the lower count).</li>
  *   <li>Each counter block has two slots; a commit writes the slot that is not durable. The slot
  *       that is durable is remembered per counter block. A slot found at open with a generation above
  *       the superblock's was written by a commit that never finished: its counter block is marked

@@ -32,7 +32,10 @@ import java.util.Map;
  *       makes them durable, then writes the superblock that names the new roots (soft updates).</li>
  *   <li>Increments are applied at once. Decrements are queued as {@link Release}s and applied only
  *       after the commit that removed the reference is durable, so a counter in memory is never below
- *       the durable one and a block is never reused while a durable pointer names it.</li>
+ *       the references that pointers hold, durable or in memory, and a block is never reused while a
+ *       durable pointer names it. A reference that no pointer holds (a write's pin, note 6) is given back
+ *       at once unless it is the last: the counter may then be below one a commit captured with the pin
+ *       (a leak if the power goes before the next commit), never below the references.</li>
  *   <li>A block whose last reference is removed by {@link #applyReleases} is not freed there: it is
  *       <em>held</em> (counter left at 1, see SpaceMap's design notes) until the store calls
  *       {@link #freeHeld}, once no volume I/O that may still read or write it is in flight. A freed node
@@ -61,9 +64,18 @@ import java.util.Map;
  *             above the references: a leak if the power goes then, never a counter below its references).
  *             Counts above the references only make {@link #mapForWrite} and {@link #writable} more careful
  *             (a copy instead of an in-place change). Whatever the link finds — the leaf copied by another
- *             write meanwhile, or no longer shared — an unused copy's references are taken back at once and
- *             the pin is released like any reference, after the next commit. Inspections, the checker and the
- *             garbage collector close the I/O gate, so they never see a write between its plan and its link.</li>
+ *             write meanwhile, or no longer shared — an unused copy's references are taken back at once. The pin
+ *             is given back at once too if the leaf has other references: no pointer ever held it, so no durable
+ *             pointer loses a reference (the rule of note 3 is for removals of pointers), the leaf keeps a count
+ *             of 1 or more and is not freed, and a commit that captured the pin wrote a count above the
+ *             references (a leak if the power goes before the next commit, which writes the lower count: the
+ *             decrement sets the dirty bit again). Leaf counters change only under the lock (the two passes
+ *             change targets', and no leaf is a leaf's target), so the test and the decrement are one step.
+ *             Only a pin that is the leaf's last reference is released after the next commit, like any removal,
+ *             so that the leaf is held and its targets released by {@link #applyReleases}. (Held until a commit,
+ *             pins of a transaction's writes piled up on one leaf: near the counter limit each write then found
+ *             it, or its substitute, saturated and made a fresh copy.) Inspections, the checker and the garbage
+ *             collector close the I/O gate, so they never see a write between its plan and its link.</li>
  *       </ul></li>
  *   <li>Shadows of virtual-disk tree nodes are counted ({@link #shadows}): a copied leaf is what a snapshot
  *       costs the writes after it (512 increments now, 512 decrements when the snapshot goes), a moved node
@@ -711,7 +723,8 @@ public final class TreeSpace {
 
     /**
      * Under the metadata lock, after the link (or instead of it, if the write failed): takes back the references
-     * of a copy the link did not use, and releases the pin after the next commit (design note 6).
+     * of a copy the link did not use, and gives the pin back: at once if the leaf has other references, else
+     * after the next commit, as its last reference (design note 6).
      */
     public void finishLeafCopy(LeafCopy copy) {
         if (copy.pointers != null && !copy.used) {
@@ -722,7 +735,14 @@ public final class TreeSpace {
         }
         copy.used = true; // finished: nothing to take back twice
         copy.pointers = null;
-        releases.add(new Release(copy.leaf, 1, copy.leafKind, false));
+        // Held until the next commit, a pin would count as a reference for every write of the transaction: near
+        // the counter limit it saturates the leaf (or the substitute it is), and each later share copies afresh.
+        // A leaf's counter changes only under this lock, so "other references" cannot turn into none meanwhile.
+        if (space.count(copy.leaf) > 1) {
+            space.decrement(copy.leaf);
+        } else {
+            releases.add(new Release(copy.leaf, 1, copy.leafKind, false));
+        }
     }
 
     /**

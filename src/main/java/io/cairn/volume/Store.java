@@ -137,7 +137,8 @@ import java.util.function.Function;
  *       write whose blocks are all fresh and lie in one shared leaf pins that leaf in {@link #planWrite}, references
  *       the leaf's targets for its copy while its data goes to the device ({@link #prepareLeafCopy}), and
  *       {@link #link} installs the copy with no counter pass; the references exist before any pointer needs them,
- *       and an unused copy's are taken back (TreeSpace design note 6 has the argument). Inspections close the I/O
+ *       an unused copy's are taken back, and so is the pin, at once unless it is the leaf's last reference
+ *       (TreeSpace design note 6 has the argument). Inspections close the I/O
  *       gate, so they never see a write's pin or a copy's references without the copy. Shared mode copies leaves
  *       under metaLock as before.</li>
  *   <li>A commit takes the dirty bits of the counters under metaLock, with the transaction it captures, but copies
