@@ -8,7 +8,8 @@ import java.util.BitSet;
  * Where {@link SpaceMap} keeps the live counters, the free count of each extent, the counter blocks
  * changed since a commit took them, and each counter block's durable slot: in this process
  * ({@link LocalCounters}) or in memory shared by the processes serving one store ({@link SharedCounters}).
- * Implementations keep the free count and dirty bits in step with every change they make.
+ * Implementations keep the free count and dirty bits in step with every change they make, and make every
+ * counter change atomically: two counter passes run without the store's metadata lock (SpaceMap design note 6).
  */
 interface CounterStore {
 

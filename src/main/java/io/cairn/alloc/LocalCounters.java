@@ -8,7 +8,7 @@ import java.util.BitSet;
 
 /**
  * The counters of a store served by one process: plain arrays per extent, allocated when the extent is
- * first held. Not thread-safe (the store calls it under its metadata lock).
+ * first held. Every counter change is atomic (note 3); everything else is called under the store's metadata lock.
  *
  * <p>Design notes.
  * <ol>
@@ -20,9 +20,22 @@ import java.util.BitSet;
  *       scattered over the whole store, so its counter updates change extent at nearly every pointer: a
  *       pass that looked the extent up only when it changed paid that lookup, a BitSet call and their
  *       dependent loads per pointer anyway.</li>
+ *   <li>Counter changes are atomic: each is a compare-and-set of its 16-bit counter, and a dirty bit is set by an
+ *       atomic OR after the counter changed. The store's reclaimer removes the references of a freed leaf's
+ *       children ({@link #decrementHoldingPointers}) without the metadata lock (io.cairn.volume.Store design note
+ *       3), while lock holders change other counters or the same ones; neither loses the other's change. What
+ *       stays under the metadata lock: a counter reaching or leaving 0 (allocation, freeing a held block,
+ *       {@link #decrement} and {@link #set}), so the free totals ({@code freeBlocks}), which only those change,
+ *       need no atomics; opening extents; taking dirty bits for a commit (atomic too, so a concurrent change
+ *       either is in the copy the commit takes after it or leaves its bit set for the next commit); durable
+ *       slots. The reclaimer's changes never reach 0 (a last reference leaves the block held at 1) and never
+ *       start from 0 (a referenced block is not free), so they cannot race with any of those.</li>
  * </ol>
  */
 final class LocalCounters implements CounterStore {
+
+    private static final java.lang.invoke.VarHandle COUNTER = java.lang.invoke.MethodHandles.arrayElementVarHandle(char[].class);
+    private static final java.lang.invoke.VarHandle WORD = java.lang.invoke.MethodHandles.arrayElementVarHandle(long[].class);
 
     private final StoreGeometry geometry;
     /** The store's counter encoding: which counter block holds an offset's counter. */
@@ -87,40 +100,65 @@ final class LocalCounters implements CounterStore {
 
     @Override
     public int increment(long block, int maxRefcount) {
-        int count = count(block);
-        if (count == 0) {
-            throw new IllegalStateException("increment of free block " + block);
-        }
-        if (count >= maxRefcount) {
-            throw new RefcountSaturatedException(block, maxRefcount);
-        }
-        store(block, count + 1);
-        return count + 1;
+        return add(block, 1, maxRefcount);
     }
 
+    /** Under the metadata lock (note 3): may reach 0, which changes the free total. */
     @Override
     public int decrement(long block) {
-        int count = count(block);
-        if (count == 0) {
-            throw new IllegalStateException("decrement of free block " + block);
+        return add(block, -1, Integer.MAX_VALUE);
+    }
+
+    /** One reference more or fewer ({@code delta} 1 or -1), atomically (note 3); the new count. */
+    private int add(long block, int delta, int maxRefcount) {
+        int extent = geometry.extentOf(block);
+        int offset = geometry.offsetInExtent(block);
+        char[] extentCounters = heldCounters(block, extent);
+        while (true) {
+            int count = extentCounters[offset];
+            if (count == 0) {
+                throw new IllegalStateException((delta > 0 ? "increment" : "decrement") + " of free block " + block);
+            }
+            if (count >= maxRefcount) {
+                throw new RefcountSaturatedException(block, maxRefcount);
+            }
+            if (COUNTER.compareAndSet(extentCounters, offset, (char) count, (char) (count + delta))) {
+                markDirtyAt(extent, offset);
+                if (count + delta == 0) {
+                    freeBlocks[extent]++;
+                }
+                return count + delta;
+            }
         }
-        store(block, count - 1);
-        if (count == 1) {
-            freeBlocks[geometry.extentOf(block)]++;
-        }
-        return count - 1;
     }
 
     @Override
     public int decrementHolding(long block) {
-        int count = count(block);
+        int extent = geometry.extentOf(block);
+        int offset = geometry.offsetInExtent(block);
+        char[] extentCounters = counters[extent];
+        int count = extentCounters == null ? 0 : extentCounters[offset];
         if (count == 0) {
             throw new IllegalStateException("decrement of free block " + block);
         }
-        if (count > 1) {
-            store(block, count - 1);
+        return count == 1 ? 0 : decrementAbove1(extentCounters, extent, offset);
+    }
+
+    /**
+     * Takes a reference from a counter read above 1, atomically (note 3); a counter found at 1 by then stays 1
+     * (held). Returns the references left.
+     */
+    private int decrementAbove1(char[] extentCounters, int extent, int offset) {
+        while (true) {
+            int count = extentCounters[offset];
+            if (count <= 1) {
+                return count - 1; // 0: the last reference; the block is held (a 0 here would be a free block)
+            }
+            if (COUNTER.compareAndSet(extentCounters, offset, (char) count, (char) (count - 1))) {
+                markDirtyAt(extent, offset);
+                return count - 1;
+            }
         }
-        return count - 1;
     }
 
     /** One pass, every pointer on its own (design notes 1 and 2). */
@@ -135,14 +173,19 @@ final class LocalCounters implements CounterStore {
             int extent = geometry.extentOf(block);
             int offset = geometry.offsetInExtent(block);
             char[] extentCounters = extents[extent];
-            int count = extentCounters == null ? 0 : extentCounters[offset];
-            if (count == 0) {
+            if (extentCounters == null) {
                 throw new IllegalStateException("increment of free block " + block);
             }
-            if (count >= maxRefcount) {
-                return i;
-            }
-            extentCounters[offset] = (char) (count + 1);
+            int count;
+            do {
+                count = extentCounters[offset];
+                if (count == 0) {
+                    throw new IllegalStateException("increment of free block " + block);
+                }
+                if (count >= maxRefcount) {
+                    return i;
+                }
+            } while (!COUNTER.compareAndSet(extentCounters, offset, (char) count, (char) (count + 1)));
             markDirtyAt(extent, offset);
         }
         return pointers.length;
@@ -165,11 +208,8 @@ final class LocalCounters implements CounterStore {
             if (count == 0) {
                 throw new IllegalStateException("decrement of free block " + block);
             }
-            if (count == 1) {
+            if (count == 1 || decrementAbove1(extentCounters, extent, offset) == 0) {
                 unreferenced[found++] = block; // held: the counter stays 1
-            } else {
-                extentCounters[offset] = (char) (count - 1);
-                markDirtyAt(extent, offset);
             }
         }
         return found;
@@ -180,39 +220,46 @@ final class LocalCounters implements CounterStore {
         markDirty(extent, encoding.counterBlockOf(offset));
     }
 
+    /** Under the metadata lock (note 3). */
     @Override
     public int set(long block, int count) {
-        int old = count(block);
-        if (old != count) {
-            store(block, count);
-            int extent = geometry.extentOf(block);
-            if (old == 0) {
-                freeBlocks[extent]--;
-            } else if (count == 0) {
-                freeBlocks[extent]++;
-            }
-        }
+        int extent = geometry.extentOf(block);
+        int offset = geometry.offsetInExtent(block);
+        int old = (char) COUNTER.getAndSet(heldCounters(block, extent), offset, (char) count);
+        changed(extent, offset, old, count);
         return old;
     }
 
+    /** After a counter went from {@code old} to {@code now} under the metadata lock: its dirty bit and free total. */
+    private void changed(int extent, int offset, int old, int now) {
+        if (old != now) {
+            markDirtyAt(extent, offset);
+            if (old == 0) {
+                freeBlocks[extent]--;
+            } else if (now == 0) {
+                freeBlocks[extent]++;
+            }
+        }
+    }
+
+    /** Under the metadata lock (note 3). */
     @Override
     public boolean compareAndSet(long block, int expected, int updated) {
-        if (count(block) != expected) {
+        int extent = geometry.extentOf(block);
+        int offset = geometry.offsetInExtent(block);
+        if (!COUNTER.compareAndSet(heldCounters(block, extent), offset, (char) expected, (char) updated)) {
             return false;
         }
-        set(block, updated);
+        changed(extent, offset, expected, updated);
         return true;
     }
 
-    private void store(long block, int count) {
-        int extent = geometry.extentOf(block);
+    private char[] heldCounters(long block, int extent) {
         char[] extentCounters = counters[extent];
         if (extentCounters == null) {
             throw new IllegalStateException("block " + block + " is in free extent " + extent);
         }
-        int offset = geometry.offsetInExtent(block);
-        extentCounters[offset] = (char) count;
-        markDirtyAt(extent, offset);
+        return extentCounters;
     }
 
     @Override
@@ -230,7 +277,8 @@ final class LocalCounters implements CounterStore {
         if (offset < 0) {
             return -1;
         }
-        extentCounters[offset] = 1;
+        // A free counter changes only under the metadata lock (note 3), which the caller holds: no race to lose.
+        COUNTER.setVolatile(extentCounters, offset, (char) 1);
         markDirtyAt(extent, offset);
         freeBlocks[extent]--;
         return base + offset;
@@ -258,19 +306,24 @@ final class LocalCounters implements CounterStore {
     @Override
     public BitSet takeDirty(int extent) {
         int first = extent * dirtyWordsPerExtent;
-        BitSet taken = BitSet.valueOf(java.util.Arrays.copyOfRange(dirtyWords, first, first + dirtyWordsPerExtent));
-        java.util.Arrays.fill(dirtyWords, first, first + dirtyWordsPerExtent, 0L);
-        return taken;
+        long[] taken = new long[dirtyWordsPerExtent];
+        for (int i = 0; i < taken.length; i++) {
+            // Atomically (note 3): a bit set after this is a change the caller's copy may miss, left for the next commit.
+            taken[i] = dirtyWords[first + i] == 0 ? 0 : (long) WORD.getAndSet(dirtyWords, first + i, 0L);
+        }
+        return BitSet.valueOf(taken);
     }
 
-    /** A load, and a store only if the bit was clear: a pass over a node's pointers marks the same few words again and again. */
+    /**
+     * A load, and an atomic OR only if the bit was clear (note 3): a pass over a node's pointers marks the same few
+     * words again and again. The load is volatile, so a bit a commit took meanwhile is seen as clear and set again.
+     */
     @Override
     public void markDirty(int extent, int counterBlock) {
         int word = extent * dirtyWordsPerExtent + (counterBlock >>> 6);
         long bit = 1L << counterBlock; // the shift takes counterBlock modulo 64
-        long bits = dirtyWords[word];
-        if ((bits & bit) == 0) {
-            dirtyWords[word] = bits | bit;
+        if (((long) WORD.getVolatile(dirtyWords, word) & bit) == 0) {
+            WORD.getAndBitwiseOr(dirtyWords, word, bit);
         }
     }
 

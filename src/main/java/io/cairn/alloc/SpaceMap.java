@@ -30,8 +30,11 @@ import java.util.List;
  *   <li>The counters are the allocation map: a block is free iff its counter is 0 and its extent is
  *       held for the block's kind (metadata or data). Free extents have no counters on disk; claiming
  *       one makes its counters dirty, and the next commit writes both of its slots.</li>
- *   <li>Counters in memory are never below the durable ones: callers apply increments at once and
- *       decrements only after the commit that removed the reference is durable (DESIGN §4).</li>
+ *   <li>Counters in memory are never below the durable references: callers apply increments at once and
+ *       decrements only after the commit that removed the pointer is durable (DESIGN §4). A reference that no
+ *       pointer holds (a write's pin of a leaf, a block allocated and never linked) may be taken back at once,
+ *       so a counter in memory may be below the count a commit wrote, which was then above the references
+ *       (a leak if the power goes before the next commit writes the lower count).</li>
  *   <li>Each counter block has two slots; a commit writes the slot that is not durable. The slot
  *       that is durable is remembered per counter block. A slot found at open with a generation above
  *       the superblock's was written by a commit that never finished: its counter block is marked
@@ -43,7 +46,10 @@ import java.util.List;
  *       a held block as an allocated block with count 1; the store gives every held block back before any
  *       commit can capture the counters (io.cairn.volume.Store design note 3), so no counter written to the
  *       device is ever in that state.</li>
- *   <li>Not thread-safe: the store calls it under its metadata lock.</li>
+ *   <li>Not thread-safe: the store calls it under its metadata lock, except {@link #decrementHoldingPointers}, which
+ *       the store's reclaimer calls without it (io.cairn.volume.Store design note 3): every counter change is atomic
+ *       in both counter stores (LocalCounters note 3, SharedCounters), and that one never makes a counter reach or
+ *       leave 0, so it touches neither the free totals nor allocation.</li>
  *   <li>Shared mode (several node processes serving one store on one host, docs/CLUSTER.md): the counters,
  *       free counts, dirty bits and durable slots live in {@link SharedCounters}, changed by CAS, and the
  *       extents' holders too. A node allocates only in extents it holds (claimed by CAS on the holder word),
@@ -720,11 +726,22 @@ public final class SpaceMap {
      * other slot zeroed so no stale image can ever be taken for it. Shared mode: every held extent of the host.
      */
     public List<CounterWrite> captureDirty(long generation) {
+        return copyCounters(takeDirty(generation));
+    }
+
+    /** A counter block {@link #takeDirty} took for a commit, whose counters {@link #copyCounters} copies. */
+    public record DirtyCounterBlock(int extent, int counterBlock, int slot, long blockNumber, long generation) {
+    }
+
+    /**
+     * The first half of {@link #captureDirty}: takes the dirty bits (under the store's metadata lock, with the
+     * transaction the commit captures) and chooses each block's slot, without copying any counter.
+     */
+    public List<DirtyCounterBlock> takeDirty(long generation) {
         if (shared != null) {
             shared.raiseHighestGeneration(generation);
         }
-        List<CounterWrite> writes = new ArrayList<>();
-        CounterEncoding encoding = geometry.counterEncoding();
+        List<DirtyCounterBlock> taken = new ArrayList<>();
         for (int extent = 0; extent < extents.length; extent++) {
             if (!isHeld(extent)) {
                 continue;
@@ -733,17 +750,33 @@ public final class SpaceMap {
             for (int i = dirty.nextSetBit(0); i >= 0; i = dirty.nextSetBit(i + 1)) {
                 int durable = counters.durableSlot(extent, i);
                 int slot = durable == 0 ? 1 : 0;
-                long block = geometry.counterSlotBlock(extent, i, slot);
-                int first = geometry.firstCoveredOffset(i);
-                int covered = Math.min(encoding.countersPerBlock(), geometry.extentBlocks() - first);
-                char[] copy = new char[covered];
-                counters.copyInto(geometry.extentStart(extent) + first, covered, copy, 0);
-                writes.add(new CounterWrite(extent, i, slot, block, copy, generation, encoding));
+                taken.add(new DirtyCounterBlock(extent, i, slot, geometry.counterSlotBlock(extent, i, slot), generation));
                 if (durable < 0) {
-                    long other = geometry.counterSlotBlock(extent, i, 1 - slot);
-                    writes.add(new CounterWrite(extent, i, -1, other, null, generation, encoding));
+                    taken.add(new DirtyCounterBlock(extent, i, -1, geometry.counterSlotBlock(extent, i, 1 - slot), generation));
                 }
             }
+        }
+        return taken;
+    }
+
+    /**
+     * The second half of {@link #captureDirty}: copies the counters of the blocks {@link #takeDirty} took (a slot
+     * of -1 is the zeroed other slot of a block never written before). Needs no lock in local mode (counters are
+     * read as they are; io.cairn.volume.Store design note 12 says why a copy taken after the lock is sound).
+     */
+    public List<CounterWrite> copyCounters(List<DirtyCounterBlock> taken) {
+        List<CounterWrite> writes = new ArrayList<>(taken.size());
+        CounterEncoding encoding = geometry.counterEncoding();
+        for (DirtyCounterBlock block : taken) {
+            char[] copy = null;
+            if (block.slot() >= 0) {
+                int first = geometry.firstCoveredOffset(block.counterBlock());
+                int covered = Math.min(encoding.countersPerBlock(), geometry.extentBlocks() - first);
+                copy = new char[covered];
+                counters.copyInto(geometry.extentStart(block.extent()) + first, covered, copy, 0);
+            }
+            writes.add(new CounterWrite(block.extent(), block.counterBlock(), block.slot(), block.blockNumber(), copy,
+                    block.generation(), encoding));
         }
         return writes;
     }

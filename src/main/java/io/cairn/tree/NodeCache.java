@@ -78,6 +78,26 @@ public final class NodeCache {
         return node != null ? hit(node, level) : read(block, level);
     }
 
+    /**
+     * The node at {@code block} if it is cached, no longer cached (its block is being freed); null if it is not
+     * cached: the caller reads it with {@link #readUncached}, without the store's lock if it likes.
+     */
+    Node takeCached(long block, int level) {
+        Node node = nodes.remove(block);
+        if (node == null) {
+            node = pinnedNodes.remove(block);
+        }
+        return node != null ? hit(node, level) : null;
+    }
+
+    /**
+     * Reads and verifies the node at {@code block} without caching it or touching the cache: safe without the
+     * store's metadata lock, for a block nothing can overwrite meanwhile (a freed node's block is held).
+     */
+    Node readUncached(long block, int level) {
+        return decodeFrom(device, block, level);
+    }
+
     private Node hit(Node node, int level) {
         hits++;
         if (node.level != level) {
@@ -89,6 +109,10 @@ public final class NodeCache {
 
     private Node read(long block, int level) {
         misses++;
+        return decodeFrom(device, block, level);
+    }
+
+    private static Node decodeFrom(BlockDevice device, long block, int level) {
         ByteBuffer image = BlockHeader.newImage();
         device.read(block * Layout.BLOCK_BYTES, image);
         long[] pointers = NodeCodec.decode(image, block, level);

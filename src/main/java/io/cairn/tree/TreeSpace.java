@@ -32,7 +32,10 @@ import java.util.Map;
  *       makes them durable, then writes the superblock that names the new roots (soft updates).</li>
  *   <li>Increments are applied at once. Decrements are queued as {@link Release}s and applied only
  *       after the commit that removed the reference is durable, so a counter in memory is never below
- *       the durable one and a block is never reused while a durable pointer names it.</li>
+ *       the references that pointers hold, durable or in memory, and a block is never reused while a
+ *       durable pointer names it. A reference that no pointer holds (a write's pin, note 6) is given back
+ *       at once unless it is the last: the counter may then be below one a commit captured with the pin
+ *       (a leak if the power goes before the next commit), never below the references.</li>
  *   <li>A block whose last reference is removed by {@link #applyReleases} is not freed there: it is
  *       <em>held</em> (counter left at 1, see SpaceMap's design notes) until the store calls
  *       {@link #freeHeld}, once no volume I/O that may still read or write it is in flight. A freed node
@@ -41,7 +44,39 @@ import java.util.Map;
  *   <li>Sharing a block whose counter is saturated copies it instead (a data block or table page is
  *       copied; a node is copied with its children shared in turn), and the copy is then shared in its place
  *       until it saturates in turn: see <em>Substitutes</em> below.</li>
- *   <li>Not thread-safe: the store calls it under its metadata lock.</li>
+ *   <li>Not thread-safe: the store calls it under its metadata lock, with two exceptions, the two counter passes
+ *       of copy-on-write (up to 512 counter changes each, most of the work of a leaf copy and of a reclamation);
+ *       counter changes are atomic (SpaceMap design note 6), so they need no lock of their own.
+ *       <ul>
+ *         <li>The reclaimer (one thread at a time: the store's reclaim lock) releases the targets of a freed
+ *             leaf ({@link #releaseTargets}) without the metadata lock: the leaf's pointers are its own (its node
+ *             left the cache when it was freed, and a held block is not reused), and the held list is the
+ *             reclaimer's, changed and freed only by it; {@link #heldCount} is volatile for the lock holders that
+ *             ask. The substitute maps are the lock's: a target that a substitute entry names is released under
+ *             the lock instead (substitutes rule 7).</li>
+ *         <li>A write that will copy a shared leaf pins the leaf under the lock ({@link #pinSharedLeaf}: one
+ *             reference more), references its targets for the copy without the lock ({@link #shareTargets}),
+ *             and links with the copy made ({@link #exchange(RootRef, long, long, LeafKind, LeafCopy)}), then
+ *             gives the pin back ({@link #finishLeafCopy}). Why this is sound: the pinned leaf has a count of 2
+ *             or more, so it is not changed in place (note 1) nor freed, and its pointer array stays as it is;
+ *             its targets keep its references, so none can be freed while the pass runs. The extra references
+ *             exist before any pointer that needs them (a commit that captures counters meanwhile writes them
+ *             above the references: a leak if the power goes then, never a counter below its references).
+ *             Counts above the references only make {@link #mapForWrite} and {@link #writable} more careful
+ *             (a copy instead of an in-place change). Whatever the link finds — the leaf copied by another
+ *             write meanwhile, or no longer shared — an unused copy's references are taken back at once. The pin
+ *             is given back at once too if the leaf has other references: no pointer ever held it, so no durable
+ *             pointer loses a reference (the rule of note 3 is for removals of pointers), the leaf keeps a count
+ *             of 1 or more and is not freed, and a commit that captured the pin wrote a count above the
+ *             references (a leak if the power goes before the next commit, which writes the lower count: the
+ *             decrement sets the dirty bit again). Leaf counters change only under the lock (the two passes
+ *             change targets', and no leaf is a leaf's target), so the test and the decrement are one step.
+ *             Only a pin that is the leaf's last reference is released after the next commit, like any removal,
+ *             so that the leaf is held and its targets released by {@link #applyReleases}. (Held until a commit,
+ *             pins of a transaction's writes piled up on one leaf: near the counter limit each write then found
+ *             it, or its substitute, saturated and made a fresh copy.) Inspections, the checker and the garbage
+ *             collector close the I/O gate, so they never see a write between its plan and its link.</li>
+ *       </ul></li>
  *   <li>Shadows of virtual-disk tree nodes are counted ({@link #shadows}): a copied leaf is what a snapshot
  *       costs the writes after it (512 increments now, 512 decrements when the snapshot goes), a moved node
  *       what a commit costs them (no counter changes); benchmarks read the counts with {@code cairn stats}.</li>
@@ -84,6 +119,16 @@ import java.util.Map;
  *   <li>Shared mode (several processes, one counter map, io.cairn.alloc.SharedCounters) keeps no substitutes:
  *       another node may take over the disk that holds a copy's only reference and write it in place, or free
  *       it, and this process would not see it. Sharing a saturated block there copies each time, as before.</li>
+ *   <li>The maps are changed and read under the metadata lock only; the reclaimer's pass without it (note 6)
+ *       reads {@link #substituteBlocks}, the blocks the maps name, republished under the lock at every change, and
+ *       leaves the release of a freed leaf's target found there to the lock ({@link #releaseDeferredTargets}),
+ *       where a target that loses its last reference is held with its entry dropped (rule 3). A target the pass
+ *       releases itself cannot be named by an entry made later: a copy is a fresh block, and the target is
+ *       allocated until the pass holds it; an original is named when a holder of a reference to it shares it,
+ *       and a target the pass holds has no holder left, since every reference the batch did not free outlives
+ *       the pass (their releases come in later batches). Without this, a share under the lock could hand out a
+ *       copy the pass had just held (its counter at 1 and about to be freed) before the pass dropped the entry,
+ *       and both threads would change one HashMap.</li>
  * </ol>
  */
 public final class TreeSpace {
@@ -94,9 +139,9 @@ public final class TreeSpace {
     private long generation;
     private Map<Long, Node> dirtyNodes = new LinkedHashMap<>();
     private List<Release> releases = new ArrayList<>();
-    /** Blocks that lost their last reference and are held (design note 4); {@link #heldCount} entries. */
+    /** Blocks that lost their last reference and are held (design note 4); {@link #heldCount} entries; the reclaimer's (note 6). */
     private long[] held = new long[64];
-    private int heldCount;
+    private volatile int heldCount;
     /** The targets of one freed leaf that lost their last reference ({@link #applyReleases}). */
     private final long[] unreferencedScratch = new long[Layout.POINTERS_PER_NODE];
     /** Shadows made in virtual-disk trees since the store opened or {@link #resetShadows} (design note 7). */
@@ -107,6 +152,18 @@ public final class TreeSpace {
     private final Map<Long, Long> latestCopies = new HashMap<>();
     /** The reverse of {@link #latestCopies}: copy → the saturated block it stands in for. */
     private final Map<Long, Long> copiedFrom = new HashMap<>();
+    /**
+     * Every block {@link #latestCopies} names, as saturated original or as copy, sorted: what the reclaimer reads
+     * without the metadata lock to leave those blocks' releases to the lock (design note 6; substitutes rule 7).
+     * Republished under the lock whenever an entry is added or dropped.
+     */
+    private volatile long[] substituteBlocks = new long[0];
+    /**
+     * Targets of freed leaves named by a substitute entry when {@link #releaseTargets} ran: released under the
+     * metadata lock instead ({@link #releaseDeferredTargets}), as block &lt;&lt; 1 | data. The reclaimer's.
+     */
+    private long[] deferredTargets = new long[16];
+    private int deferredTargetCount;
     /** Copies made because a counter was saturated, since the store opened (each one share's worth of work). */
     private long saturatedCopies;
 
@@ -486,6 +543,7 @@ public final class TreeSpace {
         long copy = copyOf(block, level, leafKind);
         latestCopies.put(block, copy);
         copiedFrom.put(copy, block);
+        publishSubstituteBlocks();
         return copy;
     }
 
@@ -505,12 +563,28 @@ public final class TreeSpace {
         if (original != null) {
             latestCopies.remove(original);
         }
+        if (copy != null || original != null) {
+            publishSubstituteBlocks();
+        }
     }
 
     /** Drops every substitute (substitutes rule 5): the next share of each saturated block copies it afresh. */
     public void forgetSubstitutes() {
         latestCopies.clear();
         copiedFrom.clear();
+        publishSubstituteBlocks();
+    }
+
+    /** Under the metadata lock, after the maps changed: the blocks they name, for the reclaimer (rule 7). */
+    private void publishSubstituteBlocks() {
+        long[] blocks = new long[latestCopies.size() * 2];
+        int i = 0;
+        for (Map.Entry<Long, Long> entry : latestCopies.entrySet()) {
+            blocks[i++] = entry.getKey();
+            blocks[i++] = entry.getValue();
+        }
+        Arrays.sort(blocks);
+        substituteBlocks = blocks;
     }
 
     /** The substitute shared in place of saturated block {@code block}, or 0 if none is remembered. */
@@ -584,12 +658,108 @@ public final class TreeSpace {
     // ---------------------------------------------------------------- writing
 
     /**
+     * A shared leaf a write will copy, pinned by {@link #pinSharedLeaf}, and the pointers of its copy once
+     * {@link #shareTargets} has referenced them (design note 6). One write's, used by one thread.
+     */
+    public static final class LeafCopy {
+        private final long leaf;
+        private final long[] source;
+        private final LeafKind leafKind;
+        /** The copy's pointers, every target referenced once more; null until shared, or if that failed. */
+        private long[] pointers;
+        private boolean used;
+
+        private LeafCopy(long leaf, long[] source, LeafKind leafKind) {
+            this.leaf = leaf;
+            this.source = source;
+            this.leafKind = leafKind;
+        }
+    }
+
+    /**
+     * Under the metadata lock, before a write links fresh blocks at leaf entry {@code index}: if the leaf on that
+     * path is shared (count 2 or more), so the link will copy it, pins it (one reference more) and returns it,
+     * for {@link #shareTargets} to reference its targets without the lock (design note 6); else null.
+     */
+    public LeafCopy pinSharedLeaf(long root, int height, long index, LeafKind leafKind) {
+        long block = root;
+        for (int level = height; level > 1; level--) {
+            if (block == 0) {
+                return null;
+            }
+            long pointer = cache.get(block, level).pointers[slotAt(index, level)];
+            block = Pointer.blockOf(pointer);
+        }
+        if (block == 0 || space.count(block) < 2) {
+            return null;
+        }
+        try {
+            space.increment(block);
+        } catch (RefcountSaturatedException saturated) {
+            return null; // the link copies it as before
+        }
+        return new LeafCopy(block, cache.get(block, 1).pointers, leafKind);
+    }
+
+    /**
+     * Without the metadata lock (design note 6): references every target of the pinned leaf once more, for its
+     * copy. If a target's counter is saturated, takes back what it added and leaves the copy to the link, which
+     * copies that target instead.
+     */
+    public void shareTargets(LeafCopy copy) {
+        long[] pointers = copy.source.clone(); // a pinned leaf's array does not change (design note 6)
+        int stopped = space.incrementPointers(pointers, 0);
+        if (stopped < pointers.length) {
+            space.decrementHoldingPointers(Arrays.copyOf(pointers, stopped), new long[stopped]);
+            return;
+        }
+        for (int i = 0; i < pointers.length; i++) {
+            if (!Pointer.isHole(pointers[i])) {
+                pointers[i] = Pointer.readOnly(pointers[i]);
+            }
+        }
+        copy.pointers = pointers;
+    }
+
+    /**
+     * Under the metadata lock, after the link (or instead of it, if the write failed): takes back the references
+     * of a copy the link did not use, and gives the pin back: at once if the leaf has other references, else
+     * after the next commit, as its last reference (design note 6).
+     */
+    public void finishLeafCopy(LeafCopy copy) {
+        if (copy.pointers != null && !copy.used) {
+            // Every target is still referenced by the pinned leaf, so none loses its last reference here.
+            if (space.decrementHoldingPointers(copy.pointers, new long[copy.pointers.length]) != 0) {
+                throw new IllegalStateException("a target of pinned leaf " + copy.leaf + " lost its last reference");
+            }
+        }
+        copy.used = true; // finished: nothing to take back twice
+        copy.pointers = null;
+        // Held until the next commit, a pin would count as a reference for every write of the transaction: near
+        // the counter limit it saturates the leaf (or the substitute it is), and each later share copies afresh.
+        // A leaf's counter changes only under this lock, so "other references" cannot turn into none meanwhile.
+        if (space.count(copy.leaf) > 1) {
+            space.decrement(copy.leaf);
+        } else {
+            releases.add(new Release(copy.leaf, 1, copy.leafKind, false));
+        }
+    }
+
+    /**
      * Makes the path to leaf entry {@code index} writable (shadowing shared or durable nodes and
      * creating missing ones), stores {@code newPointer} there and returns the pointer it replaced.
      * The caller owns the returned reference (usually releases it).
      */
     public long exchange(RootRef ref, long index, long newPointer, LeafKind leafKind) {
-        Node leaf = writablePath(ref, index, leafKind);
+        return exchange(ref, index, newPointer, leafKind, null);
+    }
+
+    /**
+     * {@link #exchange(RootRef, long, long, LeafKind)}, copying the leaf with {@code prepared} (may be null) if it
+     * is the shared leaf that copy was made for (design note 6). The caller then calls {@link #finishLeafCopy}.
+     */
+    public long exchange(RootRef ref, long index, long newPointer, LeafKind leafKind, LeafCopy prepared) {
+        Node leaf = writablePath(ref, index, leafKind, null, prepared);
         int slot = slotAt(index, 1);
         long old = leaf.pointers[slot];
         leaf.pointers[slot] = newPointer;
@@ -605,7 +775,7 @@ public final class TreeSpace {
             return;
         }
         Node[] path = new Node[ref.height() + 1];
-        writablePath(ref, index, leafKind, path);
+        writablePath(ref, index, leafKind, path, null);
         long old = path[1].pointers[slotAt(index, 1)];
         path[1].pointers[slotAt(index, 1)] = 0;
         release(Pointer.blockOf(old), 0, leafKind);
@@ -623,17 +793,13 @@ public final class TreeSpace {
         }
     }
 
-    private Node writablePath(RootRef ref, long index, LeafKind leafKind) {
-        return writablePath(ref, index, leafKind, null);
-    }
-
-    private Node writablePath(RootRef ref, long index, LeafKind leafKind, Node[] path) {
+    private Node writablePath(RootRef ref, long index, LeafKind leafKind, Node[] path, LeafCopy prepared) {
         if (index < 0 || index >= capacity(ref.height())) {
             throw new IllegalArgumentException("leaf index " + index + " outside a tree of height " + ref.height());
         }
         Node node = ref.root() == 0
                 ? freshNode(ref.height(), new long[Layout.POINTERS_PER_NODE])
-                : writable(ref.root(), ref.height(), leafKind);
+                : writable(ref.root(), ref.height(), leafKind, prepared);
         ref.setRoot(node.block);
         if (path != null) {
             path[ref.height()] = node;
@@ -643,7 +809,7 @@ public final class TreeSpace {
             long pointer = node.pointers[slot];
             Node child = Pointer.isHole(pointer)
                     ? freshNode(level - 1, new long[Layout.POINTERS_PER_NODE])
-                    : writable(Pointer.blockOf(pointer), level - 1, leafKind);
+                    : writable(Pointer.blockOf(pointer), level - 1, leafKind, prepared);
             node.pointers[slot] = Pointer.writable(child.block);
             node = child;
             if (path != null) {
@@ -654,27 +820,36 @@ public final class TreeSpace {
     }
 
     /** The node at {@code block} itself if it may change in place, else its shadow. */
-    private Node writable(long block, int level, LeafKind leafKind) {
+    private Node writable(long block, int level, LeafKind leafKind, LeafCopy prepared) {
         Node node = cache.get(block, level);
-        int count = space.count(block);
-        if (count == 1) {
+        boolean pinned = prepared != null && level == 1 && block == prepared.leaf && !prepared.used;
+        int count = space.count(block) - (pinned ? 1 : 0); // the references apart from the write's own pin
+        if (count == 1 && !pinned) {
             forgetSubstitute(block); // changed in place or moved: no longer a copy to share (substitutes rule 3)
         }
-        if (node.generation == generation && count == 1) {
+        if (node.generation == generation && count == 1 && !pinned) {
             return node;
         }
-        long[] pointers = node.pointers.clone();
+        // A pinned leaf is copied even if nothing but the pin shares it any more: moved, its targets' references
+        // would pass to the shadow, and the pin's release would then free the leaf and take them away (note 6).
+        boolean move = count == 1 && !pinned;
+        boolean copyMade = pinned && prepared.pointers != null;
+        long[] pointers = copyMade ? prepared.pointers : node.pointers.clone();
         // The shadow's block first: if allocation fails (NO_SPACE), the tree and every counter are as they were.
         // Queuing the old node's release before it would release a node the tree still points to.
         Node shadow = freshNode(level, pointers);
-        if (count == 1) {
+        if (move) {
             releases.add(new Release(block, level, leafKind, true));
         } else {
-            shareChildren(pointers, level - 1, leafKind); // changes the shadow's pointers in place
+            if (copyMade) {
+                prepared.used = true; // its targets were referenced by shareTargets, without the lock
+            } else {
+                shareChildren(pointers, level - 1, leafKind); // changes the shadow's pointers in place
+            }
             releases.add(new Release(block, level, leafKind, false));
         }
         if (leafKind == LeafKind.DATA) {
-            if (count == 1) {
+            if (move) {
                 nodesMoved++;
             } else if (level == 1) {
                 leavesCopied++;
@@ -767,12 +942,21 @@ public final class TreeSpace {
     }
 
     /**
-     * Applies releases whose removal is durable. A block whose count reaches 0 is held, not freed
-     * (design note 4), and a freed node releases its children in turn. Processes at most {@code budget}
-     * decrements and puts the rest back into {@code pending}; returns the number of blocks that lost their
-     * last reference.
+     * A leaf freed by {@link #applyReleases} whose targets still hold the references it had: its pointers if the
+     * node was cached, else null (then {@link #releaseTargets} reads it from its block, which is held).
      */
-    public long applyReleases(Deque<Release> pending, int budget) {
+    public record FreedLeaf(long block, long[] pointers, LeafKind leafKind) {
+    }
+
+    /**
+     * Applies releases whose removal is durable. A block whose count reaches 0 is held, not freed
+     * (design note 4), and a freed node releases its children in turn: an inner node's are queued in
+     * {@code pending}, a freed leaf goes to {@code freedLeaves}, whose targets the caller then releases with
+     * {@link #releaseTargets}, outside the metadata lock if it likes (design note 6). Processes at most
+     * {@code budget} releases and puts the rest back into {@code pending}; returns the number of blocks that
+     * lost their last reference (the freed leaves' targets not included).
+     */
+    public long applyReleases(Deque<Release> pending, int budget, List<FreedLeaf> freedLeaves) {
         long unreferenced = 0;
         for (int done = 0; done < budget && !pending.isEmpty(); done++) {
             Release release = pending.pop();
@@ -785,18 +969,15 @@ public final class TreeSpace {
                 if (release.moved()) {
                     cache.forget(release.block());
                 } else {
-                    Node node = cache.take(release.block(), release.level()); // its block is freed here
                     if (release.level() == 1) {
-                        // A freed leaf: its targets have no children, so they are released here in one pass
-                        // rather than queued one by one (a leaf copied by copy-on-write has up to 512).
-                        int freedTargets = space.decrementHoldingPointers(node.pointers, unreferencedScratch);
-                        boolean targetsData = release.leafKind() == LeafKind.DATA;
-                        for (int i = 0; i < freedTargets; i++) {
-                            hold(unreferencedScratch[i], targetsData);
-                        }
-                        unreferenced += freedTargets;
-                        done += Layout.POINTERS_PER_NODE - 1; // the budget counts decrements, up to 512 here
+                        // A freed leaf: its targets have no children, so they are released in one pass rather
+                        // than queued one by one (a leaf copied by copy-on-write has up to 512), by the caller,
+                        // who also reads the leaf if it is not cached (no device read here, under the lock).
+                        Node node = cache.takeCached(release.block(), 1);
+                        freedLeaves.add(new FreedLeaf(release.block(), node == null ? null : node.pointers,
+                                release.leafKind()));
                     } else {
+                        Node node = cache.take(release.block(), release.level()); // its block is freed here
                         for (long pointer : node.pointers) {
                             if (!Pointer.isHole(pointer)) {
                                 pending.push(new Release(Pointer.blockOf(pointer), release.level() - 1,
@@ -813,13 +994,85 @@ public final class TreeSpace {
         return unreferenced;
     }
 
+    /**
+     * Releases the targets of a leaf {@link #applyReleases} freed, in one pass over their counters; a target that
+     * loses its last reference is held. Needs no metadata lock, only to be the reclaimer (design note 6). Returns
+     * the number of targets that lost their last reference.
+     */
+    public int releaseTargets(FreedLeaf leaf) {
+        long[] pointers = leaf.pointers() != null ? leaf.pointers() : cache.readUncached(leaf.block(), 1).pointers;
+        boolean data = leaf.leafKind() == LeafKind.DATA;
+        long[] named = substituteBlocks; // substitutes rule 7: these are released under the lock
+        if (named.length > 0) {
+            long[] unnamed = null;
+            for (int i = 0; i < pointers.length; i++) {
+                if (!Pointer.isHole(pointers[i]) && Arrays.binarySearch(named, Pointer.blockOf(pointers[i])) >= 0) {
+                    if (unnamed == null) {
+                        unnamed = pointers.clone();
+                    }
+                    unnamed[i] = 0;
+                    deferTarget(Pointer.blockOf(pointers[i]), data);
+                }
+            }
+            if (unnamed != null) {
+                pointers = unnamed;
+            }
+        }
+        int freedTargets = space.decrementHoldingPointers(pointers, unreferencedScratch);
+        for (int i = 0; i < freedTargets; i++) {
+            addHeld(unreferencedScratch[i], data); // no substitute names it (rule 7), so there is none to drop
+        }
+        return freedTargets;
+    }
+
+    private void deferTarget(long block, boolean data) {
+        if (deferredTargetCount == deferredTargets.length) {
+            deferredTargets = Arrays.copyOf(deferredTargets, deferredTargets.length * 2);
+        }
+        deferredTargets[deferredTargetCount++] = block << 1 | (data ? 1 : 0);
+    }
+
+    /** Targets {@link #releaseTargets} left to the lock ({@link #releaseDeferredTargets}) since that last ran. */
+    public int deferredTargetCount() {
+        return deferredTargetCount;
+    }
+
+    /**
+     * Under the metadata lock, by the reclaimer: releases the targets of freed leaves that {@link #releaseTargets}
+     * found named by a substitute entry (substitutes rule 7); one that loses its last reference is held and its
+     * entry dropped. Returns the number of targets that lost their last reference.
+     */
+    public int releaseDeferredTargets() {
+        int freedTargets = 0;
+        for (int i = 0; i < deferredTargetCount; i++) {
+            long block = deferredTargets[i] >>> 1;
+            if (space.decrementHolding(block) == 0) {
+                hold(block, (deferredTargets[i] & 1) != 0);
+                freedTargets++;
+            }
+        }
+        deferredTargetCount = 0;
+        if (deferredTargets.length > 4096) {
+            deferredTargets = new long[16];
+        }
+        return freedTargets;
+    }
+
+    /** Under the metadata lock: holds a block that lost its last reference, and drops its substitute entry. */
     private void hold(long block, boolean data) {
         forgetSubstitute(block); // substitutes rule 3: a block that lost its last reference is no share target
+        addHeld(block, data);
+    }
+
+    /** Adds to the held list (the reclaimer's, note 6), which lock holders only read the length of. */
+    private void addHeld(long block, boolean data) {
         if (heldCount == held.length) {
             held = Arrays.copyOf(held, held.length * 2);
         }
         // Block numbers fit in 48 bits (Pointer.BLOCK_MASK): the low bit says "data, discard when freed".
-        held[heldCount++] = block << 1 | (data ? 1 : 0);
+        int count = heldCount;
+        held[count] = block << 1 | (data ? 1 : 0);
+        heldCount = count + 1;
     }
 
     /** Blocks held since they lost their last reference, not yet freed (design note 4). */
@@ -828,16 +1081,26 @@ public final class TreeSpace {
     }
 
     /**
-     * Frees every held block (design note 4): the caller knows no volume I/O can touch them any more.
-     * Data blocks are discarded on the device now, not before: a read still in flight must see their content.
+     * Discards the held data blocks on the device (design note 4), once the caller knows no volume I/O can touch
+     * them any more (a read still in flight must see their content), and before {@link #freeHeld} (a freed block
+     * may be written by its next owner at once). The reclaimer calls this without the metadata lock (note 6): one
+     * device call per block.
+     */
+    public void discardHeldData() {
+        for (int i = 0; i < heldCount; i++) {
+            if ((held[i] & 1) != 0) {
+                device.discard((held[i] >>> 1) * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES);
+            }
+        }
+    }
+
+    /**
+     * Frees every held block (design note 4): the caller knows no volume I/O can touch them any more, and has
+     * discarded the data blocks among them ({@link #discardHeldData}).
      */
     public void freeHeld() {
         for (int i = 0; i < heldCount; i++) {
-            long block = held[i] >>> 1;
-            space.freeHeld(block);
-            if ((held[i] & 1) != 0) {
-                device.discard(block * Layout.BLOCK_BYTES, Layout.BLOCK_BYTES);
-            }
+            space.freeHeld(held[i] >>> 1);
         }
         heldCount = 0;
         if (held.length > 4096) {

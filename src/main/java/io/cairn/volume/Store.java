@@ -49,7 +49,8 @@ import java.util.function.Function;
  *       place only where the whole path to it is exclusive to the VDI ({@link TreeSpace#forEachMappedWithOwnership}),
  *       so snapshots never change.</li>
  *   <li>Reference removals are applied after the commit that made them durable, in short batches under
- *       metaLock ({@link #reclaim}); volume I/O is not stopped for them. A block whose count reaches 0 is
+ *       metaLock ({@link #reclaim}; the targets of the leaves a batch frees after it, without metaLock: note 11);
+ *       volume I/O is not stopped for them. A block whose count reaches 0 is
  *       <em>held</em> (its counter stays 1, see SpaceMap design note 6) and handed out again only after
  *       every volume I/O that was in flight when it lost its last reference has finished: volume reads and
  *       in-place writes touch data blocks on the device outside metaLock, with addresses they looked up
@@ -65,7 +66,8 @@ import java.util.function.Function;
  *       first, so they never see a held block or a removal not yet applied; GC pins are references like any
  *       other and are released by the same path; the on-disk rules are untouched.</li>
  *   <li>Threads: any number of threads read and write volumes. {@code metaLock} guards every
- *       in-memory structure and is held only for in-memory work (and node-cache misses);
+ *       in-memory structure (counters are changed atomically, and two counter passes run without it: note 11)
+ *       and is held only for in-memory work (and node-cache misses);
  *       every volume I/O registers in {@code ioEpochs}, whose gate inspections close, so they see no I/O in
  *       flight (snapshots do not close it, see note 9); {@code commitLock} orders commits; {@code reclaimLock} orders
  *       reclamations, which wait for the I/O epoch under it, never under metaLock or the closed gate, which the
@@ -122,6 +124,33 @@ import java.util.function.Function;
  *       writes anything, so the durable record is a fence of its own: once a lease has lapsed (ZooKeeper
  *       away past the validity window) the node goes on writing the disk while the newest durable record
  *       still names it with that lease's token ({@link #mayWrite}).</li>
+ *   <li>The two counter passes of copy-on-write run without metaLock (measured: with a snapshot every 10 ms under
+ *       4 KiB random writes they were most of the time metaLock was held, and a holder preempted on a loaded
+ *       machine is what a combined snapshot waits for). Counter changes are atomic (LocalCounters note 3), so a pass
+ *       needs no lock of its own. Reclamation: a batch under metaLock applies {@link #RELEASE_BATCH} releases and
+ *       collects the leaves they free; the reclaimer then releases those leaves' targets (and reads a leaf the cache
+ *       no longer holds) without metaLock, under reclaimLock ({@link TreeSpace#releaseTargets}): the decrements are
+ *       of removals already durable, so a commit that captures some of them and not others writes counters above
+ *       the references (a leak after a crash, as in note 8), never below; a target that a substitute names (a
+ *       saturated block shared through its copy, or that copy) is released under metaLock after the pass instead
+ *       (TreeSpace substitutes rule 7), so a share never hands out a copy the pass has just let go. Leaf copies: a
+ *       write whose blocks are all fresh and lie in one shared leaf pins that leaf in {@link #planWrite}, references
+ *       the leaf's targets for its copy while its data goes to the device ({@link #prepareLeafCopy}), and
+ *       {@link #link} installs the copy with no counter pass; the references exist before any pointer needs them,
+ *       an unused copy's are taken back, and so is the pin, at once unless it is the leaf's last reference
+ *       (TreeSpace design note 6 has the argument). Inspections close the I/O
+ *       gate, so they never see a write's pin or a copy's references without the copy. Shared mode copies leaves
+ *       under metaLock as before.</li>
+ *   <li>A commit takes the dirty bits of the counters under metaLock, with the transaction it captures, but copies
+ *       the counters after letting go of it (alone; in shared mode under it as before): hundreds of 4 KiB copies
+ *       were most of the capture's hold when writes copy leaves. The copy may include changes made after the
+ *       capture, and none of them takes a counter below the references of the captured trees: a removal made after
+ *       the capture is applied only after a later commit is durable, and this commit is not durable yet; the
+ *       removals applied meanwhile (reclamation) were made durable by an earlier commit, so the captured trees no
+ *       longer hold those references; a block freed meanwhile was held, so nothing captured names it; what
+ *       increments add (copies, allocations, pins) is at most a leak if the power goes before the next commit, as
+ *       with note 8. A change after the capture sets its counter block's dirty bit again (LocalCounters note 3), so
+ *       the next commit writes it whether or not this copy holds it.</li>
  * </ol>
  *
  * <p>Snapshot sketches (seed 002): see {@link StoreSketches}; the notes there are the "sketch notes".
@@ -129,11 +158,11 @@ import java.util.function.Function;
 public final class Store implements Closeable {
 
     /**
-     * Decrements applied per hold of the metadata lock when reclaiming (design note 3): eight freed leaves'
-     * worth, well under a millisecond in memory. Between batches the reclaimer yields to waiting writers, and
-     * a yield on a loaded machine can cost a scheduler slice, so batches are not made smaller than this.
+     * Releases applied per hold of the metadata lock when reclaiming (design note 3): a release is one counter
+     * decrement and, for a node it frees, a removal from the node cache, so a hold is tens of microseconds. The
+     * 512 decrements of each freed leaf's targets, most of the work, are made after the hold, without the lock.
      */
-    private static final int RELEASE_BATCH = 4096;
+    private static final int RELEASE_BATCH = 128;
     /**
      * Queued removals above which a background commit applies them itself instead of leaving them to the
      * reclaim thread (design note 8): the queue stays bounded when reclamation falls behind.
@@ -806,11 +835,13 @@ public final class Store implements Closeable {
             finished(sequence, startNanos);
             return false;
         }
+        // Alone, the counters are copied here, after metaLock (design note 12); shared, prepareCommit copied them.
+        List<SpaceMap.CounterWrite> counters = plan.counters != null ? plan.counters : space.copyCounters(plan.dirtyCounters);
         for (SystemTable.PageWrite page : plan.pages) {
             device.write(page.block() * Layout.BLOCK_BYTES, page.image().clear());
         }
         plan.capture.writeNodes(device); // outside metaLock: a closed transaction's nodes never change
-        for (SpaceMap.CounterWrite counter : plan.counters) {
+        for (SpaceMap.CounterWrite counter : counters) {
             device.write(counter.blockNumber() * Layout.BLOCK_BYTES, counter.image().clear());
         }
         device.flush();
@@ -824,7 +855,7 @@ public final class Store implements Closeable {
         metaLock.lock();
         try {
             durable = plan.superblock;
-            space.markDurable(plan.counters);
+            space.markDurable(counters);
             TreeSpace.markWritten(plan.capture);
             reclaimQueue.addAll(plan.capture.releases()); // applied by the caller or the reclaim thread (note 8)
         } finally {
@@ -905,8 +936,10 @@ public final class Store implements Closeable {
         latencies.committed(sequence, startNanos, System.nanoTime());
     }
 
+    /** What a commit writes; {@code counters} is null when they are still to be copied from {@code dirtyCounters}. */
     private record CommitPlan(List<SystemTable.PageWrite> pages, TreeSpace.Capture capture,
-                              List<SpaceMap.CounterWrite> counters, Superblock superblock) {
+                              List<SpaceMap.DirtyCounterBlock> dirtyCounters, List<SpaceMap.CounterWrite> counters,
+                              Superblock superblock) {
     }
 
     private CommitPlan prepareCommit() {
@@ -942,10 +975,12 @@ public final class Store implements Closeable {
             pages.addAll(extentTable.persist(trees, this::encodeExtent));
         }
         TreeSpace.Capture capture = trees.closeTransaction();
-        List<SpaceMap.CounterWrite> counters = space.captureDirty(capture.generation());
+        List<SpaceMap.DirtyCounterBlock> dirtyCounters = space.takeDirty(capture.generation());
+        // Shared mode copies now: other processes change counters by their own rules (design note 10).
+        List<SpaceMap.CounterWrite> counters = shared != null ? space.copyCounters(dirtyCounters) : null;
         Superblock next = durable.withCommit(capture.generation(), nextVdiId, nextSnapshotId, extentTable.root(),
                 vdiTable.root(), snapshotTable.root(), System.currentTimeMillis()).withSketchesMaintained();
-        return new CommitPlan(pages, capture, counters, next);
+        return new CommitPlan(pages, capture, dirtyCounters, counters, next);
     }
 
     private void encodeVdi(ByteBuffer page, int offset, long entry) {
@@ -988,22 +1023,43 @@ public final class Store implements Closeable {
         if (!reclaimLock.isHeldByCurrentThread()) {
             throw new IllegalStateException("reclamation outside the reclaim lock");
         }
+        List<TreeSpace.FreedLeaf> freedLeaves = new ArrayList<>();
         try {
             while (true) {
                 boolean more;
                 metaLock.lock();
                 try {
-                    trees.applyReleases(reclaimQueue, RELEASE_BATCH);
+                    trees.applyReleases(reclaimQueue, RELEASE_BATCH, freedLeaves);
                     more = !reclaimQueue.isEmpty();
                 } catch (CorruptionException corruption) {
                     throw fail(corruption);
                 } finally {
                     metaLock.unlock();
                 }
+                // Without metaLock (design note 3): the freed leaves' targets, up to 512 atomic decrements each.
+                // Their leaves are held until the held blocks are freed below, so a write short of space that
+                // sees held blocks waits for these too (reclaimUnderWay).
+                try {
+                    for (TreeSpace.FreedLeaf leaf : freedLeaves) {
+                        trees.releaseTargets(leaf);
+                    }
+                } catch (CorruptionException corruption) {
+                    throw fail(corruption);
+                }
+                freedLeaves.clear();
+                if (trees.deferredTargetCount() > 0) {
+                    // Targets a substitute names (TreeSpace substitutes rule 7): rare, only past the counter limit.
+                    metaLock.lock();
+                    try {
+                        trees.releaseDeferredTargets();
+                    } finally {
+                        metaLock.unlock();
+                    }
+                }
                 if (!more) {
                     break;
                 }
-                if (heldBlocks() >= HELD_LIMIT) {
+                if (trees.heldCount() >= HELD_LIMIT) {
                     freeHeldBlocks(); // a long reclamation gives space back as it goes
                 }
                 if (metaLock.hasQueuedThreads()) {
@@ -1017,7 +1073,7 @@ public final class Store implements Closeable {
 
     /** Under reclaimLock: frees the held blocks once no volume I/O that may touch them is in flight. */
     private void freeHeldBlocks() {
-        if (heldBlocks() == 0) {
+        if (trees.heldCount() == 0) {
             return;
         }
         if (ioEpochs.insideIo()) {
@@ -1026,6 +1082,7 @@ public final class Store implements Closeable {
         if (!ioEpochs.closedByCurrentThread()) {
             ioEpochs.awaitInFlight(); // with the gate closed no volume I/O is in flight at all
         }
+        trees.discardHeldData(); // nothing can touch them now; not under metaLock (a device call per block)
         metaLock.lock();
         try {
             trees.freeHeld();
@@ -1712,9 +1769,12 @@ public final class Store implements Closeable {
      * Plans a write of volume blocks [first, first + count): for each block either the physical block
      * to overwrite in place, or a freshly allocated block (to be linked by {@link #link}) together
      * with the old pointer to copy partial content from. Returns how many blocks are fresh (0: all in place,
-     * and there is nothing to link).
+     * and there is nothing to link). If every block is fresh and they lie in one leaf that is shared, so the link
+     * will copy it, pins that leaf and puts it in {@code leafCopy[0]} (else null) for {@link #prepareLeafCopy}
+     * (design note 11); the caller then passes it to {@link #link}, or to {@link #dropLeafCopy} if it does not link.
      */
-    int planWrite(Volume volume, long firstBlock, int count, long[] targets, long[] oldBlocks, boolean[] inPlace) {
+    int planWrite(Volume volume, long firstBlock, int count, long[] targets, long[] oldBlocks, boolean[] inPlace,
+                  TreeSpace.LeafCopy[] leafCopy) {
         metaLock.lock();
         int allocated = 0;
         int fresh = 0;
@@ -1742,6 +1802,8 @@ public final class Store implements Closeable {
             }
             if (fresh < count) {
                 state.inPlaceWritesInFlight.incrementAndGet(); // until inPlaceWriteDone (design note 9)
+            } else if (shared == null && firstBlock >>> Layout.POINTER_INDEX_BITS == (firstBlock + count - 1) >>> Layout.POINTER_INDEX_BITS) {
+                leafCopy[0] = trees.pinSharedLeaf(state.ref.root(), state.ref.height(), firstBlock, LeafKind.DATA);
             }
             return fresh;
         } catch (RuntimeException problem) {
@@ -1779,8 +1841,33 @@ public final class Store implements Closeable {
         }
     }
 
-    /** Links the freshly written blocks of a planned write into the VDI's tree. */
-    void link(Volume volume, long firstBlock, int count, long[] targets, boolean[] inPlace) {
+    /**
+     * Without metaLock (design note 11): references the targets of the shared leaf {@link #planWrite} pinned, for
+     * the copy {@link #link} will make of it. Run while the write's data goes to the device.
+     */
+    void prepareLeafCopy(TreeSpace.LeafCopy leafCopy) {
+        try {
+            trees.shareTargets(leafCopy);
+        } catch (CorruptionException corruption) {
+            throw fail(corruption);
+        }
+    }
+
+    /** A write that {@link #planWrite} gave a pinned leaf did not link: its references are given back (note 11). */
+    void dropLeafCopy(TreeSpace.LeafCopy leafCopy) {
+        metaLock.lock();
+        try {
+            trees.finishLeafCopy(leafCopy);
+        } finally {
+            metaLock.unlock();
+        }
+    }
+
+    /**
+     * Links the freshly written blocks of a planned write into the VDI's tree; {@code leafCopy} (may be null) is
+     * the pinned leaf of its plan (design note 11), copied with the references {@link #prepareLeafCopy} took.
+     */
+    void link(Volume volume, long firstBlock, int count, long[] targets, boolean[] inPlace, TreeSpace.LeafCopy leafCopy) {
         metaLock.lock();
         try {
             VdiState state = volume.vdi;
@@ -1789,7 +1876,7 @@ public final class Store implements Closeable {
                 if (inPlace[i]) {
                     continue;
                 }
-                long old = trees.exchange(state.ref, firstBlock + i, Pointer.writable(targets[i]), LeafKind.DATA);
+                long old = trees.exchange(state.ref, firstBlock + i, Pointer.writable(targets[i]), LeafKind.DATA, leafCopy);
                 if (!Pointer.isHole(old)) {
                     trees.release(Pointer.blockOf(old), 0, LeafKind.DATA);
                 }
@@ -1797,7 +1884,13 @@ public final class Store implements Closeable {
         } catch (CorruptionException corruption) {
             throw fail(corruption);
         } finally {
-            metaLock.unlock();
+            try {
+                if (leafCopy != null) {
+                    trees.finishLeafCopy(leafCopy); // whatever happened above: the pin goes, unused references too
+                }
+            } finally {
+                metaLock.unlock();
+            }
         }
     }
 

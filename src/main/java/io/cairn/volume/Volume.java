@@ -4,6 +4,7 @@ import io.cairn.format.Layout;
 import io.cairn.format.SnapshotRecord;
 import io.cairn.io.BlockDevice;
 import io.cairn.io.StorageException;
+import io.cairn.tree.TreeSpace;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -248,16 +249,25 @@ public final class Volume implements AutoCloseable {
             long[] targets = new long[count];
             long[] oldBlocks = new long[count];
             boolean[] inPlace = new boolean[count];
-            int fresh = store.planWrite(this, firstBlock, count, targets, oldBlocks, inPlace);
+            TreeSpace.LeafCopy[] leafCopy = new TreeSpace.LeafCopy[1];
+            int fresh = store.planWrite(this, firstBlock, count, targets, oldBlocks, inPlace, leafCopy);
             if (fresh == Store.RETRY_AFTER_RECLAIM) {
                 return false;
             }
+            boolean linked = false;
             try {
+                if (leafCopy[0] != null) {
+                    store.prepareLeafCopy(leafCopy[0]); // the leaf copy's counter pass, outside the metadata lock
+                }
                 writeBlocks(offsetBytes, source, length, firstBlock, count, targets, oldBlocks, inPlace);
                 if (fresh > 0) {
-                    store.link(this, firstBlock, count, targets, inPlace);
+                    linked = true; // link gives the pinned leaf back whatever happens in it
+                    store.link(this, firstBlock, count, targets, inPlace, leafCopy[0]);
                 }
             } finally {
+                if (!linked && leafCopy[0] != null) {
+                    store.dropLeafCopy(leafCopy[0]);
+                }
                 if (fresh < count) {
                     store.inPlaceWriteDone(this); // a snapshot waiting for this write may go ahead
                 }
