@@ -64,7 +64,8 @@ final class MappedWindows {
     private final ConcurrentHashMap<Long, Window> windows = new ConcurrentHashMap<>();
     private volatile boolean closed;
     private final long idleNanos;
-    private final ScheduledFuture<?> sweeping;
+    /** The idle sweep, scheduled when the first window is mapped; guarded by the monitor. */
+    private ScheduledFuture<?> sweeping;
 
     MappedWindows(Path path, LongSupplier currentSizeBytes, long windowBytes, int maxWindows, long idleMillis) {
         if (windowBytes < 4096 || Long.bitCount(windowBytes) != 1 || maxWindows < 1 || idleMillis < 1) {
@@ -76,8 +77,6 @@ final class MappedWindows {
         this.windowBytes = windowBytes;
         this.maxWindows = maxWindows;
         this.idleNanos = TimeUnit.MILLISECONDS.toNanos(idleMillis);
-        long sweepMillis = Math.max(1, idleMillis / 2);
-        this.sweeping = IDLE_SWEEPER.scheduleWithFixedDelay(this::retireIdle, sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
     }
 
     /** Lends {@code [offsetBytes, offsetBytes + lengthBytes)}; null if it lies past the file's end or across windows. */
@@ -139,7 +138,9 @@ final class MappedWindows {
     /** Unmaps every window now, or, if it is lent out, when its last lender is done; lends no more. */
     synchronized void close() {
         closed = true;
-        sweeping.cancel(false);
+        if (sweeping != null) {
+            sweeping.cancel(false);
+        }
         for (Window window : windows.values()) {
             window.detach();
         }
@@ -172,6 +173,10 @@ final class MappedWindows {
             MemorySegment segment = channel.map(FileChannel.MapMode.READ_ONLY, startBytes, mappedBytes, arena);
             Window window = new Window(arena, segment);
             windows.put(index, window);
+            if (sweeping == null) {
+                long sweepMillis = Math.max(1, TimeUnit.NANOSECONDS.toMillis(idleNanos) / 2);
+                sweeping = IDLE_SWEEPER.scheduleWithFixedDelay(this::retireIdle, sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
+            }
             return window;
         } catch (IOException | RuntimeException e) {
             arena.close();
