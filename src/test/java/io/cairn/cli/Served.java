@@ -156,7 +156,10 @@ final class Served implements AutoCloseable {
      */
     static Served start(Path directory, String store, String... extra) throws IOException, InterruptedException {
         int port = freePort();
-        List<String> command = new ArrayList<>(List.of(LAUNCHER.toString(), "serve"));
+        // A shell running commands in the background starts them with SIGINT ignored, and a JVM that inherits that
+        // never installs its handler: a test run from such a job (nohup .ci/run &) could not stop a server by
+        // interrupt. env puts the default disposition back, then execs the launcher (same process, same pid).
+        List<String> command = new ArrayList<>(List.of("env", "--default-signal=INT", LAUNCHER.toString(), "serve"));
         if (store != null) {
             command.add(store);
         }
