@@ -36,7 +36,9 @@
 #   BENCH_DIR=DIR      where the store goes (default: a fresh directory under /var/tmp)
 #   KEEP_FILES=1       keep the store and logs afterwards
 #   JAVA_TOOL_OPTIONS  passed to the server as usual (e.g. -XX:StartFlightRecording)
-#   JFR_DUMP=FILE      dump the server's flight recording there before stopping it (needs JAVA_HOME)
+#   JFR_DUMP=FILE      dump the server's flight recording there before stopping it (needs JAVA_HOME), and
+#                      say what overlapped each snapshot and clone over 0.5 ms (bench/lib/change_tail.py:
+#                      the collector's pauses, metadata-lock holds and where they were let go)
 #
 # Needs: fio with the nbd engine, nbdinfo, python3.
 set -euo pipefail
@@ -278,3 +280,9 @@ for rep in range(1, int(reps) + 1):
         print(line("round %d: 50 us of work took" % rep, probe["work"]))
         print(line("round %d: woke late by" % rep, probe["late"]))
 PY
+if [[ -n "${JFR_DUMP:-}" ]]; then
+    echo
+    echo "Snapshots and clones over 0.5 ms in the recording, and what overlapped them (bench/lib/change_tail.py):"
+    echo
+    python3 "$repo_root/bench/lib/change_tail.py" "$JFR_DUMP" --over-ms 0.5 | tail -n 12
+fi

@@ -6,6 +6,12 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Supplier;
+import jdk.jfr.Category;
+import jdk.jfr.Description;
+import jdk.jfr.Event;
+import jdk.jfr.Label;
+import jdk.jfr.Name;
+import jdk.jfr.Threshold;
 
 /**
  * The store's metadata lock, which can also make a short change on behalf of a thread that should not queue
@@ -35,6 +41,11 @@ import java.util.function.Supplier;
  *   <li>A change must not block (it may run on a thread other threads wait for, e.g. a writer whose in-place
  *       write a snapshot waits for) and must be short (it delays the thread that happens to make it).</li>
  *   <li>What a change throws reaches its caller, never the thread that made it.</li>
+ *   <li>Each outermost hold taken by {@link #lock} or {@link #tryLock()} is a flight-recorder event ({@link
+ *       HeldEvent}) when a recording enables it and the hold lasts beyond its threshold: its stack trace is the
+ *       release, so it names the work that kept others (and the changes queued) waiting. The time a {@link
+ *       java.util.concurrent.locks.Condition#await} spends with the lock let go counts as held. When no recording
+ *       runs this costs a check per hold.</li>
  * </ol>
  */
 final class CombiningLock extends ReentrantLock {
@@ -45,6 +56,20 @@ final class CombiningLock extends ReentrantLock {
     private static final long RETRY_NANOS = 1_000_000;
 
     private final ConcurrentLinkedQueue<Change> queued = new ConcurrentLinkedQueue<>();
+    /** The current outermost hold's event when a recording wants it (design note 6); only its holder touches it. */
+    private HeldEvent hold;
+
+    /** A hold of the metadata lock that lasted beyond the threshold, for the flight recorder. */
+    @Name("io.cairn.MetadataLockHeld")
+    @Label("Metadata lock held")
+    @Category("Cairn")
+    @Description("An outermost hold of the store's metadata lock; the stack trace is where it was let go")
+    @Threshold("200 us")
+    static final class HeldEvent extends Event {
+        @Label("Changes made")
+        @Description("Combined changes this hold made at its release, its own caller's included")
+        int changesMade;
+    }
 
     /** A queued change; {@code result} and {@code failure} are written before {@code done}. */
     private static final class Change {
@@ -90,20 +115,52 @@ final class CombiningLock extends ReentrantLock {
     }
 
     @Override
+    public void lock() {
+        super.lock();
+        startHold();
+    }
+
+    @Override
+    public boolean tryLock() {
+        if (!super.tryLock()) {
+            return false;
+        }
+        startHold();
+        return true;
+    }
+
+    private void startHold() {
+        if (getHoldCount() == 1) {
+            HeldEvent event = new HeldEvent();
+            if (event.isEnabled()) {
+                event.begin();
+                hold = event;
+            }
+        }
+    }
+
+    @Override
     public void unlock() {
-        if (!queued.isEmpty() && getHoldCount() == 1) {
-            makeQueued();
+        if (getHoldCount() == 1) {
+            int made = queued.isEmpty() ? 0 : makeQueued();
+            HeldEvent event = hold;
+            if (event != null) {
+                hold = null;
+                event.changesMade = made;
+                event.commit();
+            }
         }
         super.unlock();
     }
 
-    /** Under the lock, at its outermost release: makes every change queued so far that is ready. */
-    private void makeQueued() {
+    /** Under the lock, at its outermost release: makes every change queued so far that is ready; returns how many. */
+    private int makeQueued() {
         List<Change> batch = new ArrayList<>();
         Change change;
         while ((change = queued.poll()) != null) {
             batch.add(change);
         }
+        int made = 0;
         for (Change next : batch) {
             Object result;
             try {
@@ -111,6 +168,7 @@ final class CombiningLock extends ReentrantLock {
             } catch (Throwable problem) {
                 next.failure = problem;
                 finish(next);
+                made++;
                 continue;
             }
             if (result == NOT_READY) {
@@ -118,8 +176,10 @@ final class CombiningLock extends ReentrantLock {
             } else {
                 next.result = result;
                 finish(next);
+                made++;
             }
         }
+        return made;
     }
 
     private static void finish(Change change) {

@@ -1,6 +1,13 @@
 package io.cairn.volume;
 
 import java.util.ArrayDeque;
+import jdk.jfr.Category;
+import jdk.jfr.Description;
+import jdk.jfr.Event;
+import jdk.jfr.Label;
+import jdk.jfr.Name;
+import jdk.jfr.StackTrace;
+import jdk.jfr.Timespan;
 
 /**
  * What snapshots, clones and commits cost a store, as the store itself measures them (so the figures
@@ -22,6 +29,9 @@ import java.util.ArrayDeque;
  *   <li>Threads: any. Histograms guard themselves; the queue of changes waiting for their commit is
  *       guarded by its own monitor. At most {@link #MAX_WAITING} changes wait; beyond that new ones are
  *       counted as taken but not followed to durability (a store nobody commits).</li>
+ *   <li>Each change taken is also a flight-recorder event ({@link TakenEvent}), so that a slow one can be put beside
+ *       what else the process did at that moment (a collector's pause, the thread that made it). Costs one check
+ *       when no recording runs.</li>
  * </ol>
  */
 public final class OperationLatencies {
@@ -31,6 +41,25 @@ public final class OperationLatencies {
     /** What kind of change waits for durability. */
     enum Kind {
         SNAPSHOT, CLONE
+    }
+
+    /** One snapshot or clone taken, for the flight recorder: committed when the change is made. */
+    @Name("io.cairn.ChangeTaken")
+    @Label("Snapshot or clone taken")
+    @Category("Cairn")
+    @Description("A snapshot or clone made at the server: how long its caller waited for the metadata lock and how long the making took; the event's thread made it")
+    @StackTrace(false)
+    static final class TakenEvent extends Event {
+        @Label("Kind")
+        String kind;
+        @Label("Taken")
+        @Description("From the call into the store to the change made")
+        @Timespan(Timespan.NANOSECONDS)
+        long takenNanos;
+        @Label("Lock wait")
+        @Description("From the call to the moment the change began under the metadata lock")
+        @Timespan(Timespan.NANOSECONDS)
+        long lockWaitNanos;
     }
 
     private record Waiting(Kind kind, long startNanos, long ticket) {
@@ -73,6 +102,13 @@ public final class OperationLatencies {
     void taken(Kind kind, long startNanos, long lockedNanos, long endNanos, long ticket) {
         (kind == Kind.SNAPSHOT ? snapshotTaken : cloneTaken).record(endNanos - startNanos);
         (kind == Kind.SNAPSHOT ? snapshotLockWait : cloneLockWait).record(lockedNanos - startNanos);
+        TakenEvent event = new TakenEvent();
+        if (event.shouldCommit()) {
+            event.kind = kind.name();
+            event.takenNanos = endNanos - startNanos;
+            event.lockWaitNanos = lockedNanos - startNanos;
+            event.commit();
+        }
         synchronized (waiting) {
             if (waiting.size() < MAX_WAITING) {
                 waiting.addLast(new Waiting(kind, startNanos, ticket));
