@@ -225,22 +225,38 @@ image_of() { # server -> its image file
 
 # Every run starts from the same page-cache state, whatever created the image or ran before:
 #  - no dirty pages (sync), so no run pays for the writeback of the one before;
-#  - the image evicted from the page cache, then, for read figures, read once sequentially.
+#  - nothing of any image in the page cache: the whole clean cache dropped where this user may
+#    (/proc/sys/vm/drop_caches, as root), else every server's image evicted (posix_fadvise), so free
+#    memory is the same for every run too; then, for read figures, the run's image read once sequentially.
 # Why: how a file's pages entered the cache decides what a 4 KiB overwrite costs. After large
 # sequential I/O (an import, cp, a sequential read) the kernel keeps large folios, and each 4 KiB
 # write into one then costs ~30 us of ext4_block_write_begin instead of ~2 us: measured here,
 # nbdkit-file 4K random writes fall from 48-68k to 15-18k IOPS after one `cat` of its image. Without
 # this step the server whose image was written last by large writes loses for that reason alone.
+# Evicting only the run's own image left the others cached: nbdkit's 4 KiB writes still swung
+# 23,553-67,309 IOPS (45.8-14.1 us server CPU per write) within one run (session 10).
+if [[ -w /proc/sys/vm/drop_caches ]] && (echo 1 >/proc/sys/vm/drop_caches) 2>/dev/null; then
+    cache_reset=drop_caches
+else
+    cache_reset=fadvise
+fi
+echo "nbd-peers: page cache reset before every run: $cache_reset" >&2
 settle_cache() { # server figure
-    local image
+    local image name
     image=$(image_of "$1")
     sync
-    python3 - "$image" <<'EOF'
+    if [[ $cache_reset == drop_caches ]]; then
+        echo 1 >/proc/sys/vm/drop_caches
+    else
+        for name in $SERVERS; do
+            python3 - "$(image_of "$name")" <<'EOF'
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)
 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 os.close(fd)
 EOF
+        done
+    fi
     case $2 in randread | seqread) cat "$image" >/dev/null ;; esac
 }
 

@@ -35,7 +35,8 @@
 #   CLONES=1000        clones in the clone phase
 #   BENCH_DIR=DIR      where the store goes (default: a fresh directory under /var/tmp)
 #   KEEP_FILES=1       keep the store and logs afterwards
-#   JAVA_TOOL_OPTIONS  passed to the server as usual (e.g. -XX:StartFlightRecording)
+#   JDK_JAVA_OPTIONS   passed to the server as usual (e.g. -XX:StartFlightRecording; on one machine
+#                      that option crashed the JVM at start when given in JAVA_TOOL_OPTIONS, not here)
 #   JFR_DUMP=FILE      dump the server's flight recording there before stopping it (needs JAVA_HOME), and
 #                      say what overlapped each snapshot and clone over 0.5 ms (bench/lib/change_tail.py:
 #                      the collector's pauses, metadata-lock holds and where they were let go)
@@ -217,7 +218,7 @@ fio_pid=
 admin schedule "$store" disk0 --stop >/dev/null
 admin stats "$store" --json >"$work/clone-stats.json"
 if [[ -n "${JFR_DUMP:-}" ]]; then
-    # The server's recording (JAVA_TOOL_OPTIONS=-XX:StartFlightRecording) is dumped here: a server stopped
+    # The server's recording (JDK_JAVA_OPTIONS=-XX:StartFlightRecording) is dumped here: a server stopped
     # by a signal halts without the dump at exit.
     "$JAVA_HOME/bin/jcmd" "$server_pid" JFR.dump filename="$JFR_DUMP" >/dev/null
 fi

@@ -11,7 +11,7 @@ summary: of the slow changes, how many were mostly a pause, mostly a long hold (
 (the thread that made them was off the CPU: preemption, on this machine's two cores).
 
 Needs JAVA_HOME (for its bin/jfr) or jfr on the PATH. A recording taken with
-JAVA_TOOL_OPTIONS=-XX:StartFlightRecording and dumped with jcmd (bench/snapshot-latency.sh's JFR_DUMP) has all three.
+JDK_JAVA_OPTIONS=-XX:StartFlightRecording and dumped with jcmd (bench/snapshot-latency.sh's JFR_DUMP) has all three.
 """
 import argparse
 import collections
@@ -22,7 +22,8 @@ import shutil
 import subprocess
 import sys
 
-SKIPPED_FRAMES = ("io.cairn.volume.CombiningLock.", "java.util.concurrent.", "jdk.internal.")
+SKIPPED_FRAMES = ("io.cairn.volume.CombiningLock.", "io.cairn.volume.Store.underMeta", "io.cairn.volume.Store.mutate",
+                  "io.cairn.volume.Store.combined", "io.cairn.volume.Store.lambda$", "java.", "jdk.internal.")
 
 
 def nanos_of_instant(text):
@@ -47,14 +48,21 @@ def overlap(a_start, a_end, b_start, b_end):
 
 
 def released_at(event):
-    """The first frame of a hold's stack outside the lock itself: the code that let it go."""
+    """The first two frames of a hold's stack outside the lock and its wrappers: the code that let it go."""
     frames = (event["values"].get("stackTrace") or {}).get("frames") or []
+    names = []
     for frame in frames:
         method = frame["method"]
-        name = method["type"]["name"] + "." + method["name"]
+        name = (method["type"]["name"] + "." + method["name"]).replace("/", ".")
         if not name.startswith(SKIPPED_FRAMES):
-            return name.replace("io.cairn.", "")
-    return "(no stack)"
+            names.append(name.replace("io.cairn.", ""))
+            if len(names) == 2:
+                break
+    return " < ".join(names) or "(no stack)"
+
+
+def percentile(sorted_values, fraction):
+    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
 
 
 def main():
@@ -98,8 +106,9 @@ def main():
     for start, end, lock_wait, kind, made_by in slow:
         paused = sum(overlap(start, end, p0, p1) for p0, p1 in pauses)
         waiting_end = start + lock_wait
+        # The hold that made the change is not one it waited for: skip the maker's hold that runs past the wait.
         in_wait = [(overlap(start, waiting_end, h0, h1), site, holder) for h0, h1, site, holder, _ in holds
-                   if overlap(start, waiting_end, h0, h1) > 0]
+                   if overlap(start, waiting_end, h0, h1) > 0 and not (holder == made_by and h1 >= waiting_end)]
         held = max((h[0] for h in in_wait), default=0)
         longest = max(in_wait, default=(0, "-", "-"))
         taken = end - start
@@ -112,6 +121,17 @@ def main():
         causes[cause] += 1
         print("%-8s %9.3f %9.3f %9.3f %9.3f  %s (%s), made by %s"
               % (kind, taken / 1e6, lock_wait / 1e6, paused / 1e6, held / 1e6, longest[1], longest[2], made_by))
+    print()
+    print("holds of the metadata lock over the threshold, by where they were let go:")
+    print("%6s %9s %9s %9s %10s  %s" % ("count", "p50 ms", "p99 ms", "max ms", "total ms", "let go at"))
+    by_site = collections.defaultdict(list)
+    for h0, h1, site, _, _ in holds:
+        by_site[site].append(h1 - h0)
+    for site, durations in sorted(by_site.items(), key=lambda item: -sum(item[1])):
+        durations.sort()
+        print("%6d %9.3f %9.3f %9.3f %10.1f  %s" % (len(durations), percentile(durations, 0.5) / 1e6,
+                                                    percentile(durations, 0.99) / 1e6, durations[-1] / 1e6,
+                                                    sum(durations) / 1e6, site))
     print()
     print("%d changes over %.2f ms:" % (len(slow), args.over_ms))
     for cause, count in causes.most_common():

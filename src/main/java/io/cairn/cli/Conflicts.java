@@ -14,7 +14,7 @@ final class Conflicts {
     }
 
     static void requireNoDisk(Store store, String name) {
-        if (store.listVdis(false).stream().anyMatch(disk -> disk.name().equals(name))) {
+        if (store.hasDisk(name)) { // a lookup: a walk of every disk under the metadata lock delayed snapshots and clones
             throw CommandFailure.conflict("a disk named '" + name + "' already exists");
         }
     }
@@ -27,11 +27,10 @@ final class Conflicts {
         if (label.isEmpty()) {
             return;
         }
-        for (SnapshotInfo snapshot : store.snapshots(diskName)) {
-            if (snapshot.id() != exceptId && snapshot.label().equals(label)) {
-                throw CommandFailure.conflict("disk '" + diskName + "' already has a snapshot labelled '" + label
-                        + "' (id " + snapshot.id() + ")");
-            }
-        }
+        // The label index, not the snapshot log: a disk under a schedule has thousands of snapshots, deleted ones too.
+        store.labelled(diskName, label).filter(snapshot -> snapshot.id() != exceptId).ifPresent(snapshot -> {
+            throw CommandFailure.conflict("disk '" + diskName + "' already has a snapshot labelled '" + label
+                    + "' (id " + snapshot.id() + ")");
+        });
     }
 }

@@ -1119,6 +1119,24 @@ public final class Store implements Closeable {
         });
     }
 
+    /** Whether a live disk is named {@code name}: one lookup, however many disks the store has. */
+    public boolean hasDisk(String name) {
+        refresh();
+        return underMeta(() -> liveByName.containsKey(name));
+    }
+
+    /**
+     * The live snapshot of disk {@code name} labelled {@code label}, if there is one: one lookup in the disk's label
+     * index, however long its snapshot log.
+     */
+    public java.util.Optional<SnapshotInfo> labelled(String name, String label) {
+        refresh();
+        return underMeta(() -> {
+            Long id = live(name).liveLabels.get(label);
+            return id == null ? java.util.Optional.<SnapshotInfo>empty() : java.util.Optional.of(snapshotInfo(snapshots.get(id)));
+        });
+    }
+
     public VdiInfo vdi(String name) {
         refresh();
         return underMeta(() -> info(live(name)));
