@@ -72,10 +72,13 @@ import java.util.Set;
 final class StoreSketches {
 
     /**
-     * Radix nodes a delta computation reads per hold of the metadata lock ({@link #computeDelta}): a few hundred
-     * microseconds of comparing pointers, so snapshots and writes waiting for the lock wait no longer.
+     * Radix nodes a delta computation reads per hold of the metadata lock ({@link #computeDelta}), so snapshots,
+     * clones and writes waiting for the lock wait no longer than about a hundred microseconds: the nodes of recent
+     * snapshots are often not in the node cache, and each one read from the device costs several microseconds.
+     * With 64, under 4 KiB writes and a snapshot every 10 ms, these holds were the metadata lock's largest
+     * holder (116 holds over 200 us in a minute, p50 0.47 ms; bench/lib/change_tail.py).
      */
-    static final long NODES_PER_HOLD = 64;
+    static final long NODES_PER_HOLD = 16;
 
     private final Store store;
     /** Deltas in memory (loaded from blobs or computed), by snapshot id; used only while their base is current. */

@@ -171,6 +171,48 @@ class CombiningLockTest {
         }
     }
 
+    /**
+     * Design note 3 without the callers' timed retry: a change queued at any instant of a holder's release, the
+     * instant between its look at the queue and letting go included, is made by that release, never left for a
+     * retry. Each round the holder lets go after a random spin while a caller queues a change.
+     */
+    @Test
+    void aChangeQueuedAsTheHolderLetsGoIsMadeByThatReleaseNotByATimedRetry() throws Exception {
+        CombiningLock noRetry = new CombiningLock(TimeUnit.HOURS.toNanos(1));
+        int rounds = 50_000;
+        long seed = System.nanoTime();
+        System.out.println("CombiningLockTest: jitter seed " + seed);
+        java.util.Random random = new java.util.Random(seed);
+        java.util.concurrent.atomic.AtomicLong started = new java.util.concurrent.atomic.AtomicLong(-1);
+        java.util.concurrent.atomic.AtomicLong finished = new java.util.concurrent.atomic.AtomicLong(-1);
+        Thread caller = Thread.ofPlatform().daemon().start(() -> {
+            for (long round = 0; round < rounds; round++) {
+                while (started.get() < round) {
+                    Thread.onSpinWait();
+                }
+                long made = noRetry.combine(() -> started.get());
+                finished.set(made);
+            }
+        });
+        for (long round = 0; round < rounds; round++) {
+            noRetry.lock();
+            started.set(round);
+            for (int spin = random.nextInt(400); spin > 0; spin--) {
+                Thread.onSpinWait();
+            }
+            noRetry.unlock();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (finished.get() < round) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("round " + round + ": the change queued during the release was not made"
+                            + " (seed " + seed + ")");
+                }
+                Thread.onSpinWait();
+            }
+        }
+        caller.join();
+    }
+
     private static void awaitParked(Thread thread) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (System.nanoTime() < deadline) {
