@@ -6,7 +6,8 @@
 # FIGURE is randread or randwrite (4 KiB, QD16) or read or write (1 MiB sequential, QD16). Each JAR is a
 # Cairn build's jar (the dependencies are taken from this checkout's target/lib; builds that need other
 # libraries cannot be compared this way). Every round starts each server afresh on the same store (or,
-# for nbdkit, the same raw image), after syncing and evicting both files from the page cache (and, for
+# for nbdkit, the same raw image), after syncing and dropping the page cache (or, where not permitted, evicting
+# both files from it; and, for
 # read figures, reading them back once), warms up for 2 s, then runs fio's nbd engine for RUNTIME seconds.
 # The rounds alternate the builds, which cancels slow drifts of a loaded machine's speed (not its bursts).
 # Prints every run, then per server the median IOPS, the median server CPU per request (user + system
@@ -58,13 +59,16 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 
 settle() {
     sync
-    python3 - "$work/store.cairn" "$work/image.raw" <<'PY'
+    # The whole clean page cache where this user may drop it (as root), as bench/nbd-peers.sh does; else both files.
+    if ! (echo 1 >/proc/sys/vm/drop_caches) 2>/dev/null; then
+        python3 - "$work/store.cairn" "$work/image.raw" <<'PY'
 import os, sys
 for path in sys.argv[1:]:
     fd = os.open(path, os.O_RDONLY)
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     os.close(fd)
 PY
+    fi
     case $figure in *read) cat "$work/store.cairn" "$work/image.raw" >/dev/null ;; esac
 }
 
