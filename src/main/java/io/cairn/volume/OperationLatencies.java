@@ -1,6 +1,7 @@
 package io.cairn.volume;
 
-import java.util.ArrayDeque;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
 import jdk.jfr.Category;
 import jdk.jfr.Description;
 import jdk.jfr.Event;
@@ -26,9 +27,11 @@ import jdk.jfr.Timespan;
  *       that commit — a client's FLUSH, a background commit, an admin command — it is measured here.</li>
  *   <li><em>Commit</em>: one commit's own work, from capture to the second flush, whether or not it
  *       covered a snapshot.</li>
- *   <li>Threads: any. Histograms guard themselves; the queue of changes waiting for their commit is
- *       guarded by its own monitor. At most {@link #MAX_WAITING} changes wait; beyond that new ones are
- *       counted as taken but not followed to durability (a store nobody commits).</li>
+ *   <li>Threads: any. Histograms guard themselves. The queue of changes waiting for their commit takes no lock:
+ *       changes are added under the store's metadata lock (so in ticket order) and removed by the thread that
+ *       finished a commit, under the commit lock (one at a time). A monitor there made a snapshot or clone, under
+ *       the metadata lock, wait for a commit's whole drain. At most {@link #MAX_WAITING} changes wait; beyond that
+ *       new ones are counted as taken but not followed to durability (a store nobody commits).</li>
  *   <li>Each change taken is also a flight-recorder event ({@link TakenEvent}), so that a slow one can be put beside
  *       what else the process did at that moment (a collector's pause, the thread that made it). Costs one check
  *       when no recording runs.</li>
@@ -72,7 +75,8 @@ public final class OperationLatencies {
     private final LatencyHistogram cloneLockWait = new LatencyHistogram();
     private final LatencyHistogram cloneDurable = new LatencyHistogram();
     private final LatencyHistogram commits = new LatencyHistogram();
-    private final ArrayDeque<Waiting> waiting = new ArrayDeque<>();
+    private final ConcurrentLinkedQueue<Waiting> waiting = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger waitingCount = new AtomicInteger();
 
     /** Summaries of every histogram, read at one moment (each consistent in itself). */
     public record Report(LatencyHistogram.Summary snapshotTaken, LatencyHistogram.Summary snapshotLockWait,
@@ -109,22 +113,24 @@ public final class OperationLatencies {
             event.lockWaitNanos = lockedNanos - startNanos;
             event.commit();
         }
-        synchronized (waiting) {
-            if (waiting.size() < MAX_WAITING) {
-                waiting.addLast(new Waiting(kind, startNanos, ticket));
-            }
+        if (waitingCount.incrementAndGet() <= MAX_WAITING) {
+            waiting.add(new Waiting(kind, startNanos, ticket));
+        } else {
+            waitingCount.decrementAndGet();
         }
     }
 
-    /** Commit number {@code sequence} ended at {@code endNanos} after starting at {@code startNanos}. */
+    /**
+     * Commit number {@code sequence} ended at {@code endNanos} after starting at {@code startNanos}. Called under the
+     * store's commit lock, so by one thread at a time (note 5).
+     */
     void committed(long sequence, long startNanos, long endNanos) {
         commits.record(endNanos - startNanos);
-        synchronized (waiting) {
-            // Tickets are handed out in increasing order and commits end in sequence order: a FIFO suffices.
-            while (!waiting.isEmpty() && waiting.peekFirst().ticket() < sequence) {
-                Waiting change = waiting.removeFirst();
-                (change.kind() == Kind.SNAPSHOT ? snapshotDurable : cloneDurable).record(endNanos - change.startNanos());
-            }
+        // Tickets are handed out in increasing order and commits end in sequence order: a FIFO suffices.
+        for (Waiting change = waiting.peek(); change != null && change.ticket() < sequence; change = waiting.peek()) {
+            waiting.poll();
+            waitingCount.decrementAndGet();
+            (change.kind() == Kind.SNAPSHOT ? snapshotDurable : cloneDurable).record(endNanos - change.startNanos());
         }
     }
 }

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The flight-recorder events a server emits for diagnosis (OperationLatencies note 5, CombiningLock note 6): every
+ * The flight-recorder events a server emits for diagnosis (OperationLatencies note 6, CombiningLock note 6): every
  * snapshot and clone taken with its lock wait, and holds of the metadata lock beyond the threshold with where they
  * were let go and how many combined changes they made.
  */
