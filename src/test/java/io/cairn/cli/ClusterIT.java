@@ -21,10 +21,8 @@ import io.cairn.volume.StoreOptions;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -468,11 +466,11 @@ class ClusterIT {
                 Served taker = awaitServing(List.of(n2), "vm", Duration.ofSeconds(30));
                 assertEquals(n2, taker);
                 qemuIo(n2.uri("vm"), false, "write -P 0x77 0 1M");
-                String before = digest(n2, "vm");
+                byte[] before = image(n2, "vm");
                 tool(directory, 10, "kill", "-CONT", Long.toString(n1.pid())); // fails if n2 had to kill it
                 // Give the resumed node time to do whatever it would do: answer its client, commit, rescan.
                 Thread.sleep(3000);
-                assertEquals(before, digest(n2, "vm"), "the resumed node changed the disk another node took over");
+                assertOnlyTheWriteInFlightLanded(before, image(n2, "vm"));
                 qemuIo(n2.uri("vm"), true, "read -P 0x77 0 1M");
                 // A node stopped while it held the host's commit lock is killed by the next node that needs it.
                 assertTrue(n1.isAlive() || n2.log().contains("killing it"), n1.describe() + n2.describe());
@@ -563,7 +561,10 @@ class ClusterIT {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
             for (Served candidate : candidates) {
-                if (tool(directory, 10, "nbdinfo", "--size", candidate.uri(disk)).exitCode() == 0) {
+                // A probe can hang, not fail: until a candidate takes the disk over it relays the connection to the
+                // holder, which may be the stopped node. A hung probe is killed and counts as not serving yet.
+                Served.Result probe = Served.toolWithin(directory, 5, "nbdinfo", "--size", candidate.uri(disk));
+                if (probe != null && probe.exitCode() == 0) {
                     return candidate;
                 }
             }
@@ -575,12 +576,51 @@ class ClusterIT {
     }
 
     /** SHA-256 of the whole disk as {@code node} serves it. */
-    private String digest(Served node, String disk) throws Exception {
+    private byte[] image(Served node, String disk) throws Exception {
         Path copy = directory.resolve(disk + "-" + System.nanoTime() + ".img");
         toolOk(directory, TOOL_TIMEOUT_SECONDS, "nbdcopy", node.uri(disk), copy.toString());
-        String hex = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(copy)));
+        byte[] bytes = Files.readAllBytes(copy);
         Files.delete(copy);
-        return hex;
+        return bytes;
+    }
+
+    /**
+     * The resumed node changed nothing of the disk another node took over, except what docs/CLUSTER.md ("the
+     * residual window") allows: the one write its client had in flight when the node was stopped, if the stop fell
+     * between that write's lease check and its pwrite. Then the changed bytes lie in one of the writer's 64 KiB
+     * writes (at a whole MiB, {@link #repeatedWrites}) and all carry one of its patterns; anything else (a second
+     * place, other bytes) is a write the resumed node issued after it resumed.
+     */
+    private static void assertOnlyTheWriteInFlightLanded(byte[] before, byte[] after) {
+        assertEquals(before.length, after.length);
+        int writeBytes = 64 << 10;
+        List<Integer> changed = new ArrayList<>();
+        for (int offset = 0; offset < before.length; offset += writeBytes) {
+            if (!java.util.Arrays.equals(before, offset, offset + writeBytes, after, offset, offset + writeBytes)) {
+                changed.add(offset);
+            }
+        }
+        if (changed.isEmpty()) {
+            return;
+        }
+        assertEquals(1, changed.size(), "the resumed node changed the disk another node took over in more than one "
+                + "write's place, at offsets " + changed);
+        int offset = changed.getFirst();
+        assertEquals(0, offset % (1 << 20), "the resumed node changed the disk another node took over at " + offset
+                + ", where its client never wrote");
+        Integer pattern = null;
+        for (int i = offset; i < offset + writeBytes; i++) {
+            if (before[i] != after[i]) {
+                int value = after[i] & 0xff;
+                if (pattern == null) {
+                    pattern = value;
+                }
+                assertTrue(value == pattern && value >= 0x10 && value < 0x10 + 200, "the resumed node wrote byte "
+                        + value + " at " + i + " of the disk another node took over: not its client's write in flight");
+            }
+        }
+        System.out.printf("ClusterIT: the write in flight when the node was stopped landed after it resumed (0x%x at"
+                + " %d; the residual window of docs/CLUSTER.md)%n", pattern, offset);
     }
 
     private void qemuIo(String uri, boolean readOnly, String... commands) throws IOException, InterruptedException {

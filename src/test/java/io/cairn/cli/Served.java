@@ -68,6 +68,22 @@ final class Served implements AutoCloseable {
         return result;
     }
 
+    /** Like {@link #tool}, but a tool still running after {@code timeoutSeconds} is killed and null is returned. */
+    static Result toolWithin(Path directory, long timeoutSeconds, String... command) throws IOException, InterruptedException {
+        try {
+            return run(directory, timeoutSeconds, List.of(command));
+        } catch (TimedOut timedOut) {
+            return null;
+        }
+    }
+
+    /** A tool that did not finish in time (killed). */
+    static final class TimedOut extends AssertionError {
+        TimedOut(String message) {
+            super(message);
+        }
+    }
+
     private static Result run(Path directory, long timeoutSeconds, List<String> command) throws IOException, InterruptedException {
         Path out = Files.createTempFile("cairn-it", ".out");
         Path err = Files.createTempFile("cairn-it", ".err");
@@ -82,7 +98,7 @@ final class Served implements AutoCloseable {
             if (!process.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
                 process.destroyForcibly();
                 process.waitFor(10, TimeUnit.SECONDS);
-                throw new AssertionError("timed out after " + timeoutSeconds + " s: " + String.join(" ", command)
+                throw new TimedOut("timed out after " + timeoutSeconds + " s: " + String.join(" ", command)
                         + "\n" + Files.readString(out) + Files.readString(err));
             }
             long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
