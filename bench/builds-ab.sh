@@ -6,9 +6,8 @@
 # FIGURE is randread or randwrite (4 KiB, QD16) or read or write (1 MiB sequential, QD16). Each JAR is a
 # Cairn build's jar (the dependencies are taken from this checkout's target/lib; builds that need other
 # libraries cannot be compared this way). Every round starts each server afresh on the same store (or,
-# for nbdkit, the same raw image), after syncing and dropping the page cache (or, where not permitted, evicting
-# both files from it; and, for
-# read figures, reading them back once), warms up for 2 s, then runs fio's nbd engine for RUNTIME seconds.
+# for nbdkit, the same raw image), after syncing and dropping the page cache (where not permitted, evicting
+# both files from it; for read figures, reading them back once), warms up for 2 s, then runs fio's nbd engine for RUNTIME seconds.
 # The rounds alternate the builds, which cancels slow drifts of a loaded machine's speed (not its bursts).
 # Prints every run, then per server the median IOPS, the median server CPU per request (user + system
 # time of the server process over the run, from /proc/PID/stat) and the ratio to nbdkit.

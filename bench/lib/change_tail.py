@@ -92,7 +92,7 @@ def main():
         elif event["type"] == "io.cairn.MetadataLockHeld":
             end = start + nanos_of_duration(values["duration"])
             holder = (values.get("eventThread") or {}).get("javaName") or "?"
-            holds.append((start, end, released_at(event), holder, values.get("changesMade", 0)))
+            holds.append((start, end, released_at(event), holder))
         else:
             pauses.append((start, start + nanos_of_duration(values["duration"])))
 
@@ -107,7 +107,7 @@ def main():
         paused = sum(overlap(start, end, p0, p1) for p0, p1 in pauses)
         waiting_end = start + lock_wait
         # The hold that made the change is not one it waited for: skip the maker's hold that runs past the wait.
-        in_wait = [(overlap(start, waiting_end, h0, h1), site, holder) for h0, h1, site, holder, _ in holds
+        in_wait = [(overlap(start, waiting_end, h0, h1), site, holder) for h0, h1, site, holder in holds
                    if overlap(start, waiting_end, h0, h1) > 0 and not (holder == made_by and h1 >= waiting_end)]
         held = max((h[0] for h in in_wait), default=0)
         longest = max(in_wait, default=(0, "-", "-"))
@@ -125,7 +125,7 @@ def main():
     print("holds of the metadata lock over the threshold, by where they were let go:")
     print("%6s %9s %9s %9s %10s  %s" % ("count", "p50 ms", "p99 ms", "max ms", "total ms", "let go at"))
     by_site = collections.defaultdict(list)
-    for h0, h1, site, _, _ in holds:
+    for h0, h1, site, _ in holds:
         by_site[site].append(h1 - h0)
     for site, durations in sorted(by_site.items(), key=lambda item: -sum(item[1])):
         durations.sort()

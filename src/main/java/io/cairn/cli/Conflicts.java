@@ -1,6 +1,5 @@
 package io.cairn.cli;
 
-import io.cairn.volume.SnapshotInfo;
 import io.cairn.volume.Store;
 
 /**

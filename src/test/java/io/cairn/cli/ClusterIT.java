@@ -575,7 +575,7 @@ class ClusterIT {
         throw new AssertionError("no node took disk " + disk + " within " + timeout + "\n" + logs);
     }
 
-    /** SHA-256 of the whole disk as {@code node} serves it. */
+    /** The whole disk as {@code node} serves it. */
     private byte[] image(Served node, String disk) throws Exception {
         Path copy = directory.resolve(disk + "-" + System.nanoTime() + ".img");
         toolOk(directory, TOOL_TIMEOUT_SECONDS, "nbdcopy", node.uri(disk), copy.toString());
